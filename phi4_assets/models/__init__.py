@@ -1,0 +1,1 @@
+"""Model directories: building the base model, the model store, model references."""

@@ -1,0 +1,1 @@
+"""Reading, validating and generating the source data (pure functions, no Dagster)."""

@@ -1,0 +1,50 @@
+"""Plain data for teacher requests and replies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..ids import content_hash
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One chat completion. ``seed`` tells apart repeated samples of the same prompt (it is
+    sent to the endpoint and is part of the cache key)."""
+
+    messages: tuple[tuple[str, str], ...]  # (role, content) pairs
+    task: str = "chat"  # what the call is for: answer_check, refusal, judge, ... (metadata only)
+    temperature: float | None = None  # None: the resource's default
+    max_tokens: int | None = None
+    seed: int | None = None
+    json_schema: dict | None = field(default=None, hash=False)  # {"name": ..., "schema": {...}}
+
+    @classmethod
+    def of(cls, messages: list[dict] | list[tuple[str, str]], **kwargs) -> "ChatRequest":
+        pairs = tuple((m["role"], m["content"]) if isinstance(m, dict) else (m[0], m[1]) for m in messages)
+        return cls(messages=pairs, **kwargs)
+
+    def wire_messages(self) -> list[dict]:
+        return [{"role": role, "content": content} for role, content in self.messages]
+
+
+def call_key(model_id: str, messages: list[dict], params: dict) -> str:
+    """The cache key of a call: a hash of (model, messages, parameters)."""
+    return "call-" + content_hash({"model": model_id, "messages": messages, "params": params}, length=24)
+
+
+@dataclass(frozen=True)
+class TeacherReply:
+    call_id: str
+    text: str | None
+    error: str | None = None
+    cached: bool = False
+    finish_reason: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+    attempts: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.text is not None

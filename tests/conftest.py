@@ -1,0 +1,34 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from phi4_assets.settings import Paths  # noqa: E402
+
+# One tokenizer conversion (GGUF -> tokenizer files, ~8 s) for the whole session.
+_SESSION_CACHE = Path(os.environ.get("PHI4_TEST_CACHE", Path(__file__).resolve().parents[1] / "data" / "cache"))
+
+
+@pytest.fixture
+def state(tmp_path, monkeypatch) -> Paths:
+    """Fresh generated-state locations for one test; shipped data stays where it is."""
+    monkeypatch.setenv("PHI4_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("PHI4_CACHE_DIR", str(_SESSION_CACHE))
+    monkeypatch.setenv("PHI4_PROFILE", "tiny")
+    monkeypatch.delenv("PHI4_CONFIG", raising=False)
+    monkeypatch.delenv("PHI4_TEACHER_BASE_URL", raising=False)
+    monkeypatch.delenv("PHI4_BASE_MODEL", raising=False)
+    return Paths.from_env()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A random tiny Llama with the real tokenizer, saved once for the session."""
+    from phi4_assets.models.base import save_tiny
+
+    out = tmp_path_factory.mktemp("tiny-model")
+    save_tiny(out, _SESSION_CACHE)
+    return out
