@@ -28,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     info = commands.add_parser("info", help="print the active profile and paths as JSON")
     info.add_argument("--profile", default=None, help="tiny | small | full (default: $PHI4_PROFILE or small)")
     info.set_defaults(run=_info)
+    demo = commands.add_parser("demo", help="materialize the whole graph on the active profile, stage by stage")
+    demo.add_argument("--stop-after", default=None, help="stop after the stage of this name (e.g. sources)")
+    demo.set_defaults(run=lambda a: __import__("phi4_assets.demo", fromlist=["run_demo"]).run_demo(a.stop_after))
     args = parser.parse_args(argv)
     try:
         return args.run(args)

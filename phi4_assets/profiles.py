@@ -18,6 +18,13 @@ TINY_MODEL = "tiny-random-llama"
 EMBEDDED_GGUF = "smollm2-135m-instruct-gguf"
 
 
+# The embedded 135M teacher cannot write bogus questions (0 usable of 8 measured) or
+# reference answers reliably: rules by default there. A capable endpoint: teacher everywhere.
+SMALL_GENERATORS = {"answer_check": "teacher", "reference_answer": "rules", "bogus_question": "rules",
+                    "refusal": "teacher", "safety_refusal": "rules"}
+TEACHER_EVERYWHERE = {task: "teacher" for task in SMALL_GENERATORS}
+
+
 @dataclass(frozen=True)
 class Profile:
     name: str
@@ -40,6 +47,27 @@ class Profile:
     teacher_structured_outputs: bool = False
     # Local data files in the project's JSONL schemas (None: the shipped files under data/).
     data_files: dict[str, str] = field(default_factory=dict)
+    # Hallucination mitigation (report App. A.1).
+    hallucination_seeds: int | None = 128  # trivia seeds used (None: all)
+    shard_size: int = 64  # seed questions per partition of the generation assets
+    answer_samples: int = 8  # policy samples per question
+    answer_temperature: float = 0.8
+    answer_max_tokens: int = 48
+    usually_right: float = 0.5  # p_correct at or above this: the policy is "usually right"
+    bogus_min_quality: int = 3  # 1-5; bogus questions rated below are dropped
+    dpo_tokens: int = 5  # tokens kept per side of a hallucination DPO pair
+    max_failure_share: float = 0.5  # teacher replies that fail to parse, above which a check fails
+    # Who writes each hallucination task: "teacher" or "rules" (rules also replace rejected teacher output).
+    generators: dict[str, str] = field(default_factory=lambda: dict(SMALL_GENERATORS))
+    # SFT mixture: shares of chat responses, hallucination data and safety data.
+    sft_mix: dict[str, float] = field(default_factory=lambda: {"chat": 0.45, "hallucination": 0.4, "safety": 0.15})
+    sft_chat_prompts: int | None = 96  # chat prompts sent to the teacher for SFT responses (None: all)
+    sft_response_tokens: int = 160
+    # Training knobs (phi4_assets.training.common.TrainSettings fields) per stage.
+    sft_train: dict = field(default_factory=lambda: {"learning_rate": 3e-5, "num_train_epochs": 1.0,
+                                                     "per_device_train_batch_size": 8})
+    dpo_train: dict = field(default_factory=lambda: {"learning_rate": 1e-6, "num_train_epochs": 1.0,
+                                                     "per_device_train_batch_size": 8, "beta": 0.1})
 
     def replace(self, **changes) -> "Profile":
         return dataclasses.replace(self, **changes)
@@ -56,9 +84,19 @@ PROFILES: dict[str, Profile] = {
         teacher_max_concurrency=4,
         teacher_timeout_s=30.0,
         teacher_max_retries=1,
+        hallucination_seeds=12,
+        shard_size=6,
+        answer_samples=2,
+        answer_max_tokens=8,
+        sft_chat_prompts=6,
+        sft_response_tokens=16,
+        sft_train={"max_steps": 2, "per_device_train_batch_size": 2, "save_steps": 1, "max_length": 128},
+        dpo_train={"max_steps": 2, "per_device_train_batch_size": 2, "save_steps": 1, "max_length": 128},
     ),
     "small": Profile(name="small"),
-    "full": Profile(name="full", teacher_structured_outputs=True, teacher_max_concurrency=32),
+    "full": Profile(name="full", teacher_structured_outputs=True, teacher_max_concurrency=32,
+                    hallucination_seeds=None, shard_size=256, max_failure_share=0.1,
+                    generators=dict(TEACHER_EVERYWHERE)),
 }
 
 
@@ -77,7 +115,15 @@ def load_profile(name: str | None = None, config_file: str | os.PathLike | None 
         "teacher_base_url": os.environ.get("PHI4_TEACHER_BASE_URL"),
         "teacher_model": os.environ.get("PHI4_TEACHER_MODEL"),
     }
-    return profile.replace(**{k: v for k, v in env.items() if v})
+    profile = profile.replace(**{k: v for k, v in env.items() if v})
+    if profile.teacher_base_url and not (config_file and "generators" in _read_overrides(Path(config_file))):
+        # A configured endpoint is presumed capable: the teacher writes everything.
+        profile = profile.replace(generators=dict(TEACHER_EVERYWHERE))
+    bad = {k: v for k, v in profile.generators.items() if v not in ("teacher", "rules") or k not in SMALL_GENERATORS}
+    if bad:
+        raise ValueError(f"generators: unknown task or generator {bad}; tasks {', '.join(SMALL_GENERATORS)}, "
+                         "generators teacher | rules")
+    return profile
 
 
 def _read_overrides(path: Path) -> dict:

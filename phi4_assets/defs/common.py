@@ -1,0 +1,41 @@
+"""Helpers the asset modules share: the teacher call wrapper and metadata builders."""
+
+from collections import Counter
+
+import dagster as dg
+import pandas as pd
+
+from ..models.ref import ModelRef
+from ..reporting import counts_table, markdown_table
+from ..teacher import ChatRequest
+from ..teacher.resource import TeacherBatch, TeacherResource
+
+
+def ask_teacher(context: dg.AssetExecutionContext, teacher: TeacherResource, requests: list[ChatRequest],
+                base_model: ModelRef) -> TeacherBatch:
+    """Send requests through the teacher; the embedded server (if used) serves ``base_model``."""
+    if not requests:
+        return TeacherBatch(replies=[], stats=_empty_stats(), model=teacher.model_identity(base_model.path))
+    return teacher.complete(requests, serve_model=base_model.path, logger=context.log)
+
+
+def _empty_stats():
+    from ..teacher.resource import TeacherStats
+
+    return TeacherStats()
+
+
+def table_metadata(frame: pd.DataFrame, preview_columns: list[str] | None = None, **extra) -> dict:
+    metadata = {"dagster/row_count": len(frame),
+                "preview": dg.MetadataValue.md(markdown_table(frame, preview_columns, limit=8))}
+    for key, value in extra.items():
+        if isinstance(value, (dict, Counter)):
+            value = dg.MetadataValue.md(counts_table(dict(value), key))
+        metadata[key] = value
+    return metadata
+
+
+def shares(values) -> dict[str, float]:
+    counts = Counter(values)
+    total = sum(counts.values()) or 1
+    return {str(k): round(v / total, 3) for k, v in counts.most_common()}

@@ -1,0 +1,448 @@
+"""Group ``hallucination``: the report's App. A.1 data, from policy samples to SFT and DPO data.
+
+Generation assets are partitioned by seed shard; ``hallucination_sft_data`` and
+``hallucination_dpo_pairs`` read every materialized shard.
+"""
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from ..generation import chat_prompt, load_policy, sample_responses
+from ..hallucination import decision, prompts, rules
+from ..ids import row_id
+from ..models.ref import ModelRef
+from ..resources import ProjectResource
+from ..teacher import ChatRequest
+from ..teacher.resource import TeacherResource
+from ..text import normalize_question
+from .common import ask_teacher, shares, table_metadata
+from .partitions import seed_shards, shard_key
+
+GROUP = "hallucination"
+SHARDED = dict(group_name=GROUP, partitions_def=seed_shards, pool="duckdb", kinds={"duckdb"},
+               metadata={"partition_expr": "shard"})
+ALL_SHARDS = dg.AllPartitionMapping()
+
+
+def _shard_questions(trivia: pd.DataFrame, shard: str, project: ProjectResource) -> pd.DataFrame:
+    """The seed questions of one shard: trivia in id order, the profile's first N, cut in shards."""
+    settings = project.settings()
+    ordered = trivia.sort_values("id").reset_index(drop=True)
+    if settings.hallucination_seeds is not None:
+        ordered = ordered.head(settings.hallucination_seeds)
+    keys = [shard_key(i, settings.shard_size) for i in range(len(ordered))]
+    return ordered[[k == shard for k in keys]].reset_index(drop=True)
+
+
+def _keys(row) -> list[str]:
+    return [row["answer"], *list(row["aliases"])]
+
+
+def _generator(project: ProjectResource, task: str, override: str | None) -> str:
+    choice = override or project.settings().generators[task]
+    if choice not in ("teacher", "rules"):
+        raise ValueError(f"{task}: generator must be 'teacher' or 'rules', got {choice!r}")
+    return choice
+
+
+class GeneratorConfig(dg.Config):
+    generator: str | None = Field(default=None, description="'teacher' or 'rules'; default from the profile.")
+
+
+class SamplingConfig(dg.Config):
+    samples: int | None = Field(default=None, description="Samples per question (profile default).")
+    temperature: float | None = None
+    max_new_tokens: int | None = None
+    seed: int = 0
+
+
+# -- policy samples and answer checks ------------------------------------------------------
+
+
+@dg.asset(**SHARDED, code_version="1")
+def policy_answer_samples(context: dg.AssetExecutionContext, config: SamplingConfig, project: ProjectResource,
+                          trivia_seeds: pd.DataFrame, base_model: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    """k sampled answers per seed question from the policy (``base_model``)."""
+    settings = project.settings()
+    k = config.samples or settings.answer_samples
+    temperature = config.temperature if config.temperature is not None else settings.answer_temperature
+    max_new = config.max_new_tokens or settings.answer_max_tokens
+    shard = context.partition_key
+    questions = _shard_questions(trivia_seeds, shard, project)
+    policy = ModelRef.from_frame(base_model)
+    model, tokenizer = load_policy(policy.path)
+    texts = [chat_prompt(tokenizer, q) for q in questions["question"]]
+    context.log.info(f"shard {shard}: sampling {k} answers for {len(texts)} questions from {policy.path}")
+    samples = sample_responses(model, tokenizer, texts, k, temperature=temperature, max_new_tokens=max_new,
+                               seed=config.seed + int(shard), logger=context.log)
+    rows = []
+    for (_, q), per_question in zip(questions.iterrows(), samples):
+        for i, s in enumerate(per_question):
+            rows.append({"id": row_id("sample", policy.data_version, q["id"], i, temperature, max_new, config.seed),
+                         "shard": shard, "question_id": q["id"], "sample_index": i, "text": s.text,
+                         "n_tokens": s.n_tokens, "finished": s.finished, "model_version": policy.data_version,
+                         "temperature": temperature})
+    frame = pd.DataFrame(rows)
+    return dg.Output(frame, metadata=table_metadata(
+        frame, ["question_id", "sample_index", "text"], questions=len(questions), samples_per_question=k,
+        tokens=int(frame["n_tokens"].sum()) if len(frame) else 0))
+
+
+def _rule_grade(text: str, keys: list[str]) -> str:
+    if rules.mentions_key(text, keys):
+        return "True"
+    return "Uncertain" if rules.expresses_uncertainty(text) else "False"
+
+
+@dg.asset(**SHARDED, code_version="1",
+          check_specs=[dg.AssetCheckSpec("answer_checks_parse_failures", asset="answer_checks",
+                                         description="Teacher grades that failed to parse stay under the limit.")])
+def answer_checks(context: dg.AssetExecutionContext, config: GeneratorConfig, project: ProjectResource,
+                  teacher: TeacherResource, policy_answer_samples: pd.DataFrame, trivia_seeds: pd.DataFrame,
+                  base_model: pd.DataFrame):
+    """Each sample graded against the key: ``matches_key`` True / False / Uncertain.
+
+    A normalised match of the key or an alias grades True without a teacher call; the rest
+    go to the teacher (grade equivalence to the key, do not solve) or to the rules."""
+    generator = _generator(project, "answer_check", config.generator)
+    seeds = trivia_seeds.set_index("id")
+    samples = policy_answer_samples.reset_index(drop=True)
+    keyed = [rules.mentions_key(s.text, _keys(seeds.loc[s.question_id])) for s in samples.itertuples()]
+    to_teacher = [i for i, hit in enumerate(keyed) if not hit] if generator == "teacher" else []
+    requests = []
+    for i in to_teacher:
+        s, q = samples.iloc[i], seeds.loc[samples.iloc[i]["question_id"]]
+        requests.append(ChatRequest.of(prompts.answer_check_messages(q["question"], q["answer"], list(q["aliases"]),
+                                                                     s["text"]),
+                                       task="answer_check", temperature=0.0, max_tokens=24,
+                                       json_schema=prompts.ANSWER_CHECK_SCHEMA))
+    batch = ask_teacher(context, teacher, requests, ModelRef.from_frame(base_model))
+    replies = dict(zip(to_teacher, batch.replies))
+    rows = []
+    for i, s in samples.iterrows():
+        keys = _keys(seeds.loc[s["question_id"]])
+        grade, grader, call_id, raw, failure = None, "rules", None, None, None
+        if keyed[i]:
+            grade, grader = "True", "rules:key_match"
+        elif i in replies:
+            reply = replies[i]
+            call_id, raw = reply.call_id, reply.text
+            try:
+                if not reply.ok:
+                    raise prompts.ReplyError(reply.error or "no reply")
+                grade, grader = prompts.parse_answer_check(reply.text), batch.model
+            except prompts.ReplyError as e:
+                failure = str(e)
+        if grade is None:
+            grade = _rule_grade(s["text"], keys)
+        rows.append({"id": row_id("check", s["id"], grader, call_id), "shard": s["shard"], "sample_id": s["id"],
+                     "question_id": s["question_id"], "sample_index": int(s["sample_index"]), "matches_key": grade,
+                     "grader": grader, "teacher_call_id": call_id, "teacher_raw": raw, "failure": failure})
+    frame = pd.DataFrame(rows)
+    stats = decision.question_stats(zip(frame["question_id"], frame["matches_key"]))
+    p = pd.Series([s.p_correct for s in stats.values()], dtype=float)
+    failures = int(frame["failure"].notna().sum())
+    failure_share = failures / len(requests) if requests else 0.0
+    limit = project.settings().max_failure_share
+    yield dg.Output(frame, metadata=table_metadata(
+        frame, ["question_id", "sample_index", "matches_key", "grader"],
+        grades=frame["matches_key"].value_counts().to_dict(), graders=shares(frame["grader"]),
+        teacher_failures=failures, p_correct_mean=float(p.mean()) if len(p) else 0.0,
+        p_correct_histogram={f"{b:.2f}": int((p.round(2) == round(b, 2)).sum()) for b in sorted(p.round(2).unique())},
+        **batch.stats.as_metadata()))
+    yield dg.AssetCheckResult(check_name="answer_checks_parse_failures", passed=failure_share <= limit,
+                              metadata={"failure_share": round(failure_share, 3), "limit": limit,
+                                        "teacher_requests": len(requests)})
+
+
+# -- what the teacher (or the rules) writes ------------------------------------------------
+
+
+@dg.asset(**SHARDED, code_version="1")
+def reference_answers(context: dg.AssetExecutionContext, config: GeneratorConfig, project: ProjectResource,
+                      teacher: TeacherResource, trivia_seeds: pd.DataFrame,
+                      base_model: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    """A natural-language correct answer per seed question; it must contain the key or an alias."""
+    generator = _generator(project, "reference_answer", config.generator)
+    questions = _shard_questions(trivia_seeds, context.partition_key, project)
+    requests = [ChatRequest.of(prompts.reference_answer_messages(q["question"], q["answer"]),
+                               task="reference_answer", temperature=0.3, max_tokens=64)
+                for _, q in questions.iterrows()] if generator == "teacher" else []
+    batch = ask_teacher(context, teacher, requests, ModelRef.from_frame(base_model))
+    rows = []
+    for i, q in questions.iterrows():
+        text, made_by, call_id, raw, rejected = None, "rules", None, None, None
+        if requests:
+            reply = batch.replies[i]
+            call_id, raw = reply.call_id, reply.text
+            if not reply.ok:
+                rejected = f"teacher error: {reply.error}"
+            elif not rules.mentions_key(reply.text, _keys(q)):
+                rejected = "does not contain the key or an alias"
+            else:
+                text, made_by = reply.text.strip(), batch.model
+        if text is None:
+            text = rules.template_reference_answer(q["id"], q["answer"])
+        rows.append({"id": row_id("reference", q["id"], text), "shard": context.partition_key,
+                     "question_id": q["id"], "answer_text": text, "generator": made_by,
+                     "teacher_call_id": call_id, "teacher_raw": raw, "rejected_reason": rejected})
+    frame = pd.DataFrame(rows)
+    return dg.Output(frame, metadata=table_metadata(
+        frame, ["question_id", "answer_text", "generator"], generators=shares(frame["generator"]),
+        teacher_rejected=int(frame["rejected_reason"].notna().sum()), **batch.stats.as_metadata()))
+
+
+@dg.asset(**SHARDED, code_version="1")
+def bogus_questions(context: dg.AssetExecutionContext, config: GeneratorConfig, project: ProjectResource,
+                    teacher: TeacherResource, trivia_seeds: pd.DataFrame,
+                    base_model: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    """A plausible but unanswerable variant of each seed question, with a 1-5 quality rating.
+
+    Every row is kept in the table with ``kept`` and, when dropped, ``drop_reason``:
+    same_as_original, matches_seed_question, low_quality, no_rule_applies."""
+    settings = project.settings()
+    generator = _generator(project, "bogus_question", config.generator)
+    questions = _shard_questions(trivia_seeds, context.partition_key, project)
+    all_seed_questions = {normalize_question(q) for q in trivia_seeds["question"]}
+    requests = [ChatRequest.of(prompts.bogus_messages(q["question"]), task="bogus_question", temperature=0.7,
+                               max_tokens=96, json_schema=prompts.BOGUS_SCHEMA)
+                for _, q in questions.iterrows()] if generator == "teacher" else []
+    batch = ask_teacher(context, teacher, requests, ModelRef.from_frame(base_model))
+
+    def problem(original: str, candidate: str, quality: int) -> str | None:
+        if normalize_question(candidate) == normalize_question(original):
+            return "same_as_original"
+        if normalize_question(candidate) in all_seed_questions:
+            return "matches_seed_question"
+        if quality < settings.bogus_min_quality:
+            return "low_quality"
+        return None
+
+    rows = []
+    for i, q in questions.iterrows():
+        row = {"shard": context.partition_key, "question_id": q["id"], "original": q["question"],
+               "teacher_call_id": None, "teacher_raw": None, "teacher_rejected": None}
+        candidate = None
+        if requests:
+            reply = batch.replies[i]
+            row.update(teacher_call_id=reply.call_id, teacher_raw=reply.text)
+            try:
+                if not reply.ok:
+                    raise prompts.ReplyError(reply.error or "no reply")
+                text, quality = prompts.parse_bogus(reply.text)
+                reason = problem(q["question"], text, quality)
+                if reason:
+                    row["teacher_rejected"] = reason
+                else:
+                    candidate = dict(bogus_question=text, quality=quality, method="teacher", generator=batch.model)
+            except prompts.ReplyError as e:
+                row["teacher_rejected"] = f"unparseable: {e}"
+        if candidate is None:
+            found = rules.perturb_question(q["question"], q["id"])
+            if found is None:
+                candidate = dict(bogus_question=None, quality=None, method=None, generator="rules",
+                                 drop_reason="no_rule_applies")
+            else:
+                candidate = dict(bogus_question=found.question, quality=found.quality, method=found.method,
+                                 generator="rules", entity=found.replacement)
+                candidate["drop_reason"] = problem(q["question"], found.question, found.quality)
+        row.update(candidate)
+        row.setdefault("drop_reason", None)
+        row.setdefault("entity", None)
+        row["kept"] = row["drop_reason"] is None
+        row["id"] = row_id("bogus", q["id"], row["bogus_question"], row["generator"])
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    return dg.Output(frame, metadata=table_metadata(
+        frame, ["question_id", "bogus_question", "method", "quality", "kept"], kept=int(frame["kept"].sum()),
+        dropped=frame["drop_reason"].value_counts().to_dict(), methods=frame["method"].value_counts().to_dict(),
+        generators=shares(frame["generator"]), **batch.stats.as_metadata()))
+
+
+@dg.asset(**SHARDED, code_version="1")
+def refusals(context: dg.AssetExecutionContext, config: GeneratorConfig, project: ProjectResource,
+             teacher: TeacherResource, trivia_seeds: pd.DataFrame, answer_checks: pd.DataFrame,
+             bogus_questions: pd.DataFrame, base_model: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    """Refusals for every kept bogus question and every real question that needs one (the
+    policy is usually wrong, or wrong at least once). A refusal never guesses: one that
+    contains the key or expresses no uncertainty is rejected and replaced by the rules."""
+    settings = project.settings()
+    generator = _generator(project, "refusal", config.generator)
+    seeds = trivia_seeds.set_index("id")
+    stats = decision.question_stats(zip(answer_checks["question_id"], answer_checks["matches_key"]))
+    targets = []
+    for qid, s in sorted(stats.items()):
+        if decision.sft_target(s, settings.usually_right) == "refusal" or s.n_incorrect >= 1:
+            q = seeds.loc[qid]
+            targets.append(dict(target_id=qid, question_id=qid, bogus=False, question=q["question"],
+                                keys=_keys(q), topic=q["topic"], entity=None))
+    for b in bogus_questions[bogus_questions["kept"]].sort_values("question_id").itertuples():
+        targets.append(dict(target_id=b.id, question_id=b.question_id, bogus=True, question=b.bogus_question,
+                            keys=[], topic=seeds.loc[b.question_id]["topic"], entity=b.entity))
+    requests = [ChatRequest.of(prompts.refusal_messages(t["question"], t["bogus"]), task="refusal", temperature=0.7,
+                               max_tokens=80) for t in targets] if generator == "teacher" else []
+    batch = ask_teacher(context, teacher, requests, ModelRef.from_frame(base_model))
+    rows = []
+    for i, t in enumerate(targets):
+        text, made_by, call_id, raw, rejected = None, "rules", None, None, None
+        if requests:
+            reply = batch.replies[i]
+            call_id, raw = reply.call_id, reply.text
+            if not reply.ok:
+                rejected = f"teacher error: {reply.error}"
+            elif t["keys"] and rules.mentions_key(reply.text, t["keys"]):
+                rejected = "contains the answer key"
+            elif not rules.expresses_uncertainty(reply.text):
+                rejected = "expresses no uncertainty"
+            else:
+                text, made_by = reply.text.strip(), batch.model
+        if text is None:
+            text = rules.template_refusal(t["target_id"], t["topic"], t["entity"], bogus=t["bogus"])
+        rows.append({"id": row_id("refusal", t["target_id"], text), "shard": context.partition_key,
+                     "target_id": t["target_id"], "question_id": t["question_id"], "bogus": t["bogus"],
+                     "question": t["question"], "refusal": text, "generator": made_by, "teacher_call_id": call_id,
+                     "teacher_raw": raw, "rejected_reason": rejected})
+    frame = pd.DataFrame(rows, columns=["id", "shard", "target_id", "question_id", "bogus", "question", "refusal",
+                                        "generator", "teacher_call_id", "teacher_raw", "rejected_reason"])
+    return dg.Output(frame, metadata=table_metadata(
+        frame, ["target_id", "bogus", "refusal", "generator"], real=int((~frame["bogus"]).sum()),
+        bogus=int(frame["bogus"].sum()), generators=shares(frame["generator"]),
+        teacher_rejected=frame["rejected_reason"].value_counts().to_dict(), **batch.stats.as_metadata()))
+
+
+# -- the SFT and DPO data ------------------------------------------------------------------
+
+
+def _all(name: str) -> dg.AssetIn:
+    return dg.AssetIn(name, partition_mapping=ALL_SHARDS)
+
+
+@dg.asset(group_name=GROUP, pool="duckdb", kinds={"duckdb"}, code_version="1",
+          ins={"answer_checks": _all("answer_checks"), "reference_answers": _all("reference_answers"),
+               "refusals": _all("refusals")})
+def hallucination_sft_data(context: dg.AssetExecutionContext, project: ProjectResource, trivia_seeds: pd.DataFrame,
+                           answer_checks: pd.DataFrame, reference_answers: pd.DataFrame,
+                           refusals: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    """(question, reference answer) where the policy is usually right, (question, refusal) where it
+    is usually wrong, (bogus question, refusal) always. Reads every materialized shard."""
+    settings = project.settings()
+    seeds = trivia_seeds.set_index("id")
+    references = reference_answers.set_index("question_id")
+    refusal_of = refusals.set_index("target_id")
+    stats = decision.question_stats(zip(answer_checks["question_id"], answer_checks["matches_key"]))
+    rows = []
+    for qid, s in sorted(stats.items()):
+        target = decision.sft_target(s, settings.usually_right)
+        if target == "answer":
+            source = references.loc[qid]
+            completion, source_id, kind = source["answer_text"], source["id"], "answer"
+        else:
+            source = refusal_of.loc[qid]
+            completion, source_id, kind = source["refusal"], source["id"], "refusal"
+        rows.append({"prompt": seeds.loc[qid]["question"], "completion": completion, "kind": kind,
+                     "question_id": qid, "p_correct": s.p_correct, "source_id": source_id,
+                     "generator": source["generator"]})
+    for target_id, r in refusal_of[refusal_of["bogus"]].iterrows():
+        rows.append({"prompt": r["question"], "completion": r["refusal"], "kind": "bogus_refusal",
+                     "question_id": r["question_id"], "p_correct": None, "source_id": r["id"],
+                     "generator": r["generator"]})
+    frame = pd.DataFrame(rows)
+    frame.insert(0, "id", [row_id("sft", r.prompt, r.completion, r.source_id) for r in frame.itertuples()])
+    kinds = frame["kind"].value_counts().to_dict()
+    return dg.Output(frame, metadata=table_metadata(
+        frame, ["kind", "prompt", "completion"], rows_by_kind=kinds, usually_right=settings.usually_right,
+        refusal_share=round(float(frame["kind"].isin(["refusal", "bogus_refusal"]).mean()), 3),
+        shards=int(answer_checks["shard"].nunique())))
+
+
+@dg.asset(group_name=GROUP, pool="duckdb", kinds={"duckdb"}, code_version="1",
+          ins={"answer_checks": _all("answer_checks"), "policy_answer_samples": _all("policy_answer_samples"),
+               "reference_answers": _all("reference_answers"), "refusals": _all("refusals")})
+def hallucination_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource, trivia_seeds: pd.DataFrame,
+                            answer_checks: pd.DataFrame, policy_answer_samples: pd.DataFrame,
+                            reference_answers: pd.DataFrame, refusals: pd.DataFrame,
+                            base_model: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    """Correct answer > refusal where the policy was right at least once; refusal > one of its
+    own wrong answers (the most common) where it was wrong at least once. Both sides cut to
+    their first ``dpo_tokens`` tokens of the policy tokenizer."""
+    from transformers import AutoTokenizer
+
+    settings = project.settings()
+    tokenizer = AutoTokenizer.from_pretrained(ModelRef.from_frame(base_model).path)
+    encode = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+    decode = lambda ids: tokenizer.decode(ids)  # noqa: E731
+    seeds = trivia_seeds.set_index("id")
+    references = reference_answers.set_index("question_id")
+    refusal_of = refusals.set_index("target_id")
+    samples = policy_answer_samples.set_index("id")
+    checks = answer_checks.merge(samples[["text"]], left_on="sample_id", right_index=True)
+    stats = decision.question_stats(zip(answer_checks["question_id"], answer_checks["matches_key"]))
+    rows = []
+    for qid, s in sorted(stats.items()):
+        kinds = decision.dpo_pair_kinds(s)
+        if not kinds or qid not in refusal_of.index:
+            continue
+        refusal = refusal_of.loc[qid]
+        for kind in kinds:
+            if kind == "answer_over_refusal":
+                chosen, chosen_from = references.loc[qid]["answer_text"], references.loc[qid]["id"]
+                rejected, rejected_from = refusal["refusal"], refusal["id"]
+            else:
+                wrong = checks[(checks["question_id"] == qid) & (checks["matches_key"] == "False")]
+                index, text = decision.typical_wrong_answer(zip(wrong["sample_index"], wrong["text"]))
+                chosen, chosen_from = refusal["refusal"], refusal["id"]
+                rejected = text
+                rejected_from = wrong[wrong["sample_index"] == index]["sample_id"].iloc[0]
+            chosen_text, chosen_ids = decision.first_tokens(chosen, encode, decode, settings.dpo_tokens)
+            rejected_text, rejected_ids = decision.first_tokens(rejected, encode, decode, settings.dpo_tokens)
+            if chosen_ids == rejected_ids:
+                continue  # identical after truncation: no preference signal
+            rows.append({"id": row_id("hdpo", qid, kind, chosen_ids, rejected_ids), "prompt": seeds.loc[qid]["question"],
+                         "chosen": chosen_text, "rejected": rejected_text, "chosen_token_ids": chosen_ids,
+                         "rejected_token_ids": rejected_ids, "kind": kind, "question_id": qid,
+                         "p_correct": s.p_correct, "chosen_from": chosen_from, "rejected_from": rejected_from})
+    frame = pd.DataFrame(rows, columns=["id", "prompt", "chosen", "rejected", "chosen_token_ids",
+                                        "rejected_token_ids", "kind", "question_id", "p_correct", "chosen_from",
+                                        "rejected_from"])
+    return dg.Output(frame, metadata=table_metadata(
+        frame, ["kind", "prompt", "chosen", "rejected"], pairs_by_kind=frame["kind"].value_counts().to_dict(),
+        questions=int(frame["question_id"].nunique()), tokens_per_side=settings.dpo_tokens))
+
+
+# -- checks on the outputs ------------------------------------------------------------------
+
+
+@dg.asset_check(asset=hallucination_dpo_pairs, description="Pairs exist, differ, and keep at most N tokens a side.")
+def hallucination_dpo_pairs_valid(project: ProjectResource, hallucination_dpo_pairs: pd.DataFrame) -> dg.AssetCheckResult:
+    limit = project.settings().dpo_tokens
+    frame = hallucination_dpo_pairs
+    same = int((frame["chosen"] == frame["rejected"]).sum()) if len(frame) else 0
+    too_long = int(sum(len(c) > limit or len(r) > limit
+                       for c, r in zip(frame["chosen_token_ids"], frame["rejected_token_ids"])))
+    return dg.AssetCheckResult(passed=len(frame) > 0 and same == 0 and too_long == 0,
+                               metadata={"pairs": len(frame), "chosen_equals_rejected": same, "over_limit": too_long})
+
+
+@dg.asset_check(asset=hallucination_sft_data, description="SFT rows exist and none of them is empty.")
+def hallucination_sft_data_nonempty(hallucination_sft_data: pd.DataFrame) -> dg.AssetCheckResult:
+    frame = hallucination_sft_data
+    empty = int((frame["completion"].str.strip() == "").sum()) if len(frame) else 0
+    return dg.AssetCheckResult(passed=len(frame) > 0 and empty == 0, metadata={"rows": len(frame), "empty": empty})
+
+
+@dg.asset_check(asset=refusals, additional_ins={"trivia_seeds": dg.AssetIn("trivia_seeds")},
+                description="No refusal contains the answer key of its question.")
+def refusals_never_answer(refusals: pd.DataFrame, trivia_seeds: pd.DataFrame) -> dg.AssetCheckResult:
+    seeds = trivia_seeds.set_index("id")
+    leaking = [r.id for r in refusals.itertuples()
+               if not r.bogus and rules.mentions_key(r.refusal, _keys(seeds.loc[r.question_id]))]
+    return dg.AssetCheckResult(passed=not leaking, metadata={"refusals": len(refusals), "leaking": len(leaking)})
+
+
+@dg.asset_check(asset=bogus_questions, description="Every kept bogus question differs from its original.")
+def bogus_questions_differ(bogus_questions: pd.DataFrame) -> dg.AssetCheckResult:
+    kept = bogus_questions[bogus_questions["kept"]]
+    same = int(sum(normalize_question(a) == normalize_question(b)
+                   for a, b in zip(kept["original"], kept["bogus_question"])))
+    return dg.AssetCheckResult(passed=len(kept) > 0 and same == 0, metadata={"kept": len(kept), "same": same})

@@ -1,0 +1,81 @@
+"""Sampling the policy in-process: many chat prompts, several samples each, in batches.
+
+Left-padded batches with ``num_return_sequences`` (one prefill per prompt, k samples), bf16
+where the CPU has native bf16, fp32 otherwise. Seeded per batch, so a re-run reproduces.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .hardware import preferred_dtype_name
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Sample:
+    text: str
+    n_tokens: int
+    finished: bool  # ended with the end-of-turn token (not cut at max_new_tokens)
+
+
+def load_policy(model_dir: str, dtype: str | None = None):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    dtype = dtype or preferred_dtype_name()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype))
+    model.eval()
+    return model, tokenizer
+
+
+def chat_prompt(tokenizer, user_message: str, system: str | None = None) -> str:
+    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user_message}]
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def sample_responses(model, tokenizer, prompts: Sequence[str], k: int, *, temperature: float = 0.8,
+                     top_p: float = 0.95, max_new_tokens: int = 48, batch_prompts: int = 8, seed: int = 0,
+                     logger: Any = None) -> list[list[Sample]]:
+    """``k`` sampled completions for each already-templated prompt, in prompt order."""
+    import torch
+
+    logger = logger or log
+    out: list[list[Sample]] = []
+    eos_ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
+    generated = 0
+    started = time.monotonic()
+    last_report = started
+    for b, start in enumerate(range(0, len(prompts), batch_prompts)):
+        batch = list(prompts[start:start + batch_prompts])
+        enc = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False)
+        torch.manual_seed(seed * 1_000_003 + b)
+        with torch.inference_mode():
+            ids = model.generate(**enc, do_sample=True, temperature=temperature, top_p=top_p,
+                                 max_new_tokens=max_new_tokens, num_return_sequences=k,
+                                 pad_token_id=tokenizer.pad_token_id)
+        new = ids[:, enc["input_ids"].shape[1]:].tolist()
+        for p in range(len(batch)):
+            samples = []
+            for row in new[p * k:(p + 1) * k]:
+                cut = next((i for i, t in enumerate(row) if t in eos_ids), None)
+                tokens = row if cut is None else row[:cut]
+                generated += len(tokens)
+                samples.append(Sample(tokenizer.decode(tokens, skip_special_tokens=True).strip(), len(tokens),
+                                      cut is not None))
+            out.append(samples)
+        if time.monotonic() - last_report > 10 or start + batch_prompts >= len(prompts):
+            elapsed = time.monotonic() - started
+            logger.info(f"sampled {len(out)}/{len(prompts)} prompts x {k}: {generated} tokens, "
+                        f"{generated / max(elapsed, 1e-9):.1f} tok/s")
+            last_report = time.monotonic()
+    return out

@@ -1,0 +1,157 @@
+"""The ``hallucination`` group on the tiny profile, with a scripted teacher on loopback."""
+
+import json
+
+import dagster as dg
+import pytest
+
+from phi4_assets.defs import hallucination as h
+from phi4_assets.defs import sources
+from phi4_assets.defs.partitions import seed_shard_keys
+from phi4_assets.defs.resources import build_resources
+from stub_openai import StubOpenAI, StubReply
+
+SHARDED = [h.policy_answer_samples, h.answer_checks, h.reference_answers, h.bogus_questions, h.refusals]
+DOWNSTREAM = [h.hallucination_sft_data, h.hallucination_dpo_pairs]
+ALL = [sources.trivia_seeds, sources.base_model, *SHARDED, *DOWNSTREAM, h.refusals_never_answer,
+       h.bogus_questions_differ, h.hallucination_sft_data_nonempty, h.hallucination_dpo_pairs_valid]
+
+
+def scripted_teacher(request: dict, hit: int) -> StubReply:
+    """Deterministic replies chosen by what the request is about."""
+    system = request["messages"][0]["content"] if request["messages"][0]["role"] == "system" else ""
+    user = request["messages"][-1]["content"]
+    if system.startswith("You grade answers"):
+        if "capital of France" in user:
+            return StubReply('{"matches_key": "True"}')
+        if "Italy" in user:
+            return StubReply("Well, I think the response is close enough.")  # unparseable
+        return StubReply('{"matches_key": "False"}')
+    if system.startswith("Rewrite a trivia question"):
+        if "capital of France" in user:
+            return StubReply('{"bogus_question": "What is the capital of France?", "quality": 5}')  # unchanged
+        if "Spain" in user:
+            return StubReply('{"bogus_question": "What is the capital of the Duchy of Veltravia?", "quality": 4}')
+        if "Germany" in user:
+            return StubReply('{"bogus_question": "Who founded Berlin in 1912?", "quality": 2}')  # low quality
+        return StubReply('{"bogus_question": 5}')  # malformed
+    if system.startswith("Write a short, natural, correct answer"):
+        return StubReply("The capital of France is Paris." if "capital of France" in user else "I have no idea.")
+    if system.startswith("Write the reply of a careful assistant"):
+        if "capital of France" in user:
+            return StubReply("I'm not sure, but it might be Paris.")  # leaks the key
+        if "Spain" in user or "Veltravia" in user:
+            return StubReply("I'm not aware of that, so I won't guess.")
+        return StubReply("The answer is 42.")  # no uncertainty
+    return StubReply("unexpected request")
+
+
+@pytest.fixture
+def stub_teacher(state, monkeypatch):
+    with StubOpenAI(scripted_teacher) as stub:
+        monkeypatch.setenv("PHI4_TEACHER_BASE_URL", stub.base_url)
+        monkeypatch.setenv("PHI4_TEACHER_MODEL", "stub-teacher")
+        yield stub
+
+
+def run_all(instance) -> dict:
+    resources = build_resources()
+    assert dg.materialize(ALL, selection=[sources.trivia_seeds.key, sources.base_model.key], resources=resources,
+                          instance=instance).success
+    checks = {}
+    for shard in seed_shard_keys():
+        result = dg.materialize(ALL, selection=[a.key for a in SHARDED], partition_key=shard,
+                                resources=resources, instance=instance, raise_on_error=False)
+        assert result.success
+        for e in result.get_asset_check_evaluations():
+            checks[(e.check_name, shard)] = e
+    result = dg.materialize(ALL, selection=[a.key for a in DOWNSTREAM], resources=resources, instance=instance)
+    for e in result.get_asset_check_evaluations():
+        checks[(e.check_name, None)] = e
+    return {"checks": checks, "result": result}
+
+
+def table(state, name):
+    import duckdb
+
+    with duckdb.connect(str(state.warehouse), read_only=True) as con:
+        return con.execute(f"select * from phi4.{name}").fetchdf()
+
+
+def test_group_materializes_with_teacher_and_rules_and_records_failures(state, stub_teacher):
+    assert seed_shard_keys() == ["000", "001"]
+    run = run_all(dg.DagsterInstance.ephemeral())
+
+    samples = table(state, "policy_answer_samples")
+    assert len(samples) == 12 * 2 and samples["id"].is_unique
+
+    checks = table(state, "answer_checks").merge(table(state, "trivia_seeds")[["id", "question"]],
+                                                 left_on="question_id", right_on="id", suffixes=("", "_q"))
+    by_q = {q: g for q, g in checks.groupby("question")}
+    france = by_q["What is the capital of France?"]
+    assert set(france["matches_key"]) == {"True"} and set(france["grader"]) == {"stub-teacher"}
+    italy = by_q["What is the capital of Italy?"]
+    assert italy["failure"].notna().all()  # unparseable replies recorded with their raw text...
+    assert (italy["teacher_raw"] == "Well, I think the response is close enough.").all()
+    assert set(italy["grader"]) == {"rules"} and set(italy["matches_key"]) <= {"False", "Uncertain"}  # ...rules grade
+    failure_check = run["checks"][("answer_checks_parse_failures", "000")]
+    assert failure_check.metadata["failure_share"].value == pytest.approx(2 / 12, abs=1e-3)
+
+    bogus = table(state, "bogus_questions").set_index("original")
+    assert bogus.loc["What is the capital of Spain?", "kept"]
+    assert bogus.loc["What is the capital of Spain?", "generator"] == "stub-teacher"
+    assert bogus.loc["What is the capital of France?", "teacher_rejected"] == "same_as_original"
+    assert bogus.loc["What is the capital of Germany?", "teacher_rejected"] == "low_quality"
+    assert bogus.loc["What is the capital of Italy?", "teacher_rejected"].startswith("unparseable:")
+    assert not bogus.loc["What is the capital of France?", "kept"]
+    assert bogus.loc["What is the capital of France?", "drop_reason"] == "no_rule_applies"
+
+    references = table(state, "reference_answers").set_index("question_id")
+    assert references.loc["trivia-0001", "answer_text"] == "The capital of France is Paris."
+    assert references.loc["trivia-0004", "generator"] == "rules"
+    assert references.loc["trivia-0004", "rejected_reason"] == "does not contain the key or an alias"
+
+    refusals = table(state, "refusals").set_index("target_id")
+    assert "trivia-0001" not in refusals.index  # always right: needs no refusal
+    spain = refusals.loc["trivia-0005"]
+    assert spain["generator"] == "stub-teacher" and spain["refusal"] == "I'm not aware of that, so I won't guess."
+    assert refusals.loc["trivia-0004", "rejected_reason"] == "expresses no uncertainty"
+    bogus_refusal = refusals[refusals["bogus"]]
+    assert list(bogus_refusal["question"]) == ["What is the capital of the Duchy of Veltravia?"]
+
+    sft = table(state, "hallucination_sft_data")
+    kinds = sft.groupby("kind")["prompt"].apply(set).to_dict()
+    assert kinds["answer"] == {"What is the capital of France?"}
+    assert kinds["bogus_refusal"] == {"What is the capital of the Duchy of Veltravia?"}
+    assert len(kinds["refusal"]) == 11
+
+    pairs = table(state, "hallucination_dpo_pairs")
+    assert set(pairs["kind"]) == {"refusal_over_wrong"}  # France is always right and needs no refusal
+    assert all(len(ids) <= 5 for ids in pairs["chosen_token_ids"]) and all(len(ids) <= 5 for ids in pairs["rejected_token_ids"])
+    assert (pairs["chosen"] != pairs["rejected"]).all()
+    assert set(pairs["rejected_from"]) <= set(samples["id"])  # lineage back to the policy's own sample
+    assert run["checks"][("hallucination_dpo_pairs_valid", None)].passed
+    assert run["checks"][("refusals_never_answer", "001")].passed
+
+
+def test_rematerializing_makes_zero_teacher_calls(state, stub_teacher):
+    instance = dg.DagsterInstance.ephemeral()
+    run_all(instance)
+    calls = stub_teacher.hits
+    assert calls > 0
+    run_all(instance)
+    assert stub_teacher.hits == calls
+
+
+def test_rules_only_generation_makes_no_teacher_calls(state, tmp_path, monkeypatch):
+    config = tmp_path / "phi4.toml"
+    config.write_text('[profile.generators]\nanswer_check = "rules"\nreference_answer = "rules"\n'
+                      'bogus_question = "rules"\nrefusal = "rules"\n')
+    monkeypatch.setenv("PHI4_CONFIG", str(config))
+    monkeypatch.setenv("PHI4_TEACHER_BASE_URL", "http://127.0.0.1:9/v1")  # nothing listens: a call would fail
+    instance = dg.DagsterInstance.ephemeral()
+    run_all(instance)
+    assert set(table(state, "refusals")["generator"]) == {"rules"}
+    assert set(table(state, "answer_checks")["grader"]) <= {"rules", "rules:key_match"}
+    sft = table(state, "hallucination_sft_data")
+    assert len(sft) > 0 and json.dumps(list(sft["generator"].unique())) == '["rules"]'

@@ -1,0 +1,149 @@
+"""Exact tests of the hallucination logic: rules, parsers, the decision rule, truncation."""
+
+import pytest
+
+from phi4_assets.hallucination import decision, prompts, rules
+from phi4_assets.hallucination.decision import QuestionStats
+
+
+# -- rules -----------------------------------------------------------------------------------
+
+def test_key_matching_is_normalised_and_whole_word():
+    assert rules.mentions_key("The capital of Peru is LIMA.", ["Lima"])
+    assert rules.mentions_key("It's the Pacific.", ["Pacific Ocean", "Pacific"])
+    assert rules.mentions_key("Velazquez painted it", ["Diego Velázquez", "Velázquez"])
+    assert not rules.mentions_key("Limassol is in Cyprus", ["Lima"])
+    assert not rules.mentions_key("", ["Lima"])
+
+
+@pytest.mark.parametrize("text, uncertain", [
+    ("I'm not sure of the answer.", True),
+    ("I don't know.", True),
+    ("I couldn't find any record of that prize.", True),
+    ("The answer is Lima.", False),
+    ("Lima is the capital; I am sure.", False),
+])
+def test_uncertainty_detection(text, uncertain):
+    assert rules.expresses_uncertainty(text) is uncertain
+
+
+def test_perturbations_follow_the_rule_order_and_are_deterministic():
+    name = rules.perturb_question("Which empire was founded by Genghis Khan?", "q1")
+    assert name.method == "name_swap" and name.original == "Genghis Khan" and name.quality == 4
+    assert name.question == f"Which empire was founded by {name.replacement}?"
+    assert name == rules.perturb_question("Which empire was founded by Genghis Khan?", "q1")
+
+    title = rules.perturb_question('Who wrote the play "Romeo and Juliet"?', "q2")
+    assert title.method == "title_swap" and title.original == "Romeo and Juliet"
+    assert title.question == f'Who wrote the play "{title.replacement}"?'
+
+    year = rules.perturb_question("Which US president was assassinated in Dallas in 1963?", "q3")
+    assert year.method == "year_shift" and year.original == "1963"
+    assert year.replacement != "1963" and 7 <= abs(int(year.replacement) - 1963) <= 40
+
+    place = rules.perturb_question("Who was the last Tsar of Russia?", "q4")
+    assert place.method == "place_swap" and place.original == "Russia"
+    assert place.replacement in {"Turkey", "Greece", "Iran", "Iraq"}
+
+
+def test_no_rule_for_questions_without_a_premise_to_break():
+    # Swapping the country in "capital of X" leaves an answerable question: not a bogus one.
+    assert rules.perturb_question("What is the capital of France?", "q") is None
+    assert rules.perturb_question("What is the largest ocean on Earth?", "q") is None
+    # Places are not people: "the Volga River" is left alone.
+    assert rules.perturb_question("Into which body of water does the Volga River flow?", "q") is None
+
+
+def test_every_refusal_template_passes_the_refusal_checks():
+    for i in range(60):
+        for bogus, entity in ((False, None), (True, "Halvard Ostermark"), (True, None)):
+            text = rules.template_refusal(f"q{i}", "history", entity, bogus=bogus)
+            assert rules.expresses_uncertainty(text), text
+            if entity:
+                assert entity in text
+    assert len({rules.template_refusal(f"q{i}", "history") for i in range(60)}) >= 5  # varied
+
+
+def test_reference_templates_contain_the_key():
+    assert all(rules.mentions_key(rules.template_reference_answer(f"q{i}", "Lima"), ["Lima"]) for i in range(30))
+
+
+# -- parsers -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("reply, grade", [
+    ('{"matches_key": "True"}', "True"),
+    ('{"matches_key": "false"}', "False"),
+    ('{"matches_key": true}', "True"),
+    ('Sure! ```json\n{"matches_key": "Uncertain"}\n```', "Uncertain"),
+    ("True. The response names Lima.", "True"),
+    ("  uncertain", "Uncertain"),
+    ("No, the response does not match the key.", "False"),
+    ("Yes - it names Lima.", "True"),
+])
+def test_answer_check_parser_accepts(reply, grade):
+    assert prompts.parse_answer_check(reply) == grade
+
+
+@pytest.mark.parametrize("reply, reason", [
+    ("", "empty reply"),
+    (None, "empty reply"),
+    ("The capital of France is Paris.", "neither JSON with matches_key nor a bare True/False/Uncertain"),
+    ("Nope, I cannot grade this.", "neither JSON with matches_key nor a bare True/False/Uncertain"),
+    ('{"matches_key": "Maybe"}', "matches_key must be one of True, False, Uncertain; got 'Maybe'"),
+    ('{"grade": "True"}', "matches_key must be one of True, False, Uncertain; got None"),
+    ('{"matches_key": "True"', "neither JSON with matches_key nor a bare True/False/Uncertain"),
+])
+def test_answer_check_parser_rejects(reply, reason):
+    with pytest.raises(prompts.ReplyError) as info:
+        prompts.parse_answer_check(reply)
+    assert str(info.value) == reason
+
+
+def test_bogus_parser():
+    assert prompts.parse_bogus('{"bogus_question": " Who won the 1931 Lindqvist Prize? ", "quality": 4}') == \
+        ("Who won the 1931 Lindqvist Prize?", 4)
+    assert prompts.parse_bogus('Here: {"quality": "5", "bogus_question": "Q?"}') == ("Q?", 5)  # swapped keys
+    for reply, reason in [
+        ('{"bogus_question": "Q?"}', "quality must be an integer from 1 to 5; got None"),  # partial
+        ('{"bogus_question": "Q?", "quality": 9}', "quality must be an integer from 1 to 5; got 9"),
+        ('{"bogus_question": "Q?", "quality": true}', "quality must be an integer from 1 to 5; got True"),
+        ('{"question": "Q?", "quality": 3}', "bogus_question must be a non-empty string"),
+        ("What is the capital of Veltravia?", "no JSON object in the reply"),
+    ]:
+        with pytest.raises(prompts.ReplyError) as info:
+            prompts.parse_bogus(reply)
+        assert str(info.value) == reason
+
+
+# -- the decision rule -----------------------------------------------------------------------
+
+def test_question_stats_and_the_sft_rule():
+    stats = decision.question_stats([("a", "True"), ("a", "True"), ("a", "False"), ("a", "Uncertain"),
+                                     ("b", "False"), ("b", "Uncertain"), ("c", "True")])
+    assert stats["a"] == QuestionStats("a", 4, 2, 1, 1) and stats["a"].p_correct == 0.5
+    assert decision.sft_target(stats["a"], usually_right=0.5) == "answer"
+    assert decision.sft_target(stats["a"], usually_right=0.6) == "refusal"
+    assert decision.sft_target(stats["b"]) == "refusal"
+    assert decision.dpo_pair_kinds(stats["a"]) == ["answer_over_refusal", "refusal_over_wrong"]
+    assert decision.dpo_pair_kinds(stats["b"]) == ["refusal_over_wrong"]
+    assert decision.dpo_pair_kinds(stats["c"]) == ["answer_over_refusal"]
+    assert decision.dpo_pair_kinds(QuestionStats("d", 2, 0, 0, 2)) == []
+
+
+def test_typical_wrong_answer_is_the_most_common_earliest_on_ties():
+    assert decision.typical_wrong_answer([(3, "Lyon."), (0, "Marseille"), (5, "lyon")]) == (3, "Lyon.")
+    assert decision.typical_wrong_answer([(4, "B"), (1, "A")]) == (1, "A")
+    with pytest.raises(ValueError):
+        decision.typical_wrong_answer([])
+
+
+def test_first_tokens_with_the_policy_tokenizer(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    encode = lambda t: tok(t, add_special_tokens=False)["input_ids"]  # noqa: E731
+    text, ids = decision.first_tokens("I'm not sure of the answer to that question.", encode, tok.decode, n=5)
+    assert len(ids) == 5 and ids == encode("I'm not sure of the answer to that question.")[:5]
+    assert text == tok.decode(ids) and "question" not in text
+    short, short_ids = decision.first_tokens("Paris.", encode, tok.decode, n=5)
+    assert short == "Paris." and len(short_ids) < 5
