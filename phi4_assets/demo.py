@@ -18,6 +18,7 @@ STAGES: list[tuple[str, list[str], bool]] = [
     ("hallucination shards", ["policy_answer_samples", "answer_checks", "reference_answers", "bogus_questions",
                               "refusals"], True),
     ("hallucination data", ["hallucination_sft_data", "hallucination_dpo_pairs"], False),
+    ("sft", ["sft_dataset", "sft_model"], False),
 ]
 
 

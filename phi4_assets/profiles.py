@@ -63,6 +63,16 @@ class Profile:
     sft_mix: dict[str, float] = field(default_factory=lambda: {"chat": 0.45, "hallucination": 0.4, "safety": 0.15})
     sft_chat_prompts: int | None = 96  # chat prompts sent to the teacher for SFT responses (None: all)
     sft_response_tokens: int = 160
+    # Pivotal Token Search (report Fig. 4).
+    pts_problems: dict[str, int] = field(default_factory=lambda: {"math": 16, "mcq": 16, "qa": 16, "code": 4})
+    pts_rollouts: int = 12  # rollouts per p(success) estimate
+    pts_max_new_tokens: dict[str, int] = field(default_factory=lambda: {"math": 64, "mcq": 12, "qa": 24,
+                                                                        "code": 128})
+    pts_temperature: float = 0.7
+    pts_gap: float = 0.2  # the report's p_gap
+    pts_window: tuple[float, float] = (0.2, 0.8)  # only problems with p(success) in this range are searched
+    pts_significance_z: float = 1.96  # two-proportion z a pivot must also pass (0: off)
+    pts_mix_share: float = 0.03  # hallucination/safety pairs mixed into DPO stage 1 (report: 1-5%)
     # Training knobs (phi4_assets.training.common.TrainSettings fields) per stage.
     sft_train: dict = field(default_factory=lambda: {"learning_rate": 3e-5, "num_train_epochs": 1.0,
                                                      "per_device_train_batch_size": 8})
@@ -89,12 +99,17 @@ PROFILES: dict[str, Profile] = {
         answer_samples=2,
         answer_max_tokens=8,
         sft_chat_prompts=6,
+        pts_problems={"math": 2, "mcq": 2, "qa": 2, "code": 1},
+        pts_rollouts=4,
+        pts_max_new_tokens={"math": 6, "mcq": 4, "qa": 4, "code": 8},
         sft_response_tokens=16,
         sft_train={"max_steps": 2, "per_device_train_batch_size": 2, "save_steps": 1, "max_length": 128},
         dpo_train={"max_steps": 2, "per_device_train_batch_size": 2, "save_steps": 1, "max_length": 128},
     ),
     "small": Profile(name="small"),
     "full": Profile(name="full", teacher_structured_outputs=True, teacher_max_concurrency=32,
+                    dpo_train={"learning_rate": 1e-6, "num_train_epochs": 1.0, "per_device_train_batch_size": 8,
+                               "beta": 0.1, "precompute_ref_log_probs": True},
                     hallucination_seeds=None, shard_size=256, max_failure_share=0.1,
                     generators=dict(TEACHER_EVERYWHERE)),
 }

@@ -51,3 +51,14 @@ class ModelStoreResource(dg.ConfigurableResource):
     def staged(self, name: str, version: str, overwrite: bool = False) -> Iterator[Path]:
         with store.staged_model_dir(Path(self.root), name, version, overwrite=overwrite) as tmp:
             yield tmp
+
+
+class PtsMemoResource(dg.ConfigurableResource):
+    """The persistent memo of PTS p(success) estimates (a DuckDB file)."""
+
+    path: str
+
+    def memo(self):
+        from .pts.memo import EstimateMemo
+
+        return EstimateMemo(self.path)

@@ -22,6 +22,7 @@ class Paths:
     warehouse: Path
     models_dir: Path
     teacher_cache: Path
+    pts_memo: Path
     cache_dir: Path  # scratch that can be rebuilt (tokenizer copies, server logs)
 
     @classmethod
@@ -34,5 +35,6 @@ class Paths:
             warehouse=_path("PHI4_WAREHOUSE", state_dir / "warehouse.duckdb"),
             models_dir=_path("PHI4_MODELS_DIR", state_dir / "models"),
             teacher_cache=_path("PHI4_TEACHER_CACHE", state_dir / "teacher_cache.duckdb"),
+            pts_memo=_path("PHI4_PTS_MEMO", state_dir / "pts_memo.duckdb"),
             cache_dir=_path("PHI4_CACHE_DIR", state_dir / "cache"),
         )

@@ -32,3 +32,15 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tiny-model")
     save_tiny(out, _SESSION_CACHE)
     return out
+
+
+@pytest.fixture
+def stub_teacher(state, monkeypatch):
+    """The scripted teacher (tests/test_hallucination_assets.py) on loopback, as the endpoint."""
+    from stub_openai import StubOpenAI
+    from test_hallucination_assets import scripted_teacher
+
+    with StubOpenAI(scripted_teacher) as stub:
+        monkeypatch.setenv("PHI4_TEACHER_BASE_URL", stub.base_url)
+        monkeypatch.setenv("PHI4_TEACHER_MODEL", "stub-teacher")
+        yield stub

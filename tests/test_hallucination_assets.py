@@ -9,7 +9,7 @@ from phi4_assets.defs import hallucination as h
 from phi4_assets.defs import sources
 from phi4_assets.defs.partitions import seed_shard_keys
 from phi4_assets.defs.resources import build_resources
-from stub_openai import StubOpenAI, StubReply
+from stub_openai import StubReply
 
 SHARDED = [h.policy_answer_samples, h.answer_checks, h.reference_answers, h.bogus_questions, h.refusals]
 DOWNSTREAM = [h.hallucination_sft_data, h.hallucination_dpo_pairs]
@@ -44,14 +44,6 @@ def scripted_teacher(request: dict, hit: int) -> StubReply:
             return StubReply("I'm not aware of that, so I won't guess.")
         return StubReply("The answer is 42.")  # no uncertainty
     return StubReply("unexpected request")
-
-
-@pytest.fixture
-def stub_teacher(state, monkeypatch):
-    with StubOpenAI(scripted_teacher) as stub:
-        monkeypatch.setenv("PHI4_TEACHER_BASE_URL", stub.base_url)
-        monkeypatch.setenv("PHI4_TEACHER_MODEL", "stub-teacher")
-        yield stub
 
 
 def run_all(instance) -> dict:

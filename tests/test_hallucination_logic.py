@@ -14,6 +14,9 @@ def test_key_matching_is_normalised_and_whole_word():
     assert rules.mentions_key("Velazquez painted it", ["Diego Velázquez", "Velázquez"])
     assert not rules.mentions_key("Limassol is in Cyprus", ["Lima"])
     assert not rules.mentions_key("", ["Lima"])
+    # A refusal is not an answer because "don't" ends in a "t" and tesla's symbol is T.
+    assert not rules.mentions_key("I don't know, it would likely be wrong.", ["tesla", "teslas", "T"])
+    assert rules.mentions_key("A spider has 8 legs.", ["8", "eight"])
 
 
 @pytest.mark.parametrize("text, uncertain", [

@@ -7,7 +7,7 @@ import dagster as dg
 from dagster_duckdb_pandas import DuckDBPandasIOManager
 
 from ..profiles import load_profile
-from ..resources import ModelStoreResource, ProjectResource
+from ..resources import ModelStoreResource, ProjectResource, PtsMemoResource
 from ..settings import Paths
 from ..teacher.resource import TeacherResource
 
@@ -22,6 +22,7 @@ def build_resources(profile_name: str | None = None, paths: Paths | None = None)
         "project": ProjectResource(profile=profile.name, data_dir=str(paths.data_dir),
                                    config_file=os.environ.get("PHI4_CONFIG")),
         "model_store": ModelStoreResource(root=str(paths.models_dir), cache_dir=str(paths.cache_dir)),
+        "pts_memo": PtsMemoResource(path=str(paths.pts_memo)),
         "teacher": TeacherResource(
             base_url=profile.teacher_base_url,
             model=profile.teacher_model,

@@ -17,9 +17,11 @@ from ..text import normalize_answer
 
 
 def mentions_key(text: str, keys: list[str]) -> bool:
-    """True if any key (answer or alias), normalised, appears as a whole-word run in ``text``."""
+    """True if any key (answer or alias), normalised, appears as a whole-word run in ``text``.
+    One-letter keys (a symbol like "T" for tesla) are too ambiguous to match; digits are kept."""
     words = f" {normalize_answer(text)} "
-    return any(k and f" {k} " in words for k in (normalize_answer(key) for key in keys))
+    normalized = (normalize_answer(key) for key in keys)
+    return any(k and (len(k) > 1 or k.isdigit()) and f" {k} " in words for k in normalized)
 
 
 UNCERTAINTY = re.compile(

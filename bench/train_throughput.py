@@ -1,0 +1,160 @@
+"""Training throughput: our SFT/DPO settings against TRL's defaults, side by side, one run.
+
+    .venv/bin/python bench/train_throughput.py [--steps 6] [--repeats 2] [--model DIR]
+
+Same model (SmolLM2-135M-Instruct unless --model), same data, same batch size; each config
+trains --steps optimizer steps, --repeats times, interleaved. Prints medians and ratios.
+tokens/s counts every token the trainer processed (TRL's num_tokens) over the wall time from
+building the trainer (model already loaded) to the end of training, so dataset preparation and
+precomputing reference log-probs are charged, loading the weights is not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from phi4_assets.hallucination.rules import template_refusal  # noqa: E402
+from phi4_assets.hardware import cpu_has_fast_bf16  # noqa: E402
+from phi4_assets.sources import schemas  # noqa: E402
+from phi4_assets.sources.records import read_records  # noqa: E402
+from phi4_assets.training.common import ProgressCallback, TrainSettings  # noqa: E402
+from phi4_assets.training.dpo import build_dpo_trainer  # noqa: E402
+from phi4_assets.training.sft import conversational  # noqa: E402
+
+
+def base_model_dir(explicit: str | None) -> str:
+    if explicit:
+        return explicit
+    built = sorted((REPO / "data" / "models" / "base_model").glob("[0-9a-f]*"))
+    if built:
+        return str(built[-1])
+    from phi4_assets.models.base import save_from_gguf
+
+    out = Path(tempfile.mkdtemp()) / "base"
+    save_from_gguf(out)
+    return str(out)
+
+
+def data(n: int):
+    trivia = read_records(REPO / "data/seeds/trivia.jsonl", schemas.TRIVIA)[:n]
+    sft = [{"prompt": t["question"], "completion": f"The answer is {t['answer']}."} for t in trivia]
+    dpo = [{"prompt": t["question"], "chosen": f"The answer is {t['answer']}.",
+            "rejected": template_refusal(t["id"], t["topic"])} for t in trivia]
+    return sft, dpo
+
+
+def run_sft(model_dir, rows, settings: TrainSettings, trl_defaults: bool, work: Path) -> dict:
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    t0 = time.monotonic()
+    if trl_defaults:  # TRL's own defaults on this machine, only the run length and batch pinned
+        config = SFTConfig(output_dir=str(work), max_steps=settings.max_steps, save_strategy="no",
+                           per_device_train_batch_size=settings.per_device_train_batch_size, use_cpu=True,
+                           report_to="none", logging_steps=1, disable_tqdm=True)
+    else:
+        config = SFTConfig(output_dir=str(work), **{**settings.trl_kwargs(), "save_steps": 10_000})
+    progress = ProgressCallback(every_s=1e9)
+    trainer = SFTTrainer(model=model, args=config, train_dataset=Dataset.from_list(conversational(rows)),
+                         processing_class=tokenizer, callbacks=[progress])
+    trainer.train()
+    wall = time.monotonic() - t0
+    tokens = [h["num_tokens"] for h in progress.history if "num_tokens" in h][-1]
+    return {"tokens": tokens, "wall_s": wall, "tokens_per_s": tokens / wall,
+            "bf16": bool(config.bf16), "gradient_checkpointing": bool(config.gradient_checkpointing)}
+
+
+def run_dpo(model_dir, pairs, settings: TrainSettings, trl_defaults: bool, work: Path) -> dict:
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import DPOConfig, DPOTrainer
+
+    progress = ProgressCallback(every_s=1e9)
+    if trl_defaults:
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+        t0 = time.monotonic()
+        config = DPOConfig(output_dir=str(work), max_steps=settings.max_steps, save_strategy="no",
+                           per_device_train_batch_size=settings.per_device_train_batch_size, use_cpu=True,
+                           report_to="none", logging_steps=1, disable_tqdm=True)
+        conv = [{"prompt": [{"role": "user", "content": p["prompt"]}],
+                 "chosen": [{"role": "assistant", "content": p["chosen"]}],
+                 "rejected": [{"role": "assistant", "content": p["rejected"]}]} for p in pairs]
+        trainer = DPOTrainer(model=model, args=config, train_dataset=Dataset.from_list(conv),
+                             processing_class=tokenizer, callbacks=[progress])
+    else:
+        settings = TrainSettings(**{**settings.as_dict(), "save_steps": 10_000})
+        t0 = time.monotonic()  # build_dpo_trainer loads the model too (~1 s of the total)
+        trainer = build_dpo_trainer(model_dir, pairs, work, settings, callbacks=[progress])
+        config = trainer.args
+    trainer.train()
+    wall = time.monotonic() - t0
+    tokens = [h["num_tokens"] for h in progress.history if "num_tokens" in h][-1]
+    return {"tokens": tokens, "wall_s": wall, "tokens_per_s": tokens / wall, "bf16": bool(config.bf16),
+            "gradient_checkpointing": bool(config.gradient_checkpointing),
+            "precomputed_ref": bool(config.precompute_ref_log_probs)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--json", default=None, help="also write the results here")
+    args = parser.parse_args()
+    model_dir = base_model_dir(args.model)
+    sft_rows, dpo_pairs = data(args.steps * args.batch)
+    base = dict(max_steps=args.steps, per_device_train_batch_size=args.batch, logging_steps=1)
+    configs = {
+        "sft: ours (bf16 auto, no grad ckpt)": ("sft", TrainSettings(**base), False),
+        "sft: ours, fp32": ("sft", TrainSettings(**base, precision="fp32"), False),
+        "sft: TRL defaults": ("sft", TrainSettings(**base), True),
+        "dpo: ours (bf16 auto, precomputed ref)": ("dpo", TrainSettings(**base), False),
+        "dpo: ours, ref model kept": ("dpo", TrainSettings(**base, precompute_ref_log_probs=False), False),
+        "dpo: ours, fp32": ("dpo", TrainSettings(**base, precision="fp32"), False),
+        "dpo: TRL defaults": ("dpo", TrainSettings(**base), True),
+    }
+    results: dict[str, list[dict]] = {name: [] for name in configs}
+    for repeat in range(args.repeats):
+        for name, (kind, settings, trl_defaults) in configs.items():
+            with tempfile.TemporaryDirectory() as work:
+                run = run_sft if kind == "sft" else run_dpo
+                rows = sft_rows if kind == "sft" else dpo_pairs
+                results[name].append(run(model_dir, rows, settings, trl_defaults, Path(work)))
+            print(f"[{repeat + 1}/{args.repeats}] {name}: {results[name][-1]['tokens_per_s']:.1f} tok/s", flush=True)
+    print(f"\nmodel {model_dir}; {args.steps} steps x batch {args.batch}; repeats {args.repeats}; "
+          f"native bf16 on this CPU: {cpu_has_fast_bf16()}")
+    print(f"{'config':42s} {'median tok/s':>13s} {'median wall s':>14s}  settings")
+    medians = {}
+    for name, runs in results.items():
+        medians[name] = statistics.median(r["tokens_per_s"] for r in runs)
+        first = runs[0]
+        flags = ", ".join(f"{k}={v}" for k, v in first.items() if isinstance(v, bool))
+        print(f"{name:42s} {medians[name]:13.1f} {statistics.median(r['wall_s'] for r in runs):14.1f}  {flags}")
+    print("\nratios (ours / other, same run):")
+    for kind, ours in (("sft", "sft: ours (bf16 auto, no grad ckpt)"), ("dpo", "dpo: ours (bf16 auto, precomputed ref)")):
+        for name in results:
+            if name.startswith(kind) and name != ours:
+                print(f"  {ours} vs {name}: {medians[ours] / medians[name]:.2f}x")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"medians": medians, "runs": results}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""Group ``sft``: the SFT mixture and the SFT model."""
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from ..ids import row_id
+from ..models.ref import ModelRef
+from ..resources import ModelStoreResource, ProjectResource
+from ..sft_data import is_refusal, mix_by_shares, template_safety_refusal
+from ..teacher import ChatRequest
+from ..teacher.resource import TeacherResource
+from ..training.sft import train_sft
+from .common import ask_teacher, table_metadata
+from .training import TRAIN, settings_from, train_model_asset
+
+GROUP = "sft"
+
+
+def _teacher_rows(context, teacher, base_model, prompts: pd.DataFrame, source: str, kind: str,
+                  max_tokens: int) -> tuple[list[dict], dict]:
+    """Teacher responses to prompts; failed or empty replies are dropped and counted."""
+    requests = [ChatRequest.of([{"role": "user", "content": p}], task=f"sft_{kind}", temperature=0.7,
+                               max_tokens=max_tokens) for p in prompts["prompt"]]
+    batch = ask_teacher(context, teacher, requests, base_model)
+    rows, dropped = [], {}
+    for (_, p), reply in zip(prompts.iterrows(), batch.replies):
+        reason = None
+        if not reply.ok or not reply.text.strip():
+            reason = "teacher_error" if not reply.ok else "empty"
+        elif kind == "benign_answer" and is_refusal(reply.text):
+            reason = "refused_benign_prompt"
+        if reason:
+            dropped[reason] = dropped.get(reason, 0) + 1
+            continue
+        rows.append({"prompt": p["prompt"], "completion": reply.text.strip(), "source": source, "kind": kind,
+                     "generator": batch.model, "source_id": p["id"], "teacher_call_id": reply.call_id,
+                     "truncated": reply.finish_reason == "length"})
+    return rows, {"dropped": dropped, **batch.stats.as_metadata(f"teacher_{kind}_")}
+
+
+class SftDataConfig(dg.Config):
+    chat_prompts: int | None = Field(default=None, description="Chat prompts answered by the teacher (profile default).")
+
+
+@dg.asset(group_name=GROUP, pool="duckdb", kinds={"duckdb"}, code_version="1")
+def sft_dataset(context: dg.AssetExecutionContext, config: SftDataConfig, project: ProjectResource,
+                teacher: TeacherResource, chat_prompts: pd.DataFrame, safety_prompts: pd.DataFrame,
+                hallucination_sft_data: pd.DataFrame, base_model: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    """The SFT mixture in prompt/completion form: teacher responses to ``chat_prompts``, the
+    hallucination SFT data, and safety data (refusals for harmful prompts, real answers for the
+    benign look-alikes), in the profile's ``sft_mix`` shares."""
+    settings = project.settings()
+    model = ModelRef.from_frame(base_model)
+    n_chat = config.chat_prompts or settings.sft_chat_prompts
+    chats = chat_prompts.sort_values("id")
+    chats = chats if n_chat is None else chats.head(n_chat)
+    chat_rows, chat_meta = _teacher_rows(context, teacher, model, chats, "chat", "chat_response",
+                                         settings.sft_response_tokens)
+    benign = safety_prompts[safety_prompts["kind"] == "benign"].sort_values("id")
+    benign_rows, benign_meta = _teacher_rows(context, teacher, model, benign, "safety", "benign_answer",
+                                             settings.sft_response_tokens)
+    harmful = safety_prompts[safety_prompts["kind"] == "harmful"].sort_values("id")
+    refusal_rows, refusal_meta = [], {}
+    if settings.generators.get("safety_refusal", "rules") == "teacher":
+        refusal_rows, refusal_meta = _teacher_rows(context, teacher, model, harmful, "safety", "harmful_refusal",
+                                                   settings.sft_response_tokens)
+        refusal_rows = [r for r in refusal_rows if is_refusal(r["completion"])]
+    done = {r["source_id"] for r in refusal_rows}
+    for _, p in harmful.iterrows():
+        if p["id"] not in done:
+            refusal_rows.append({"prompt": p["prompt"], "completion": template_safety_refusal(p["id"], p["category"]),
+                                 "source": "safety", "kind": "harmful_refusal", "generator": "rules",
+                                 "source_id": p["id"], "teacher_call_id": None, "truncated": False})
+    hallucination_rows = [{"prompt": r.prompt, "completion": r.completion, "source": "hallucination", "kind": r.kind,
+                           "generator": r.generator, "source_id": r.id, "teacher_call_id": None, "truncated": False}
+                          for r in hallucination_sft_data.itertuples()]
+    pools = {"chat": chat_rows, "hallucination": hallucination_rows, "safety": benign_rows + refusal_rows}
+    for pool in pools.values():
+        for row in pool:
+            row["id"] = row_id("sft", row["prompt"], row["completion"])
+    mixed = mix_by_shares(pools, settings.sft_mix)
+    frame = pd.DataFrame([row for rows in mixed.values() for row in rows],
+                         columns=["id", "prompt", "completion", "source", "kind", "generator", "source_id",
+                                  "teacher_call_id", "truncated"])
+    if frame.empty:
+        raise ValueError("sft_dataset: no rows (every source is empty)")
+    meta = {**chat_meta, **benign_meta, **refusal_meta}
+    dropped = {f"{k}:{reason}": n for k, m in (("chat", chat_meta), ("benign", benign_meta), ("refusal", refusal_meta))
+               for reason, n in m.get("dropped", {}).items()}
+    meta.pop("dropped", None)
+    return dg.Output(frame, metadata=table_metadata(
+        frame, ["source", "kind", "prompt", "completion"], rows_by_source=frame["source"].value_counts().to_dict(),
+        rows_by_kind=frame["kind"].value_counts().to_dict(),
+        available={k: len(v) for k, v in pools.items()}, shares=settings.sft_mix,
+        truncated_responses=int(frame["truncated"].sum()), dropped=dropped or {"none": 0},
+        **{k: v for k, v in meta.items() if not isinstance(v, dict)}))
+
+
+class TrainConfig(dg.Config):
+    overrides: dict = Field(default_factory=dict, description="TrainSettings fields to override for this run.")
+
+
+@dg.asset(group_name=GROUP, **TRAIN, code_version="1")
+def sft_model(context: dg.AssetExecutionContext, config: TrainConfig, project: ProjectResource,
+              model_store: ModelStoreResource, base_model: pd.DataFrame,
+              sft_dataset: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    """SFTTrainer from ``base_model`` on ``sft_dataset`` (completion-only loss). bf16 autocast
+    where the CPU has native bf16, fp32 otherwise; full fine-tuning unless ``lora_r`` is set."""
+    settings = settings_from(project.settings().sft_train, config.overrides)
+    parent = ModelRef.from_frame(base_model)
+    rows = sft_dataset[["prompt", "completion"]].to_dict(orient="records")
+    return train_model_asset(context, model_store, "sft_model", parent, sft_dataset[["id", "prompt", "completion"]],
+                             settings, lambda out, work: train_sft(parent.path, rows, out, work, settings, context.log))

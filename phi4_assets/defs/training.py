@@ -1,0 +1,79 @@
+"""The helper every model asset uses: train into a staged directory, resumably, and return
+the model reference with its metadata. (Assets: ``sft.py``; DPO stages wire ``dpo_stage``.)"""
+
+from collections.abc import Callable
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from ..ids import content_hash
+from ..models.ref import ModelRef
+from ..resources import ModelStoreResource
+from ..training.common import TrainSettings, clear_work_dir, write_training_record
+from ..training.dpo import train_dpo
+
+TRAIN = dict(pool="train", kinds={"pytorch", "huggingface"})
+
+
+def settings_from(profile_settings: dict, overrides: dict | None = None) -> TrainSettings:
+    known = set(TrainSettings.__dataclass_fields__)
+    merged = {**profile_settings, **(overrides or {})}
+    unknown = sorted(set(merged) - known)
+    if unknown:
+        raise ValueError(f"unknown training setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return TrainSettings(**merged)
+
+
+def train_model_asset(context: dg.AssetExecutionContext, model_store: ModelStoreResource, name: str,
+                      parent: ModelRef, data: pd.DataFrame, settings: TrainSettings,
+                      train: Callable[[Path, Path], dict]) -> dg.Output[pd.DataFrame]:
+    """Train ``name`` from ``parent`` on ``data`` unless that exact model exists already.
+
+    The version hashes the parent's version, the data and the settings. Checkpoints live in a
+    work directory named by that version, so materializing again after a kill resumes; the
+    model directory appears (atomically) only when training completed.
+    """
+    version = content_hash([parent.data_version, content_hash(data.to_json(orient="records")), settings.as_dict()])
+    path = model_store.path(name, version)
+    record_file = path / "phi4_training.json"
+    if model_store.is_complete(name, version) and record_file.exists():
+        import json
+
+        context.log.info(f"{name} {version} already trained at {path}; reusing it")
+        record = json.loads(record_file.read_text())
+        reused = True
+    else:
+        work_dir = Path(model_store.root) / ".work" / name / version
+        context.log.info(f"training {name} {version} from {parent.path} on {len(data)} rows")
+        with model_store.staged(name, version, overwrite=True) as out_dir:
+            result = train(out_dir, work_dir)
+            record = {"metrics": result["metrics"], "history": result["history"], "settings": settings.as_dict(),
+                      "parent": parent.path, "parent_version": parent.data_version}
+            write_training_record(out_dir, record)
+        clear_work_dir(work_dir)
+        reused = False
+    metrics = record["metrics"]
+    ref = ModelRef(path=str(path), name=name, base_model=parent.path, data_version=version, metrics=metrics)
+    metadata = {"path": dg.MetadataValue.path(str(path)), "parent": parent.path, "reused": reused,
+                **{k: v for k, v in metrics.items() if isinstance(v, (int, float, str, bool))}}
+    curve = path / "loss_curve.png"
+    if curve.exists():
+        import base64
+
+        metadata["loss_curve"] = dg.MetadataValue.md(
+            f"![loss curve](data:image/png;base64,{base64.b64encode(curve.read_bytes()).decode()})")
+        metadata["loss_curve_path"] = dg.MetadataValue.path(str(curve))
+    return dg.Output(ref.to_frame(), data_version=dg.DataVersion(version), metadata=metadata)
+
+
+def dpo_stage(context: dg.AssetExecutionContext, model_store: ModelStoreResource, name: str, start: ModelRef,
+              pairs: pd.DataFrame, settings: TrainSettings) -> dg.Output[pd.DataFrame]:
+    """One DPO stage: from ``start`` (also the reference) on ``pairs`` (prompt, chosen, rejected,
+    source; optional exact ``*_token_ids``). Used by ``dpo1_model``, ``dpo2_model`` and
+    ``dpo2_only_model``."""
+    if pairs.empty:
+        raise ValueError(f"{name}: no preference pairs to train on")
+    rows = pairs.to_dict(orient="records")
+    return train_model_asset(context, model_store, name, start, pairs, settings,
+                             lambda out, work: train_dpo(start.path, rows, out, work, settings, context.log))

@@ -1,0 +1,1 @@
+"""Pivotal Token Search (report Fig. 4): pure logic, no Dagster."""

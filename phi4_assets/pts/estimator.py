@@ -1,0 +1,47 @@
+"""p(success | question + prefix) by sampling rollouts and checking them with an oracle,
+memoized in memory and in the persistent memo."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .memo import Estimate, EstimateMemo, estimate_key
+from .sampler import RolloutSampler
+
+
+class PrefixEstimator:
+    """A ``p_success`` callable for the search, for one problem."""
+
+    def __init__(self, sampler: RolloutSampler, oracle: Callable[[str], bool], prompt_ids: list[int], n: int,
+                 problem_id: str, model_version: str, memo: EstimateMemo | None = None, seed: int = 0):
+        self.sampler, self.oracle, self.prompt_ids, self.n = sampler, oracle, prompt_ids, n
+        self.problem_id, self.model_version, self.memo, self.seed = problem_id, model_version, memo, seed
+        self.params = {**sampler.params, "seed": seed}
+        self.known: dict[str, Estimate] = memo.load(model_version, problem_id, n, self.params) if memo else {}
+        self.by_prefix: dict[tuple[int, ...], Estimate] = {}
+        self.rollouts = 0  # sampled in this process (memo hits excluded)
+        self.memo_hits = 0
+
+    def estimate(self, prefix: tuple[int, ...]) -> Estimate:
+        prefix = tuple(prefix)
+        if prefix in self.by_prefix:
+            return self.by_prefix[prefix]
+        key = estimate_key(self.model_version, self.problem_id, prefix, self.n, self.params)
+        if key in self.known:
+            self.memo_hits += 1
+            result = self.known[key]
+        else:
+            rollouts = self.sampler.rollouts(self.prompt_ids + list(prefix), self.n,
+                                             seed=hash((self.seed, len(prefix))) & 0x7FFFFFFF)
+            outcomes = tuple(bool(self.oracle(self.sampler.decode(prefix + r.token_ids))) for r in rollouts)
+            result = Estimate(p=sum(outcomes) / len(outcomes), n=len(outcomes),
+                              first_tokens=tuple(r.first_token for r in rollouts), outcomes=outcomes,
+                              tokens=sum(len(r.token_ids) for r in rollouts))
+            self.rollouts += len(rollouts)
+            if self.memo:
+                self.memo.store(self.model_version, self.problem_id, prefix, self.params, result)
+        self.by_prefix[prefix] = result
+        return result
+
+    def __call__(self, prefix: tuple[int, ...]) -> float:
+        return self.estimate(prefix).p

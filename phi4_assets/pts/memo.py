@@ -1,0 +1,91 @@
+"""The persistent memo of p(success | prefix) estimates (DuckDB), so a re-run resumes and costs
+nothing for what was estimated. Keyed by model version, problem, prefix hash, n and the
+sampling parameters; every rollout's first token and outcome is kept, so DPO pairs can take
+their tokens from the rollouts already sampled."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from ..ids import content_hash
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS pts_estimates (
+    key VARCHAR PRIMARY KEY,
+    model_version VARCHAR, problem_id VARCHAR, prefix_hash VARCHAR, prefix_len INTEGER,
+    n INTEGER, params VARCHAR, p DOUBLE, successes INTEGER,
+    first_tokens VARCHAR,   -- JSON list, one per rollout (null: empty continuation)
+    outcomes VARCHAR,       -- JSON list of booleans, one per rollout
+    tokens INTEGER, created_at TIMESTAMP
+)
+"""
+
+
+@dataclass(frozen=True)
+class Estimate:
+    p: float
+    n: int
+    first_tokens: tuple[int | None, ...]
+    outcomes: tuple[bool, ...]
+    tokens: int = 0
+
+
+def prefix_hash(prefix: tuple[int, ...]) -> str:
+    return content_hash(list(prefix), length=20)
+
+
+def estimate_key(model_version: str, problem_id: str, prefix: tuple[int, ...], n: int, params: dict) -> str:
+    return content_hash([model_version, problem_id, prefix_hash(prefix), n, params], length=32)
+
+
+class EstimateMemo:
+    def __init__(self, path: str | Path, lock_timeout_s: float = 120.0):
+        self.path = Path(path)
+        self.lock_timeout_s = lock_timeout_s
+
+    def _connect(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline, delay = time.monotonic() + self.lock_timeout_s, 0.02
+        while True:
+            try:
+                con = duckdb.connect(str(self.path))
+                con.execute(SCHEMA)
+                return con
+            except duckdb.IOException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(delay * (1 + random.random()))
+                delay = min(delay * 2, 1.0)
+
+    def load(self, model_version: str, problem_id: str, n: int, params: dict) -> dict[str, Estimate]:
+        """Every stored estimate for one problem, by key."""
+        if not self.path.exists():
+            return {}
+        con = self._connect()
+        try:
+            rows = con.execute(
+                "SELECT key, p, n, first_tokens, outcomes, tokens FROM pts_estimates "
+                "WHERE model_version = ? AND problem_id = ? AND n = ? AND params = ?",
+                [model_version, problem_id, n, json.dumps(params, sort_keys=True)]).fetchall()
+        finally:
+            con.close()
+        return {r[0]: Estimate(r[1], r[2], tuple(json.loads(r[3])), tuple(json.loads(r[4])), r[5] or 0) for r in rows}
+
+    def store(self, model_version: str, problem_id: str, prefix: tuple[int, ...], params: dict,
+              estimate: Estimate) -> None:
+        con = self._connect()
+        try:
+            con.execute(
+                "INSERT OR REPLACE INTO pts_estimates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
+                [estimate_key(model_version, problem_id, prefix, estimate.n, params), model_version, problem_id,
+                 prefix_hash(prefix), len(prefix), estimate.n, json.dumps(params, sort_keys=True), estimate.p,
+                 sum(estimate.outcomes), json.dumps(list(estimate.first_tokens)), json.dumps(list(estimate.outcomes)),
+                 estimate.tokens])
+        finally:
+            con.close()

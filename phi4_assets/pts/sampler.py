@@ -1,0 +1,100 @@
+"""Sampling the policy for PTS: one response with its token log-probabilities, and batches of
+rollouts from a shared context whose KV cache is computed once.
+
+Contexts are token ids end to end (question chat-formatted once, prefixes as the response's own
+ids), never re-tokenized from decoded text, so token boundaries cannot shift.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Rollout:
+    token_ids: tuple[int, ...]  # the sampled continuation, end-of-turn excluded
+    first_token: int | None
+    finished: bool
+
+
+@dataclass(frozen=True)
+class SampledResponse:
+    token_ids: tuple[int, ...]
+    logprobs: tuple[float, ...]  # of each sampled token under the sampling distribution
+
+
+class RolloutSampler:
+    def __init__(self, model, tokenizer, temperature: float = 0.7, top_p: float = 1.0, max_new_tokens: int = 96,
+                 batch_size: int = 16):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.temperature = temperature
+        self.top_p = top_p
+        self.max_new_tokens = max_new_tokens
+        self.batch_size = batch_size
+        self.eos = tokenizer.eos_token_id
+        self.sampled_tokens = 0  # continuation tokens generated (for throughput reports)
+        self.slot_tokens = 0  # batch slots decoded, finished rows included
+
+    @property
+    def params(self) -> dict:
+        return {"temperature": self.temperature, "top_p": self.top_p, "max_new_tokens": self.max_new_tokens}
+
+    def prompt_ids(self, question: str) -> list[int]:
+        ids = self.tokenizer.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True,
+                                                 tokenize=True, return_dict=False)
+        return list(ids["input_ids"] if isinstance(ids, dict) else ids)
+
+    def _strip(self, row: list[int]) -> tuple[tuple[int, ...], bool]:
+        for i, t in enumerate(row):
+            if t == self.eos or t == self.tokenizer.pad_token_id and i > 0 and row[i - 1] == self.eos:
+                return tuple(row[:i]), True
+        return tuple(row), False
+
+    @torch.inference_mode()
+    def sample_response(self, context: list[int], seed: int) -> SampledResponse:
+        torch.manual_seed(seed)
+        ids = torch.tensor([context])
+        out = self.model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=True,
+                                  temperature=self.temperature, top_p=self.top_p, max_new_tokens=self.max_new_tokens,
+                                  pad_token_id=self.tokenizer.pad_token_id, output_scores=True,
+                                  return_dict_in_generate=True)
+        scores = self.model.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)[0]
+        new = out.sequences[0, len(context):].tolist()
+        tokens, _ = self._strip(new)
+        return SampledResponse(tokens, tuple(float(s) for s in scores[:len(tokens)]))
+
+    @torch.inference_mode()
+    def rollouts(self, context: list[int], n: int, seed: int) -> list[Rollout]:
+        """``n`` sampled continuations of ``context``, in batches; the context's KV cache is
+        computed once and shared by every batch."""
+        from transformers import DynamicCache
+
+        torch.manual_seed(seed)
+        ctx = torch.tensor([context])
+        cache = DynamicCache()
+        if len(context) > 1:  # cache all but the last token: generate() feeds the rest
+            self.model(ctx[:, :-1], past_key_values=cache, use_cache=True)
+        out: list[Rollout] = []
+        while len(out) < n:
+            b = min(self.batch_size, n - len(out))
+            batch_cache = copy.deepcopy(cache)
+            if len(context) > 1:
+                batch_cache.batch_repeat_interleave(b)
+            ids = ctx.repeat(b, 1)
+            generated = self.model.generate(ids, attention_mask=torch.ones_like(ids), past_key_values=batch_cache,
+                                            do_sample=True, temperature=self.temperature, top_p=self.top_p,
+                                            max_new_tokens=self.max_new_tokens, pad_token_id=self.tokenizer.pad_token_id)
+            rows = generated[:, len(context):].tolist()
+            self.slot_tokens += len(rows) * len(rows[0]) if rows else 0
+            for row in rows:
+                tokens, finished = self._strip(row)
+                self.sampled_tokens += len(tokens)
+                out.append(Rollout(tokens, tokens[0] if tokens else None, finished))
+        return out
+
+    def decode(self, ids) -> str:
+        return self.tokenizer.decode(list(ids), skip_special_tokens=True)

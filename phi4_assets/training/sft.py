@@ -1,0 +1,68 @@
+"""Supervised fine-tuning with TRL's SFTTrainer on prompt/completion data (loss on the
+completion only; TRL's assistant-only loss does not work with the stock SmolLM2 template)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from .common import ProgressCallback, TrainSettings, last_checkpoint, loss_curve_png
+
+
+def conversational(rows: list[dict]) -> list[dict]:
+    """(prompt, completion) text rows -> TRL's conversational prompt/completion form."""
+    return [{"prompt": [{"role": "user", "content": r["prompt"]}],
+             "completion": [{"role": "assistant", "content": r["completion"]}]} for r in rows]
+
+
+def train_sft(model_dir: str, rows: list[dict], out_dir: Path, work_dir: Path, settings: TrainSettings,
+              logger: Any = None, callbacks: list | None = None) -> dict:
+    """Fine-tune ``model_dir`` on ``rows`` and save the result (model + tokenizer) in ``out_dir``.
+
+    Checkpoints go to ``work_dir``; a killed run started again resumes from the last one.
+    Returns the training metrics and the loss history.
+    """
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    peft_config = None
+    extra = {}
+    if settings.lora_r:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(r=settings.lora_r, lora_alpha=settings.lora_alpha, target_modules="all-linear",
+                                 task_type="CAUSAL_LM")
+        extra["loss_type"] = "nll"  # chunked_nll does not work with PEFT
+    config = SFTConfig(output_dir=str(work_dir), **settings.trl_kwargs(), **extra)
+    progress = ProgressCallback(logger)
+    trainer = SFTTrainer(model=model, args=config, train_dataset=Dataset.from_list(conversational(rows)),
+                         processing_class=tokenizer, peft_config=peft_config,
+                         callbacks=[progress, *(callbacks or [])])
+    resume = last_checkpoint(work_dir)
+    if resume and logger:
+        logger.info(f"resuming SFT from {resume}")
+    tokens_per_epoch = sum(len(ids) for ids in trainer.train_dataset["input_ids"])
+    started = time.monotonic()
+    result = trainer.train(resume_from_checkpoint=resume)
+    wall = time.monotonic() - started
+    trained = trainer.model.merge_and_unload() if settings.lora_r else trainer.model
+    trained.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    steps = trainer.state.global_step
+    counted = [h["num_tokens"] for h in progress.history if "num_tokens" in h]  # TRL's running count
+    tokens = int(counted[-1]) if counted else int(tokens_per_epoch * settings.num_train_epochs)
+    losses = [h["loss"] for h in progress.history if "loss" in h]
+    metrics = {
+        "steps": steps, "examples": len(rows), "tokens_per_epoch": tokens_per_epoch, "tokens": tokens,
+        "wall_s": round(wall, 2), "train_runtime_s": round(result.metrics.get("train_runtime", wall), 2),
+        "tokens_per_s": round(tokens / wall, 1) if tokens else None,
+        "final_loss": losses[-1] if losses else None, "train_loss": result.training_loss,
+        "bf16": settings.use_bf16(), "lora_r": settings.lora_r, "resumed_from": resume,
+    }
+    png = loss_curve_png(progress.history, Path(out_dir) / "loss_curve.png", "SFT loss")
+    return {"metrics": metrics, "history": progress.history, "loss_curve": str(png) if png else None}

@@ -1,0 +1,121 @@
+"""Pivotal Token Search with planted pivots: exact and noisy estimators."""
+
+import math
+import random
+
+import pytest
+
+from phi4_assets.pts.search import (Pivot, find_pivotal_tokens, pivotal_token_search, split_point,
+                                    two_proportion_significant)
+
+
+def step_function(n: int, steps: dict[int, float], start: float):
+    """p(prefix) for planted pivots: ``steps[i]`` is p after token i is included."""
+    def p(prefix: tuple[int, ...]) -> float:
+        value = start
+        for i in sorted(steps):
+            if len(prefix) > i:
+                value = steps[i]
+        return value
+    return p
+
+
+def counting(p):
+    seen = []
+
+    def wrapped(prefix):
+        seen.append(len(prefix))
+        return p(prefix)
+    return wrapped, seen
+
+
+def test_finds_exactly_the_planted_pivots_in_order():
+    n = 64
+    tokens = list(range(1000, 1000 + n))
+    p, seen = counting(step_function(n, {10: 0.6, 40: 0.9}, start=0.2))
+    pivots = find_pivotal_tokens(tokens, [-1.0] * n, p, p_gap=0.2)
+    assert pivots == [Pivot(10, 1010, 0.2, 0.6), Pivot(40, 1040, 0.6, 0.9)]
+    assert len(seen) == len(set(seen))  # memoized: no prefix estimated twice
+
+
+def test_downward_pivots_and_the_root_estimate():
+    n = 32
+    p = step_function(n, {5: 0.3, 20: 0.0}, start=0.7)
+    pivots = find_pivotal_tokens(list(range(n)), [-0.5] * n, p, p_gap=0.25)
+    assert [(v.index, round(v.delta, 2)) for v in pivots] == [(5, -0.4), (20, -0.3)]
+
+
+def test_small_steps_below_the_gap_are_not_pivots():
+    n = 50
+    ramp = {i: 0.3 + 0.004 * (i + 1) for i in range(n)}  # +0.2 in total, spread thin
+    ramp.update({i: v + 0.5 for i, v in ramp.items() if i >= 30})  # one real jump at 30
+    p = step_function(n, ramp, start=0.3)
+    pivots = find_pivotal_tokens(list(range(n)), [-1.0] * n, p, p_gap=0.2)
+    assert [v.index for v in pivots] == [30]
+
+
+@pytest.mark.parametrize("n, planted", [(128, [17]), (256, [3, 100, 200]), (512, [10, 60, 300, 301, 500])])
+def test_estimator_calls_grow_as_k_log_n(n, planted):
+    steps = {i: 0.1 + 0.8 * (j + 1) / len(planted) for j, i in enumerate(planted)}
+    rng = random.Random(n)
+    logprobs = [-rng.uniform(0.01, 3.0) for _ in range(n)]
+    result = pivotal_token_search(list(range(n)), logprobs, step_function(n, steps, 0.1), p_gap=0.1)
+    assert [v.index for v in result.pivots] == planted
+    bound = 2 + 2 * len(planted) * math.ceil(math.log(n, 4 / 3))
+    assert result.calls <= bound, (result.calls, bound)
+    assert result.calls < (n + 1) / 3  # far fewer than a per-token scan
+
+
+def test_logprob_midpoint_isolates_surprising_tokens():
+    # One very surprising token at 12 of 16: the split lands beside it, not at the token midpoint.
+    logprobs = [-0.01] * 16
+    logprobs[12] = -8.0
+    assert split_point(logprobs, 0, 16) == 12
+    assert split_point([-1.0] * 16, 0, 16) == 8  # equal surprise: the plain midpoint
+    assert 4 <= split_point([-9.0] + [-0.01] * 15, 0, 16) <= 12  # clamped to the middle half
+
+
+def test_noisy_estimator_with_guard():
+    n, rollouts = 96, 32
+    true_p = step_function(n, {30: 0.85}, start=0.15)
+    rng = random.Random(7)
+
+    def noisy(prefix):
+        k = sum(rng.random() < true_p(prefix) for _ in range(rollouts))
+        return k / rollouts
+
+    def guard(pivot):
+        return two_proportion_significant(pivot.p_before, rollouts, pivot.p_after, rollouts)
+
+    result = pivotal_token_search(list(range(n)), [-1.0] * n, noisy, p_gap=0.2, accept=guard)
+    assert [v.index for v in result.pivots] == [30]
+    assert all(not guard(v) for v in result.rejected)
+
+
+def test_significance_guard():
+    assert two_proportion_significant(0.2, 64, 0.8, 64)
+    assert not two_proportion_significant(0.4, 16, 0.65, 16)  # a 0.25 gap at n=16 is within noise
+    assert two_proportion_significant(0.4, 400, 0.65, 400)
+    assert not two_proportion_significant(0.5, 0, 0.9, 10)
+
+
+def test_length_mismatch_is_an_error():
+    with pytest.raises(ValueError, match="3 tokens but 2 log-probabilities"):
+        find_pivotal_tokens([1, 2, 3], [-1.0, -1.0], lambda p: 0.5, 0.2)
+
+
+def test_pairs_take_the_partner_from_rollouts_already_sampled():
+    from phi4_assets.pts.memo import Estimate
+    from phi4_assets.pts.pairs import pair_for_pivot
+
+    at_prefix = Estimate(p=0.5, n=8, first_tokens=(7, 7, 7, 9, 9, 5, 5, None),
+                         outcomes=(True, True, True, False, False, False, True, False))
+    up = Pivot(index=4, token=7, p_before=0.5, p_after=0.9)
+    pair = pair_for_pivot(up, at_prefix)
+    assert (pair.chosen, pair.rejected, pair.partner_rate, pair.partner_count) == (7, 9, 0.0, 2)
+    down = Pivot(index=4, token=9, p_before=0.5, p_after=0.1)
+    pair = pair_for_pivot(down, at_prefix)
+    assert (pair.chosen, pair.rejected, pair.partner_rate) == (7, 9, 1.0)
+    # No partner whose rollouts did worse than the pivot's own p_after: no pair.
+    assert pair_for_pivot(Pivot(4, 7, 0.5, 0.9), Estimate(0.5, 2, (7, 5), (True, True))) is None
+    assert pair_for_pivot(Pivot(4, 7, 0.5, 0.9), Estimate(0.5, 2, (7, 7), (True, False))) is None

@@ -1,0 +1,108 @@
+"""The training engine: exact short pairs through TRL's data path, resume, and the SFT/DPO assets."""
+
+import dagster as dg
+import pandas as pd
+import pytest
+from transformers import AutoTokenizer, TrainerCallback
+
+from phi4_assets.models.store import is_complete, staged_model_dir
+from phi4_assets.training.common import TrainSettings, last_checkpoint
+from phi4_assets.training.dpo import build_dpo_trainer
+from phi4_assets.training.sft import train_sft
+
+TINY = dict(max_steps=2, per_device_train_batch_size=2, save_steps=1, max_length=128)
+
+
+def test_single_token_pairs_train_exactly_that_token(tiny_model_dir, tmp_path):
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    paris = tok(" Paris", add_special_tokens=False)["input_ids"][0]
+    lyon = tok(" Lyon", add_special_tokens=False)["input_ids"][0]
+    pairs = [{"prompt": "The capital of France is", "chosen": " Paris", "rejected": " Lyon",
+              "chosen_token_ids": [paris], "rejected_token_ids": [lyon]},
+             {"prompt": "Say hello.", "chosen": "Hello!", "rejected": "No.",
+              "chosen_token_ids": None, "rejected_token_ids": None}]
+    trainer = build_dpo_trainer(str(tiny_model_dir), pairs, tmp_path / "work",
+                                TrainSettings(**TINY, precompute_ref_log_probs=False))
+    batch = next(iter(trainer.get_train_dataloader()))
+    ids, mask = batch["input_ids"], batch["completion_mask"]
+    n = len(pairs)
+    completions = [ids[i][mask[i].bool()].tolist() for i in range(2 * n)]
+    # The single-token pair: exactly the token, no end-of-turn or EOS appended.
+    assert completions[0] == [paris] and completions[n] == [lyon]
+    # A full response closes its turn with the end-of-turn token.
+    assert completions[1][-1] == tok.eos_token_id and completions[n + 1][-1] == tok.eos_token_id
+    assert tok.decode(completions[1][:-1]) == "Hello!"
+
+
+class CrashAfter(TrainerCallback):
+    def __init__(self, step):
+        self.step = step
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.global_step >= self.step:
+            raise RuntimeError(f"killed after step {state.global_step}")
+
+
+def test_a_killed_training_run_resumes_from_its_last_checkpoint(tiny_model_dir, tmp_path):
+    rows = [{"prompt": f"Say {w}.", "completion": f"{w}!"} for w in ("hi", "yes", "no", "ok", "go", "up")]
+    settings = TrainSettings(**{**TINY, "max_steps": 3})
+    work = tmp_path / "work"
+    with pytest.raises(RuntimeError, match="killed after step 2"):
+        with staged_model_dir(tmp_path / "models", "sft_model", "v1") as out:
+            train_sft(str(tiny_model_dir), rows, out, work, settings, callbacks=[CrashAfter(2)])
+    assert not (tmp_path / "models" / "sft_model" / "v1").exists()  # no half-written model
+    assert last_checkpoint(work).endswith("checkpoint-2")
+
+    with staged_model_dir(tmp_path / "models", "sft_model", "v1") as out:
+        result = train_sft(str(tiny_model_dir), rows, out, work, settings)
+    assert result["metrics"]["resumed_from"].endswith("checkpoint-2")
+    assert result["metrics"]["steps"] == 3
+    assert [h["step"] for h in result["history"] if "loss" in h] == [3]  # only the step left to do ran
+    assert is_complete(tmp_path / "models" / "sft_model" / "v1")
+
+
+def test_sft_and_a_dpo_stage_materialize_on_tiny(state, stub_teacher):
+    from test_hallucination_assets import ALL, run_all
+
+    from phi4_assets.defs import hallucination as h
+    from phi4_assets.defs import sft, sources
+    from phi4_assets.defs.resources import build_resources
+    from phi4_assets.defs.training import dpo_stage, settings_from
+    from phi4_assets.models.ref import ModelRef
+    from phi4_assets.resources import ModelStoreResource, ProjectResource
+
+    @dg.asset(pool="train")
+    def tiny_dpo_model(context: dg.AssetExecutionContext, project: ProjectResource, model_store: ModelStoreResource,
+                       sft_model: pd.DataFrame,
+                       hallucination_dpo_pairs: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+        return dpo_stage(context, model_store, "tiny_dpo_model", ModelRef.from_frame(sft_model),
+                         hallucination_dpo_pairs, settings_from(project.settings().dpo_train))
+
+    instance = dg.DagsterInstance.ephemeral()
+    run_all(instance)
+    assets = [*ALL, sources.chat_prompts, sources.safety_prompts, sft.sft_dataset, sft.sft_model, tiny_dpo_model]
+    result = dg.materialize(assets, selection=[sources.chat_prompts.key, sources.safety_prompts.key,
+                                               sft.sft_dataset.key, sft.sft_model.key, tiny_dpo_model.key],
+                            resources=build_resources(), instance=instance)
+    assert result.success
+    data = result.output_for_node("sft_dataset")
+    assert set(data["source"]) == {"chat", "hallucination", "safety"}
+    from phi4_assets.sft_data import is_refusal
+
+    assert all(is_refusal(c) for c in data[data["kind"] == "harmful_refusal"]["completion"])
+    assert len(data[data["source"] == "chat"]) == 6  # the scarcest pool sets the size: 6 chat rows...
+    assert len(data[data["source"] == "hallucination"]) == round(6 / 0.45 * 0.4)  # ...and the rest follow the shares
+    meta = {e.event_specific_data.materialization.asset_key.path[-1]: e.event_specific_data.materialization.metadata
+            for e in result.get_asset_materialization_events()}
+    for name in ("sft_model", "tiny_dpo_model"):
+        for key in ("steps", "tokens", "tokens_per_s", "wall_s", "final_loss", "loss_curve", "path"):
+            assert key in meta[name], (name, key)
+        assert meta[name]["steps"].value == 2
+    assert "reward_margin" in meta["tiny_dpo_model"] and "reward_accuracy" in meta["tiny_dpo_model"]
+    dpo = ModelRef.from_frame(result.output_for_node("tiny_dpo_model"))
+    assert dpo.base_model == ModelRef.from_frame(result.output_for_node("sft_model")).path
+
+    again = dg.materialize(assets, selection=[sft.sft_model.key], resources=build_resources(), instance=instance)
+    reused = again.get_asset_materialization_events()[0].event_specific_data.materialization.metadata["reused"]
+    assert reused.value is True  # same parent, data and settings: no retraining
+    assert h.hallucination_dpo_pairs  # the stage trained on the hallucination pairs
