@@ -10,15 +10,18 @@ import dagster as dg
 import phi4_assets.defs
 
 from .defs.partitions import seed_shard_keys
+from .defs.pts import DOMAINS
 
-# (stage name, asset keys, partitioned by seed shard?)
-STAGES: list[tuple[str, list[str], bool]] = [
+# (stage name, asset keys, partitions: False, True = seed shards, "domains" = PTS domains)
+STAGES: list[tuple[str, list[str], bool | str]] = [
     ("sources", ["trivia_seeds", "math_problems", "mcq_questions", "code_problems", "safety_prompts",
                  "chat_prompts", "eval_sets", "base_model"], False),
     ("hallucination shards", ["policy_answer_samples", "answer_checks", "reference_answers", "bogus_questions",
                               "refusals"], True),
     ("hallucination data", ["hallucination_sft_data", "hallucination_dpo_pairs"], False),
     ("sft", ["sft_dataset", "sft_model"], False),
+    ("pts domains", ["pts_difficulty", "pivotal_tokens"], "domains"),
+    ("pts", ["pts_dpo_pairs", "dpo1_model"], False),
 ]
 
 
@@ -31,7 +34,8 @@ def run_demo(stop_after: str | None = None) -> int:
     timings = []
     for name, keys, sharded in STAGES:
         selection = [dg.AssetKey(k) for k in keys]
-        for partition in (seed_shard_keys() if sharded else [None]):
+        partitions = {True: seed_shard_keys(), "domains": DOMAINS}.get(sharded, [None])
+        for partition in partitions:
             label = f"{name} [{partition}]" if partition else name
             print(f"== {label}: {', '.join(keys)}", flush=True)
             t0 = time.monotonic()

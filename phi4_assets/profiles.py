@@ -64,9 +64,9 @@ class Profile:
     sft_chat_prompts: int | None = 96  # chat prompts sent to the teacher for SFT responses (None: all)
     sft_response_tokens: int = 160
     # Pivotal Token Search (report Fig. 4).
-    pts_problems: dict[str, int] = field(default_factory=lambda: {"math": 16, "mcq": 16, "qa": 16, "code": 4})
+    pts_problems: dict[str, int] = field(default_factory=lambda: {"math": 12, "mcq": 12, "qa": 12, "code": 2})
     pts_rollouts: int = 12  # rollouts per p(success) estimate
-    pts_max_new_tokens: dict[str, int] = field(default_factory=lambda: {"math": 64, "mcq": 12, "qa": 24,
+    pts_max_new_tokens: dict[str, int] = field(default_factory=lambda: {"math": 48, "mcq": 12, "qa": 24,
                                                                         "code": 128})
     pts_temperature: float = 0.7
     pts_gap: float = 0.2  # the report's p_gap

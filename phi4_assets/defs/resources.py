@@ -4,12 +4,12 @@
 import os
 
 import dagster as dg
-from dagster_duckdb_pandas import DuckDBPandasIOManager
 
 from ..profiles import load_profile
 from ..resources import ModelStoreResource, ProjectResource, PtsMemoResource
 from ..settings import Paths
 from ..teacher.resource import TeacherResource
+from ..warehouse import WarehouseIOManager
 
 
 def build_resources(profile_name: str | None = None, paths: Paths | None = None) -> dict:
@@ -18,7 +18,7 @@ def build_resources(profile_name: str | None = None, paths: Paths | None = None)
     paths.warehouse.parent.mkdir(parents=True, exist_ok=True)  # DuckDB creates the file, not its folder
     api_key = dg.EnvVar("OPENAI_API_KEY") if os.environ.get("OPENAI_API_KEY") else None
     return {
-        "io_manager": DuckDBPandasIOManager(database=str(paths.warehouse), schema="phi4"),
+        "io_manager": WarehouseIOManager(database=str(paths.warehouse), schema="phi4"),
         "project": ProjectResource(profile=profile.name, data_dir=str(paths.data_dir),
                                    config_file=os.environ.get("PHI4_CONFIG")),
         "model_store": ModelStoreResource(root=str(paths.models_dir), cache_dir=str(paths.cache_dir)),

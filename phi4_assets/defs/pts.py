@@ -1,0 +1,246 @@
+"""Group ``pts``: Pivotal Token Search on ``sft_model`` and DPO stage 1.
+
+``pts_difficulty`` and ``pivotal_tokens`` are partitioned by domain (math, mcq, qa, code);
+``pts_dpo_pairs`` reads every materialized domain.
+"""
+
+import base64
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from ..generation import load_policy
+from ..ids import row_id
+from ..models.ref import ModelRef
+from ..resources import ModelStoreResource, ProjectResource, PtsMemoResource
+from ..pts import oracles
+from ..pts.estimator import PrefixEstimator
+from ..pts.figure import draw_search
+from ..pts.memo import prefix_hash
+from ..pts.pairs import pair_for_pivot
+from ..pts.sampler import RolloutSampler
+from ..pts.search import pivotal_token_search, two_proportion_significant
+from .common import table_metadata
+from .training import TRAIN, dpo_stage, settings_from
+
+GROUP = "pts"
+DOMAINS = ["math", "mcq", "qa", "code"]
+domains = dg.StaticPartitionsDefinition(DOMAINS)
+BY_DOMAIN = dict(group_name=GROUP, partitions_def=domains, pool="train", kinds={"pytorch", "duckdb"},
+                 metadata={"partition_expr": "domain"})
+
+
+def _problems(domain: str, limit: int, math_problems, mcq_questions, trivia_seeds, code_problems) -> list[dict]:
+    """The problems of a domain: the user message to send, and what its oracle needs."""
+    if domain == "math":
+        return [{"id": r.id, "question": f"{r.question}\nGive the final answer as a number.", "answer": r.answer}
+                for r in math_problems.sort_values("id").head(limit).itertuples()]
+    if domain == "mcq":
+        out = []
+        for r in mcq_questions.sort_values("id").head(limit).itertuples():
+            options = "\n".join(f"{k}) {v}" for k, v in sorted(r.choices.items()))
+            out.append({"id": r.id, "question": f"{r.question}\n{options}\nAnswer with the letter of the correct option.",
+                        "answer": r.answer})
+        return out
+    if domain == "qa":
+        # The hardest third first: easy capitals are always right, hard ones never; medium spreads.
+        ordered = trivia_seeds.assign(_o=trivia_seeds["difficulty"].map({"medium": 0, "easy": 1, "hard": 2}))
+        return [{"id": r.id, "question": r.question, "answer": r.answer, "aliases": list(r.aliases)}
+                for r in ordered.sort_values(["_o", "id"]).head(limit).itertuples()]
+    return [{"id": r.id, "question": f"Complete this Python function.\n```python\n{r.prompt}```",
+             "prompt": r.prompt, "tests": r.tests, "entry_point": r.entry_point}
+            for r in code_problems.sort_values("id").head(limit).itertuples()]
+
+
+def _oracle(domain: str, problem: dict):
+    check = oracles.ORACLES[domain]
+    return lambda response: check(response, problem)
+
+
+def _sampler(project: ProjectResource, policy: ModelRef, domain: str) -> RolloutSampler:
+    settings = project.settings()
+    model, tokenizer = load_policy(policy.path)
+    return RolloutSampler(model, tokenizer, temperature=settings.pts_temperature,
+                          max_new_tokens=settings.pts_max_new_tokens[domain],
+                          batch_size=min(16, settings.pts_rollouts))
+
+
+def _inputs(context, domain, project, sft_model, math_problems, mcq_questions, trivia_seeds, code_problems):
+    settings = project.settings()
+    problems = _problems(domain, settings.pts_problems.get(domain, 0), math_problems, mcq_questions, trivia_seeds,
+                         code_problems)
+    policy = ModelRef.from_frame(sft_model)
+    return settings, problems, policy
+
+
+@dg.asset(**BY_DOMAIN, code_version="1")
+def pts_difficulty(context: dg.AssetExecutionContext, project: ProjectResource, pts_memo: PtsMemoResource,
+                   sft_model: pd.DataFrame, math_problems: pd.DataFrame, mcq_questions: pd.DataFrame,
+                   trivia_seeds: pd.DataFrame, code_problems: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    """p(success) of each problem under ``sft_model`` from ``pts_rollouts`` rollouts (the root
+    estimate of the search, memoized, so the search does not pay for it again)."""
+    domain = context.partition_key
+    settings, problems, policy = _inputs(context, domain, project, sft_model, math_problems, mcq_questions,
+                                         trivia_seeds, code_problems)
+    sampler = _sampler(project, policy, domain)
+    memo = pts_memo.memo()
+    low, high = settings.pts_window
+    rows = []
+    for i, problem in enumerate(problems):
+        estimator = PrefixEstimator(sampler, _oracle(domain, problem), sampler.prompt_ids(problem["question"]),
+                                    settings.pts_rollouts, problem["id"], policy.data_version, memo)
+        estimate = estimator.estimate(())
+        rows.append({"id": row_id("difficulty", policy.data_version, problem["id"], settings.pts_rollouts),
+                     "domain": domain, "problem_id": problem["id"], "question": problem["question"],
+                     "p_success": estimate.p, "rollouts": estimate.n, "successes": int(sum(estimate.outcomes)),
+                     "in_window": bool(low <= estimate.p <= high), "model_version": policy.data_version})
+        context.log.info(f"{domain} {i + 1}/{len(problems)} {problem['id']}: p={estimate.p:.2f}")
+    frame = pd.DataFrame(rows, columns=["id", "domain", "problem_id", "question", "p_success", "rollouts",
+                                        "successes", "in_window", "model_version"])
+    return dg.Output(frame, metadata=table_metadata(
+        frame, ["problem_id", "p_success", "in_window"], problems=len(frame), in_window=int(frame["in_window"].sum()),
+        mean_p_success=float(frame["p_success"].mean()) if len(frame) else 0.0,
+        sampled_tokens=sampler.sampled_tokens, decoded_slots=sampler.slot_tokens))
+
+
+@dg.asset(**BY_DOMAIN, code_version="1")
+def pivotal_tokens(context: dg.AssetExecutionContext, project: ProjectResource, pts_memo: PtsMemoResource,
+                   pts_difficulty: pd.DataFrame, sft_model: pd.DataFrame, math_problems: pd.DataFrame,
+                   mcq_questions: pd.DataFrame, trivia_seeds: pd.DataFrame,
+                   code_problems: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    """Pivots of one sampled response per problem in the p(success) window, with prefix, token,
+    p_before, p_after, rollout counts, and whether the significance guard accepted them."""
+    domain = context.partition_key
+    settings, problems, policy = _inputs(context, domain, project, sft_model, math_problems, mcq_questions,
+                                         trivia_seeds, code_problems)
+    window = set(pts_difficulty[pts_difficulty["in_window"]]["problem_id"]) if len(pts_difficulty) else set()
+    sampler = _sampler(project, policy, domain)
+    memo = pts_memo.memo()
+    n = settings.pts_rollouts
+    z = settings.pts_significance_z
+    guard = (lambda v: two_proportion_significant(v.p_before, n, v.p_after, n, z)) if z > 0 else None
+    rows, panels, calls, rollouts, memo_hits, rejected = [], [], 0, 0, 0, 0
+    for problem in (p for p in problems if p["id"] in window):
+        prompt_ids = sampler.prompt_ids(problem["question"])
+        estimator = PrefixEstimator(sampler, _oracle(domain, problem), prompt_ids, n, problem["id"],
+                                    policy.data_version, memo)
+        response = sampler.sample_response(prompt_ids, seed=1)
+        response_id = row_id("response", policy.data_version, problem["id"], response.token_ids)
+        result = pivotal_token_search(response.token_ids, response.logprobs, estimator, settings.pts_gap, guard)
+        calls += result.calls
+        rollouts += estimator.rollouts
+        memo_hits += estimator.memo_hits
+        rejected += len(result.rejected)
+        for pivot, accepted in [(v, True) for v in result.pivots] + [(v, False) for v in result.rejected]:
+            prefix = response.token_ids[:pivot.index]
+            rows.append({"id": row_id("pivot", response_id, pivot.index), "domain": domain,
+                         "problem_id": problem["id"], "response_id": response_id,
+                         "response_text": sampler.decode(response.token_ids), "index": pivot.index,
+                         "token": pivot.token, "token_text": sampler.tokenizer.decode([pivot.token]),
+                         "prefix_ids": _ints(prefix), "prefix_text": sampler.decode(prefix),
+                         "prefix_hash": prefix_hash(tuple(prefix)), "prompt_ids": _ints(prompt_ids),
+                         "p_before": pivot.p_before, "p_after": pivot.p_after, "delta": pivot.delta,
+                         "rollouts_per_estimate": n, "accepted": accepted, "model_version": policy.data_version})
+        context.log.info(f"{problem['id']}: {len(result.pivots)} pivots ({len(result.rejected)} rejected by the "
+                         f"guard), {result.calls} estimates over {len(response.token_ids)} tokens")
+        if len(panels) < 3:
+            panels.append({"title": f"{problem['id']}: {sampler.decode(response.token_ids)[:110]!r}",
+                           "tokens": [sampler.tokenizer.decode([t]) for t in response.token_ids],
+                           "estimates": result.estimates, "pivots": {v.index: v.delta for v in result.pivots}})
+    frame = pd.DataFrame(rows, columns=["id", "domain", "problem_id", "response_id", "response_text", "index", "token",
+                                        "token_text", "prefix_ids", "prefix_text", "prefix_hash", "prompt_ids",
+                                        "p_before", "p_after", "delta", "rollouts_per_estimate", "accepted",
+                                        "model_version"])
+    metadata = table_metadata(frame, ["problem_id", "index", "token_text", "p_before", "p_after", "accepted"],
+                              problems_searched=len(window), pivots=int(frame["accepted"].sum()),
+                              rejected_by_guard=rejected, estimator_calls=calls, rollouts_sampled=rollouts,
+                              memo_hits=memo_hits, sampled_tokens=sampler.sampled_tokens,
+                              decoded_slots=sampler.slot_tokens)
+    if panels:
+        png = draw_search(panels, Path(tempfile.mkdtemp()) / f"pts_{domain}.png")
+        metadata["search_view"] = dg.MetadataValue.md(
+            f"![PTS search](data:image/png;base64,{base64.b64encode(png.read_bytes()).decode()})")
+    return dg.Output(frame, metadata=metadata)
+
+
+@dg.asset(group_name=GROUP, pool="duckdb", kinds={"duckdb"}, code_version="1",
+          ins={"pivotal_tokens": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())})
+def pts_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource, pts_memo: PtsMemoResource,
+                  pivotal_tokens: pd.DataFrame, hallucination_dpo_pairs: pd.DataFrame,
+                  sft_model: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    """prompt = chat-formatted question + prefix; chosen / rejected = single tokens from the rollouts
+    already sampled at that prefix (see ``phi4_assets.pts.pairs``); plus hallucination pairs at
+    ``pts_mix_share``."""
+    from transformers import AutoTokenizer
+
+    settings = project.settings()
+    policy = ModelRef.from_frame(sft_model)
+    tokenizer = AutoTokenizer.from_pretrained(policy.path)
+    memo = pts_memo.memo()
+    rows, no_partner = [], 0
+    accepted = pivotal_tokens[pivotal_tokens["accepted"]] if len(pivotal_tokens) else pivotal_tokens
+    for v in accepted.itertuples():
+        estimate = _estimate_at(memo, v, settings)
+        pair = pair_for_pivot(_pivot(v), estimate) if estimate is not None else None
+        if pair is None:
+            no_partner += 1
+            continue
+        rows.append({"id": row_id("ptspair", v.id, pair.chosen, pair.rejected), "prompt": None,
+                     "prompt_token_ids": _ints(v.prompt_ids) + _ints(v.prefix_ids),
+                     "chosen": tokenizer.decode([pair.chosen]), "rejected": tokenizer.decode([pair.rejected]),
+                     "chosen_token_ids": [pair.chosen], "rejected_token_ids": [pair.rejected],
+                     "source": f"pts:{v.domain}", "pivot_id": v.id, "problem_id": v.problem_id,
+                     "p_before": v.p_before, "p_after": v.p_after, "partner_rate": pair.partner_rate})
+    n_pts = len(rows)
+    share = settings.pts_mix_share
+    n_mix = max(1, round(share / (1 - share) * n_pts)) if len(hallucination_dpo_pairs) else 0
+    mix = hallucination_dpo_pairs.sort_values("id").head(n_mix)
+    for r in mix.itertuples():
+        rows.append({"id": r.id, "prompt": r.prompt, "prompt_token_ids": None, "chosen": r.chosen,
+                     "rejected": r.rejected, "chosen_token_ids": _ints(r.chosen_token_ids),
+                     "rejected_token_ids": _ints(r.rejected_token_ids), "source": "hallucination",
+                     "pivot_id": None, "problem_id": r.question_id, "p_before": None, "p_after": None,
+                     "partner_rate": None})
+    frame = pd.DataFrame(rows, columns=["id", "prompt", "prompt_token_ids", "chosen", "rejected", "chosen_token_ids",
+                                        "rejected_token_ids", "source", "pivot_id", "problem_id", "p_before",
+                                        "p_after", "partner_rate"])
+    return dg.Output(frame, metadata=table_metadata(
+        frame, ["source", "chosen", "rejected", "p_before", "p_after"], pairs_by_source=frame["source"].value_counts().to_dict(),
+        pts_pairs=n_pts, mixed_in=len(mix), pivots_without_partner=no_partner))
+
+
+def _ints(values) -> list[int]:
+    """Token ids as plain ints (DuckDB returns lists as numpy arrays, and cannot store numpy ints)."""
+    return [int(v) for v in values]
+
+
+def _params(settings, domain: str) -> dict:
+    """The sampling parameters the estimates were memoized under (RolloutSampler.params + seed)."""
+    return {"temperature": settings.pts_temperature, "top_p": 1.0, "max_new_tokens": settings.pts_max_new_tokens[domain],
+            "seed": 0}
+
+
+def _estimate_at(memo, v, settings):
+    """The memoized estimate at the pivot's prefix: its rollouts give the partner token."""
+    from ..pts.memo import estimate_key
+
+    estimates = memo.load(v.model_version, v.problem_id, int(v.rollouts_per_estimate), _params(settings, v.domain))
+    key = estimate_key(v.model_version, v.problem_id, tuple(int(t) for t in v.prefix_ids),
+                       int(v.rollouts_per_estimate), _params(settings, v.domain))
+    return estimates.get(key)
+
+
+def _pivot(v):
+    from ..pts.search import Pivot
+
+    return Pivot(index=int(v.index), token=int(v.token), p_before=float(v.p_before), p_after=float(v.p_after))
+
+
+@dg.asset(group_name=GROUP, **TRAIN, code_version="1")
+def dpo1_model(context: dg.AssetExecutionContext, project: ProjectResource, model_store: ModelStoreResource,
+               sft_model: pd.DataFrame, pts_dpo_pairs: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    """DPO stage 1: from ``sft_model`` (also the reference) on ``pts_dpo_pairs``."""
+    return dpo_stage(context, model_store, "dpo1_model", ModelRef.from_frame(sft_model), pts_dpo_pairs,
+                     settings_from(project.settings().dpo_train))

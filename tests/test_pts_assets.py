@@ -1,0 +1,53 @@
+"""The ``pts`` group on the tiny profile: difficulty, search, pairs, DPO stage 1, memo reuse."""
+
+import dagster as dg
+
+from phi4_assets.defs import pts, sft, sources
+from phi4_assets.defs.resources import build_resources
+from phi4_assets.pts.memo import EstimateMemo
+
+
+def test_pts_group_materializes_and_resumes_from_the_memo(state, stub_teacher, tmp_path, monkeypatch):
+    from test_hallucination_assets import ALL, run_all
+
+    config = tmp_path / "phi4.toml"
+    config.write_text("[profile]\npts_window = [0.0, 1.0]\n")  # search every problem, whatever its p
+    monkeypatch.setenv("PHI4_CONFIG", str(config))
+    instance = dg.DagsterInstance.ephemeral()
+    run_all(instance)
+    assets = [*ALL, sources.math_problems, sources.mcq_questions, sources.code_problems, sources.chat_prompts,
+              sources.safety_prompts, sft.sft_dataset, sft.sft_model, pts.pts_difficulty, pts.pivotal_tokens,
+              pts.pts_dpo_pairs, pts.dpo1_model]
+    resources = build_resources()
+    assert dg.materialize(assets, selection=[sources.math_problems.key, sources.mcq_questions.key,
+                                             sources.code_problems.key, sources.chat_prompts.key,
+                                             sources.safety_prompts.key, sft.sft_dataset.key, sft.sft_model.key],
+                          resources=resources, instance=instance).success
+    for domain in pts.DOMAINS:
+        result = dg.materialize(assets, selection=[pts.pts_difficulty.key, pts.pivotal_tokens.key],
+                                partition_key=domain, resources=resources, instance=instance)
+        assert result.success
+        difficulty = result.output_for_node("pts_difficulty")
+        assert len(difficulty) == {"math": 2, "mcq": 2, "qa": 2, "code": 1}[domain]
+        assert difficulty["rollouts"].eq(4).all() and difficulty["in_window"].all()
+        meta = result.get_asset_materialization_events()[1].event_specific_data.materialization.metadata
+        assert meta["problems_searched"].value == len(difficulty)
+        assert meta["estimator_calls"].value >= 2 * len(difficulty)  # root and full response at least
+
+    memo = EstimateMemo(state.pts_memo)
+    assert len(memo._connect().execute("select * from pts_estimates").fetchall()) > 0
+
+    result = dg.materialize(assets, selection=[pts.pts_dpo_pairs.key, pts.dpo1_model.key], resources=resources,
+                            instance=instance)
+    assert result.success
+    pairs = result.output_for_node("pts_dpo_pairs")
+    assert "hallucination" in set(pairs["source"])  # the 1-5% mix (at least one pair)
+    meta = {e.event_specific_data.materialization.asset_key.path[-1]: e.event_specific_data.materialization.metadata
+            for e in result.get_asset_materialization_events()}
+    assert meta["dpo1_model"]["steps"].value == 2
+
+    # Re-materializing a domain re-uses every estimate: no rollout is sampled again.
+    again = dg.materialize(assets, selection=[pts.pts_difficulty.key, pts.pivotal_tokens.key], partition_key="math",
+                           resources=resources, instance=instance)
+    meta = again.get_asset_materialization_events()[1].event_specific_data.materialization.metadata
+    assert meta["rollouts_sampled"].value == 0 and meta["memo_hits"].value >= 2
