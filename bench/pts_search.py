@@ -3,9 +3,10 @@
     .venv/bin/python bench/pts_search.py [--real 3] [--rollouts 8] [--tokens 40]
 
 Planted oracles: step functions with k pivots in n tokens (exact estimator). Real rollouts:
-SmolLM2-135M-Instruct on math problems; the exhaustive scan estimates every prefix once
-(n + 1 estimates), and the search is run against the same estimates, so both see identical
-numbers and differ only in which prefixes they ask for.
+SmolLM2-135M-Instruct on math problems whose p(success) is in [0.2, 0.8] (those PTS searches);
+the exhaustive scan estimates every prefix once (n + 1 estimates), and the search is run
+against the same estimates, so both see identical numbers and differ only in which prefixes
+they ask for. Pivots count for both only if they also pass the significance guard.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from phi4_assets.pts.search import pivotal_token_search  # noqa: E402
+from phi4_assets.pts.search import pivotal_token_search, two_proportion_significant  # noqa: E402
 
 
 def planted(n: int, k: int, rng: random.Random):
@@ -71,17 +72,23 @@ def bench_real(problems: int, rollouts: int, max_tokens: int, gap: float) -> lis
     model, tokenizer = load_policy(str(model_dir))
     sampler = RolloutSampler(model, tokenizer, temperature=0.7, max_new_tokens=max_tokens, batch_size=rollouts)
     rows = []
-    for problem in generate_math_problems(problems, seed=5):
+    for problem in generate_math_problems(problems * 10, seed=5):
+        if len(rows) == problems:
+            break
         prompt = sampler.prompt_ids(f"{problem['question']}\nGive the final answer as a number.")
-        response = sampler.sample_response(prompt, seed=1)
         estimator = PrefixEstimator(sampler, lambda r, a=problem["answer"]: math_oracle(r, a), prompt, rollouts,
                                     problem["id"], "bench")
+        if not 0.2 <= estimator(()) <= 0.8:  # only problems PTS would search
+            continue
+        response = sampler.sample_response(prompt, seed=1)
         t0 = time.monotonic()
         estimates = [estimator(response.token_ids[:i]) for i in range(len(response.token_ids) + 1)]
         scan_s = time.monotonic() - t0
         result = pivotal_token_search(response.token_ids, response.logprobs,
-                                      lambda prefix: estimates[len(prefix)], gap)
-        scan_pivots = exhaustive_pivots(estimates, gap)
+                                      lambda prefix: estimates[len(prefix)], gap,
+                                      lambda v: two_proportion_significant(v.p_before, rollouts, v.p_after, rollouts))
+        scan_pivots = [i for i in exhaustive_pivots(estimates, gap)
+                       if two_proportion_significant(estimates[i], rollouts, estimates[i + 1], rollouts)]
         rows.append((problem["id"], len(response.token_ids), len(estimates), len(scan_pivots), result.calls,
                      len(result.pivots), scan_s))
     return rows

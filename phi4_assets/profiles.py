@@ -76,8 +76,9 @@ class Profile:
     # Training knobs (phi4_assets.training.common.TrainSettings fields) per stage.
     sft_train: dict = field(default_factory=lambda: {"learning_rate": 3e-5, "num_train_epochs": 1.0,
                                                      "per_device_train_batch_size": 8})
-    dpo_train: dict = field(default_factory=lambda: {"learning_rate": 1e-6, "num_train_epochs": 1.0,
-                                                     "per_device_train_batch_size": 8, "beta": 0.1})
+    # The small stages have a few dozen pairs: a few epochs at a modest rate, or DPO does nothing.
+    dpo_train: dict = field(default_factory=lambda: {"learning_rate": 5e-6, "num_train_epochs": 3.0,
+                                                     "per_device_train_batch_size": 4, "beta": 0.1})
 
     def replace(self, **changes) -> "Profile":
         return dataclasses.replace(self, **changes)

@@ -90,7 +90,8 @@ def pts_difficulty(context: dg.AssetExecutionContext, project: ProjectResource, 
     rows = []
     for i, problem in enumerate(problems):
         estimator = PrefixEstimator(sampler, _oracle(domain, problem), sampler.prompt_ids(problem["question"]),
-                                    settings.pts_rollouts, problem["id"], policy.data_version, memo)
+                                    settings.pts_rollouts, problem["id"], policy.data_version, memo,
+                                    oracle_version=oracles.ORACLE_VERSION)
         estimate = estimator.estimate(())
         rows.append({"id": row_id("difficulty", policy.data_version, problem["id"], settings.pts_rollouts),
                      "domain": domain, "problem_id": problem["id"], "question": problem["question"],
@@ -125,7 +126,7 @@ def pivotal_tokens(context: dg.AssetExecutionContext, project: ProjectResource, 
     for problem in (p for p in problems if p["id"] in window):
         prompt_ids = sampler.prompt_ids(problem["question"])
         estimator = PrefixEstimator(sampler, _oracle(domain, problem), prompt_ids, n, problem["id"],
-                                    policy.data_version, memo)
+                                    policy.data_version, memo, oracle_version=oracles.ORACLE_VERSION)
         response = sampler.sample_response(prompt_ids, seed=1)
         response_id = row_id("response", policy.data_version, problem["id"], response.token_ids)
         result = pivotal_token_search(response.token_ids, response.logprobs, estimator, settings.pts_gap, guard)
@@ -219,7 +220,7 @@ def _ints(values) -> list[int]:
 def _params(settings, domain: str) -> dict:
     """The sampling parameters the estimates were memoized under (RolloutSampler.params + seed)."""
     return {"temperature": settings.pts_temperature, "top_p": 1.0, "max_new_tokens": settings.pts_max_new_tokens[domain],
-            "seed": 0}
+            "seed": 0, "oracle": oracles.ORACLE_VERSION}
 
 
 def _estimate_at(memo, v, settings):

@@ -13,10 +13,11 @@ class PrefixEstimator:
     """A ``p_success`` callable for the search, for one problem."""
 
     def __init__(self, sampler: RolloutSampler, oracle: Callable[[str], bool], prompt_ids: list[int], n: int,
-                 problem_id: str, model_version: str, memo: EstimateMemo | None = None, seed: int = 0):
+                 problem_id: str, model_version: str, memo: EstimateMemo | None = None, seed: int = 0,
+                 oracle_version: str = ""):
         self.sampler, self.oracle, self.prompt_ids, self.n = sampler, oracle, prompt_ids, n
         self.problem_id, self.model_version, self.memo, self.seed = problem_id, model_version, memo, seed
-        self.params = {**sampler.params, "seed": seed}
+        self.params = {**sampler.params, "seed": seed, "oracle": oracle_version}
         self.known: dict[str, Estimate] = memo.load(model_version, problem_id, n, self.params) if memo else {}
         self.by_prefix: dict[tuple[int, ...], Estimate] = {}
         self.rollouts = 0  # sampled in this process (memo hits excluded)

@@ -4,22 +4,28 @@ short-answer QA (key and aliases), code (HumanEval tests in the sandbox)."""
 from __future__ import annotations
 
 import re
+from decimal import Decimal, InvalidOperation
 
 from ..hallucination.rules import mentions_key
 from .sandbox import run_humaneval
 
-_NUMBER = r"[-+]?\$?\d[\d,]*(?:\.\d+)?"
-_MARKED = re.compile(rf"(?:answer is|answer:|####|\\boxed\{{)\s*\**\s*({_NUMBER})", re.IGNORECASE)
+# Part of every memoized estimate's key: bump it when an oracle's verdicts change, so stored
+# outcomes judged by the old oracle are not reused.
+ORACLE_VERSION = "2"
+
+# A sign, an optional "$", then digits with commas only as thousands separators ("1,2,3" is three numbers).
+_NUMBER = r"[-+]?\$?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
+_MARKED = re.compile(rf"(?:answer\s*(?:is|:)|####|\\boxed\{{)[\s:*$]*({_NUMBER})", re.IGNORECASE)
 _ANY_NUMBER = re.compile(_NUMBER)
 
 
 def _normalize_number(text: str) -> str | None:
-    text = text.replace("$", "").replace(",", "").strip().rstrip(".")
+    """"$1,234.50" -> "1234.5", "12.0" -> "12"; exact (Decimal), so long integers stay distinct."""
     try:
-        value = float(text)
-    except ValueError:
+        value = Decimal(text.replace("$", "").replace(",", "").strip().rstrip("."))
+    except InvalidOperation:
         return None
-    return str(int(value)) if value == int(value) else repr(value)
+    return format(value.normalize(), "f") if value.is_finite() else None
 
 
 def extract_final_number(text: str) -> str | None:
@@ -37,7 +43,8 @@ def math_oracle(response: str, answer: str) -> bool:
     return found is not None and found == _normalize_number(str(answer))
 
 
-_CHOICE_STATED = re.compile(r"answer(?: is|:)\s*\(?\**([ABCD])\b", re.IGNORECASE)
+# Case matters for the letter: "the answer is a tricky one" picks nothing.
+_CHOICE_STATED = re.compile(r"(?i:answer\s*(?:is|:))[\s:*(]*([ABCD])\b")
 _CHOICE_LEADING = re.compile(r"^\s*(?:\*\*)?\(?([ABCD])(?:\)|\.|:|\*\*|\s*$)")
 
 
@@ -63,14 +70,11 @@ _FENCE = re.compile(r"```(?:python)?\n(.*?)(?:```|$)", re.DOTALL)
 
 
 def code_program(completion: str, prompt: str, entry_point: str) -> str:
-    """The program to test: a complete function from the response (its imports from the prompt
-    kept), or the prompt followed by the response as the function body."""
+    """The program to test: the prompt (its imports and helper functions) followed by the response,
+    which is either the function body or a complete function that replaces the prompt's stub."""
     fenced = _FENCE.search(completion)
     code = fenced.group(1) if fenced else completion
-    if f"def {entry_point}" in code:
-        imports = "\n".join(line for line in prompt.splitlines() if line.startswith(("import ", "from ")))
-        return f"{imports}\n{code}"
-    return prompt + code
+    return f"{prompt}\n{code}" if f"def {entry_point}" in code else prompt + code
 
 
 def code_oracle(completion: str, prompt: str, tests: str, entry_point: str, timeout_s: float = 5.0) -> bool:

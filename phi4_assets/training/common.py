@@ -27,7 +27,9 @@ class TrainSettings:
     per_device_train_batch_size: int = 4
     gradient_accumulation_steps: int = 1
     max_length: int = 384
-    warmup_steps: float = 0.05  # a fraction of the run below 1, else a step count (transformers 5)
+    # A fraction of the run below 1, else a step count (transformers 5). 0 like TRL: a warmup
+    # step runs at learning rate 0, which on a 1-6 step stage means no update at all.
+    warmup_steps: float = 0.0
     logging_steps: int = 1
     save_steps: int = 25  # checkpoints for resuming a killed run
     seed: int = 42
