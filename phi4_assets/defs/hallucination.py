@@ -46,6 +46,13 @@ def _generator(project: ProjectResource, task: str, override: str | None) -> str
     return choice
 
 
+def _rejection(reply, *rules_failed) -> str | None:
+    """Why a teacher reply is rejected (an error, or the first failed rule), or None."""
+    if not reply.ok:
+        return f"teacher error: {reply.error}"
+    return next((reason for failed, reason in rules_failed if failed(reply.text)), None)
+
+
 class GeneratorConfig(dg.Config):
     generator: str | None = Field(default=None, description="'teacher' or 'rules'; default from the profile.")
 
@@ -176,11 +183,9 @@ def reference_answers(context: dg.AssetExecutionContext, config: GeneratorConfig
         if requests:
             reply = batch.replies[i]
             call_id, raw = reply.call_id, reply.text
-            if not reply.ok:
-                rejected = f"teacher error: {reply.error}"
-            elif not rules.mentions_key(reply.text, _keys(q)):
-                rejected = "does not contain the key or an alias"
-            else:
+            rejected = _rejection(reply, (lambda t: not rules.mentions_key(t, _keys(q)),
+                                          "does not contain the key or an alias"))
+            if rejected is None:
                 text, made_by = reply.text.strip(), batch.model
         if text is None:
             text = rules.template_reference_answer(q["id"], q["answer"])
@@ -289,13 +294,10 @@ def refusals(context: dg.AssetExecutionContext, config: GeneratorConfig, project
         if requests:
             reply = batch.replies[i]
             call_id, raw = reply.call_id, reply.text
-            if not reply.ok:
-                rejected = f"teacher error: {reply.error}"
-            elif t["keys"] and rules.mentions_key(reply.text, t["keys"]):
-                rejected = "contains the answer key"
-            elif not rules.expresses_uncertainty(reply.text):
-                rejected = "expresses no uncertainty"
-            else:
+            rejected = _rejection(reply, (lambda r: bool(t["keys"]) and rules.mentions_key(r, t["keys"]),
+                                          "contains the answer key"),
+                                  (lambda r: not rules.expresses_uncertainty(r), "expresses no uncertainty"))
+            if rejected is None:
                 text, made_by = reply.text.strip(), batch.model
         if text is None:
             text = rules.template_refusal(t["target_id"], t["topic"], t["entity"], bogus=t["bogus"])
