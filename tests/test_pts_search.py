@@ -119,3 +119,15 @@ def test_pairs_take_the_partner_from_rollouts_already_sampled():
     # No partner whose rollouts did worse than the pivot's own p_after: no pair.
     assert pair_for_pivot(Pivot(4, 7, 0.5, 0.9), Estimate(0.5, 2, (7, 5), (True, True))) is None
     assert pair_for_pivot(Pivot(4, 7, 0.5, 0.9), Estimate(0.5, 2, (7, 7), (True, False))) is None
+
+
+def test_memo_stores_and_returns_an_estimate_by_key(tmp_path):
+    from phi4_assets.pts.memo import Estimate, EstimateMemo, estimate_key
+
+    memo = EstimateMemo(tmp_path / "memo.duckdb")
+    params = {"temperature": 0.7, "seed": 0}
+    stored = Estimate(p=0.25, n=4, first_tokens=(7, None, 9, 7), outcomes=(True, False, False, False), tokens=12)
+    memo.store("v1", "q1", (3, 4), params, stored)
+    assert memo.get(estimate_key("v1", "q1", (3, 4), 4, params)) == stored
+    assert memo.get(estimate_key("v1", "q1", (3, 5), 4, params)) is None
+    assert list(memo.load("v1", "q1", 4, params).values()) == [stored]

@@ -8,21 +8,15 @@ import pandas as pd
 from ..models.ref import ModelRef
 from ..reporting import counts_table, markdown_table
 from ..teacher import ChatRequest
-from ..teacher.resource import TeacherBatch, TeacherResource
+from ..teacher.resource import TeacherBatch, TeacherResource, TeacherStats
 
 
 def ask_teacher(context: dg.AssetExecutionContext, teacher: TeacherResource, requests: list[ChatRequest],
                 base_model: ModelRef) -> TeacherBatch:
     """Send requests through the teacher; the embedded server (if used) serves ``base_model``."""
     if not requests:
-        return TeacherBatch(replies=[], stats=_empty_stats(), model=teacher.model_identity(base_model.path))
+        return TeacherBatch(replies=[], stats=TeacherStats(), model=teacher.model_identity(base_model.path))
     return teacher.complete(requests, serve_model=base_model.path, logger=context.log)
-
-
-def _empty_stats():
-    from ..teacher.resource import TeacherStats
-
-    return TeacherStats()
 
 
 def table_metadata(frame: pd.DataFrame, preview_columns: list[str] | None = None, **extra) -> dict:

@@ -21,7 +21,7 @@ from ..pts.figure import draw_search
 from ..pts.memo import prefix_hash
 from ..pts.pairs import pair_for_pivot
 from ..pts.sampler import RolloutSampler
-from ..pts.search import pivotal_token_search, two_proportion_significant
+from ..pts.search import Pivot, pivotal_token_search, two_proportion_significant
 from .common import table_metadata
 from .training import TRAIN, dpo_stage, settings_from
 
@@ -141,7 +141,8 @@ def pivotal_tokens(context: dg.AssetExecutionContext, project: ProjectResource, 
                          "response_text": sampler.decode(response.token_ids), "index": pivot.index,
                          "token": pivot.token, "token_text": sampler.tokenizer.decode([pivot.token]),
                          "prefix_ids": _ints(prefix), "prefix_text": sampler.decode(prefix),
-                         "prefix_hash": prefix_hash(tuple(prefix)), "prompt_ids": _ints(prompt_ids),
+                         "prefix_hash": prefix_hash(tuple(prefix)), "estimate_key": estimator.key(prefix),
+                         "prompt_ids": _ints(prompt_ids),
                          "p_before": pivot.p_before, "p_after": pivot.p_after, "delta": pivot.delta,
                          "rollouts_per_estimate": n, "accepted": accepted, "model_version": policy.data_version})
         context.log.info(f"{problem['id']}: {len(result.pivots)} pivots ({len(result.rejected)} rejected by the "
@@ -151,7 +152,8 @@ def pivotal_tokens(context: dg.AssetExecutionContext, project: ProjectResource, 
                            "tokens": [sampler.tokenizer.decode([t]) for t in response.token_ids],
                            "estimates": result.estimates, "pivots": {v.index: v.delta for v in result.pivots}})
     frame = pd.DataFrame(rows, columns=["id", "domain", "problem_id", "response_id", "response_text", "index", "token",
-                                        "token_text", "prefix_ids", "prefix_text", "prefix_hash", "prompt_ids",
+                                        "token_text", "prefix_ids", "prefix_text", "prefix_hash", "estimate_key",
+                                        "prompt_ids",
                                         "p_before", "p_after", "delta", "rollouts_per_estimate", "accepted",
                                         "model_version"])
     metadata = table_metadata(frame, ["problem_id", "index", "token_text", "p_before", "p_after", "accepted"],
@@ -183,7 +185,7 @@ def pts_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource, p
     rows, no_partner = [], 0
     accepted = pivotal_tokens[pivotal_tokens["accepted"]] if len(pivotal_tokens) else pivotal_tokens
     for v in accepted.itertuples():
-        estimate = _estimate_at(memo, v, settings)
+        estimate = memo.get(v.estimate_key)  # the rollouts at the pivot's prefix give the partner
         pair = pair_for_pivot(_pivot(v), estimate) if estimate is not None else None
         if pair is None:
             no_partner += 1
@@ -217,25 +219,7 @@ def _ints(values) -> list[int]:
     return [int(v) for v in values]
 
 
-def _params(settings, domain: str) -> dict:
-    """The sampling parameters the estimates were memoized under (RolloutSampler.params + seed)."""
-    return {"temperature": settings.pts_temperature, "top_p": 1.0, "max_new_tokens": settings.pts_max_new_tokens[domain],
-            "seed": 0, "oracle": oracles.ORACLE_VERSION}
-
-
-def _estimate_at(memo, v, settings):
-    """The memoized estimate at the pivot's prefix: its rollouts give the partner token."""
-    from ..pts.memo import estimate_key
-
-    estimates = memo.load(v.model_version, v.problem_id, int(v.rollouts_per_estimate), _params(settings, v.domain))
-    key = estimate_key(v.model_version, v.problem_id, tuple(int(t) for t in v.prefix_ids),
-                       int(v.rollouts_per_estimate), _params(settings, v.domain))
-    return estimates.get(key)
-
-
-def _pivot(v):
-    from ..pts.search import Pivot
-
+def _pivot(v) -> Pivot:
     return Pivot(index=int(v.index), token=int(v.token), p_before=float(v.p_before), p_after=float(v.p_after))
 
 

@@ -23,11 +23,15 @@ class PrefixEstimator:
         self.rollouts = 0  # sampled in this process (memo hits excluded)
         self.memo_hits = 0
 
+    def key(self, prefix: tuple[int, ...]) -> str:
+        """The memo key of the estimate at ``prefix`` (what pair building looks up later)."""
+        return estimate_key(self.model_version, self.problem_id, tuple(prefix), self.n, self.params)
+
     def estimate(self, prefix: tuple[int, ...]) -> Estimate:
         prefix = tuple(prefix)
         if prefix in self.by_prefix:
             return self.by_prefix[prefix]
-        key = estimate_key(self.model_version, self.problem_id, prefix, self.n, self.params)
+        key = self.key(prefix)
         if key in self.known:
             self.memo_hits += 1
             result = self.known[key]

@@ -77,6 +77,19 @@ class EstimateMemo:
             con.close()
         return {r[0]: Estimate(r[1], r[2], tuple(json.loads(r[3])), tuple(json.loads(r[4])), r[5] or 0) for r in rows}
 
+    def get(self, key: str) -> Estimate | None:
+        """One stored estimate by its key (``estimate_key``)."""
+        if not self.path.exists():
+            return None
+        con = self._connect()
+        try:
+            row = con.execute("SELECT p, n, first_tokens, outcomes, tokens FROM pts_estimates WHERE key = ?",
+                              [key]).fetchone()
+        finally:
+            con.close()
+        return None if row is None else Estimate(row[0], row[1], tuple(json.loads(row[2])),
+                                                 tuple(json.loads(row[3])), row[4] or 0)
+
     def store(self, model_version: str, problem_id: str, prefix: tuple[int, ...], params: dict,
               estimate: Estimate) -> None:
         con = self._connect()
