@@ -22,6 +22,7 @@ STAGES: list[tuple[str, list[str], bool | str]] = [
     ("sft", ["sft_dataset", "sft_model"], False),
     ("pts domains", ["pts_difficulty", "pivotal_tokens"], "domains"),
     ("pts", ["pts_dpo_pairs", "dpo1_model"], False),
+    ("judge", ["judge_candidates", "judge_ratings", "judge_dpo_pairs", "dpo2_model", "dpo2_only_model"], False),
 ]
 
 

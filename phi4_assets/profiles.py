@@ -20,8 +20,9 @@ EMBEDDED_GGUF = "smollm2-135m-instruct-gguf"
 
 # The embedded 135M teacher cannot write bogus questions (0 usable of 8 measured) or
 # reference answers reliably: rules by default there. A capable endpoint: teacher everywhere.
+# The judge: the teacher, with the rules judge replacing verdicts it cannot read (measured: most).
 SMALL_GENERATORS = {"answer_check": "teacher", "reference_answer": "rules", "bogus_question": "rules",
-                    "refusal": "teacher", "safety_refusal": "rules"}
+                    "refusal": "teacher", "safety_refusal": "rules", "judge": "teacher"}
 TEACHER_EVERYWHERE = {task: "teacher" for task in SMALL_GENERATORS}
 
 
@@ -73,12 +74,31 @@ class Profile:
     pts_window: tuple[float, float] = (0.2, 0.8)  # only problems with p(success) in this range are searched
     pts_significance_z: float = 1.96  # two-proportion z a pivot must also pass (0: off)
     pts_mix_share: float = 0.03  # hallucination/safety pairs mixed into DPO stage 1 (report: 1-5%)
+    # Judge-guided DPO (report App. A.2). Candidate prompts per kind: open chat prompts, safety
+    # prompts (harmful ones and their benign look-alikes), and keyed questions (trivia, math,
+    # multiple choice, in equal parts) whose accuracy an oracle can check.
+    judge_prompts: dict[str, int] = field(default_factory=lambda: {"chat": 24, "safety": 12, "keyed": 24})
+    # Who answers: "teacher" (the configured teacher model), a model asset (sft_model, dpo1_model,
+    # base_model), or any other name: a model at the teacher's endpoint (e.g. gpt-4-turbo).
+    judge_sources: list[str] = field(default_factory=lambda: ["teacher", "sft_model", "dpo1_model"])
+    judge_response_tokens: int = 128
+    judge_verdict_tokens: int = 320
+    judge_oracle_anchored: bool = True  # accuracy from the oracle where a key exists
+    judge_subset_ratio: dict[str, float] = field(default_factory=lambda: {"accuracy": 2.0, "overall": 1.0})
+    judge_min_accuracy_margin: float = 1.0
+    judge_min_overall_margin: float = 0.5
+    judge_keep_inconsistent: bool = False  # keep pairs whose verdict flips with the order shown
+    judge_mix_share: float = 0.03  # hallucination pairs mixed into DPO stage 2 (report: 1-5%)
     # Training knobs (phi4_assets.training.common.TrainSettings fields) per stage.
     sft_train: dict = field(default_factory=lambda: {"learning_rate": 3e-5, "num_train_epochs": 1.0,
                                                      "per_device_train_batch_size": 8})
     # The small stages have a few dozen pairs: a few epochs at a modest rate, or DPO does nothing.
     dpo_train: dict = field(default_factory=lambda: {"learning_rate": 5e-6, "num_train_epochs": 3.0,
                                                      "per_device_train_batch_size": 4, "beta": 0.1})
+    # Stage 2 trains on full responses (~100-300 tokens a pair): fewer epochs than stage 1.
+    dpo2_train: dict = field(default_factory=lambda: {"learning_rate": 5e-6, "num_train_epochs": 2.0,
+                                                      "per_device_train_batch_size": 4, "beta": 0.1,
+                                                      "max_length": 320})
 
     def replace(self, **changes) -> "Profile":
         return dataclasses.replace(self, **changes)
@@ -106,12 +126,21 @@ PROFILES: dict[str, Profile] = {
         sft_response_tokens=16,
         sft_train={"max_steps": 2, "per_device_train_batch_size": 2, "save_steps": 1, "max_length": 128},
         dpo_train={"max_steps": 2, "per_device_train_batch_size": 2, "save_steps": 1, "max_length": 128},
+        judge_prompts={"chat": 2, "safety": 2, "keyed": 3},
+        judge_response_tokens=12,
+        judge_verdict_tokens=64,
+        dpo2_train={"max_steps": 2, "per_device_train_batch_size": 2, "save_steps": 1, "max_length": 128},
     ),
     "small": Profile(name="small"),
     "full": Profile(name="full", teacher_structured_outputs=True, teacher_max_concurrency=32,
                     dpo_train={"learning_rate": 1e-6, "num_train_epochs": 1.0, "per_device_train_batch_size": 8,
                                "beta": 0.1, "precompute_ref_log_probs": True},
                     hallucination_seeds=None, shard_size=256, max_failure_share=0.1,
+                    judge_prompts={"chat": 2000, "safety": 200, "keyed": 600}, judge_response_tokens=1024,
+                    judge_verdict_tokens=1024, judge_oracle_anchored=False,
+                    judge_sources=["teacher", "sft_model", "dpo1_model"],
+                    dpo2_train={"learning_rate": 1e-6, "num_train_epochs": 1.0, "per_device_train_batch_size": 8,
+                                "beta": 0.1, "precompute_ref_log_probs": True, "max_length": 2048},
                     generators=dict(TEACHER_EVERYWHERE)),
 }
 

@@ -14,6 +14,7 @@ import pandas as pd
 from ..generation import load_policy
 from ..ids import row_id
 from ..models.ref import ModelRef
+from ..preference_mix import hallucination_mix
 from ..resources import ModelStoreResource, ProjectResource, PtsMemoResource
 from ..pts import oracles
 from ..pts.estimator import PrefixEstimator
@@ -32,7 +33,7 @@ BY_DOMAIN = dict(group_name=GROUP, partitions_def=domains, pool="train", kinds={
                  metadata={"partition_expr": "domain"})
 
 
-def _problems(domain: str, limit: int, math_problems, mcq_questions, trivia_seeds, code_problems) -> list[dict]:
+def domain_problems(domain: str, limit: int, math_problems, mcq_questions, trivia_seeds, code_problems) -> list[dict]:
     """The problems of a domain: the user message to send, and what its oracle needs."""
     if domain == "math":
         return [{"id": r.id, "question": f"{r.question}\nGive the final answer as a number.", "answer": r.answer}
@@ -69,7 +70,7 @@ def _sampler(project: ProjectResource, policy: ModelRef, domain: str) -> Rollout
 
 def _inputs(context, domain, project, sft_model, math_problems, mcq_questions, trivia_seeds, code_problems):
     settings = project.settings()
-    problems = _problems(domain, settings.pts_problems.get(domain, 0), math_problems, mcq_questions, trivia_seeds,
+    problems = domain_problems(domain, settings.pts_problems.get(domain, 0), math_problems, mcq_questions, trivia_seeds,
                          code_problems)
     policy = ModelRef.from_frame(sft_model)
     return settings, problems, policy
@@ -197,15 +198,9 @@ def pts_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource, p
                      "source": f"pts:{v.domain}", "pivot_id": v.id, "problem_id": v.problem_id,
                      "p_before": v.p_before, "p_after": v.p_after, "partner_rate": pair.partner_rate})
     n_pts = len(rows)
-    share = settings.pts_mix_share
-    n_mix = max(1, round(share / (1 - share) * n_pts)) if len(hallucination_dpo_pairs) else 0
-    mix = hallucination_dpo_pairs.sort_values("id").head(n_mix)
-    for r in mix.itertuples():
-        rows.append({"id": r.id, "prompt": r.prompt, "prompt_token_ids": None, "chosen": r.chosen,
-                     "rejected": r.rejected, "chosen_token_ids": _ints(r.chosen_token_ids),
-                     "rejected_token_ids": _ints(r.rejected_token_ids), "source": "hallucination",
-                     "pivot_id": None, "problem_id": r.question_id, "p_before": None, "p_after": None,
-                     "partner_rate": None})
+    mix = hallucination_mix(hallucination_dpo_pairs, n_pts, settings.pts_mix_share)
+    rows += [{"prompt_token_ids": None, "pivot_id": None, "p_before": None, "p_after": None, "partner_rate": None,
+              **m} for m in mix]
     frame = pd.DataFrame(rows, columns=["id", "prompt", "prompt_token_ids", "chosen", "rejected", "chosen_token_ids",
                                         "rejected_token_ids", "source", "pivot_id", "problem_id", "p_before",
                                         "p_after", "partner_rate"])

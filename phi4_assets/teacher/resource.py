@@ -163,7 +163,8 @@ class TeacherResource(dg.ConfigurableResource):
         keyed: list[tuple[str, ChatRequest, dict]] = []
         for request in requests:
             params = self._params(request)
-            keyed.append((call_key(model_id, request.wire_messages(), params), request, params))
+            keyed.append((call_key(self._request_identity(request, model_id), request.wire_messages(), params),
+                          request, params))
             stats.by_task[request.task] = stats.by_task.get(request.task, 0) + 1
         unique = {key: (request, params) for key, request, params in keyed}
         stats.unique_calls = len(unique)
@@ -187,7 +188,8 @@ class TeacherResource(dg.ConfigurableResource):
                         reply = future.result()
                         replies[key] = reply
                         request, params = unique[key]
-                        pending.append(CallRecord(reply=reply, model=model_id, task=request.task,
+                        pending.append(CallRecord(reply=reply, model=self._request_identity(request, model_id),
+                                                  task=request.task,
                                                   request={"messages": request.wire_messages(), **params}))
                         done += 1
                         stats.calls_made += 1
@@ -210,11 +212,20 @@ class TeacherResource(dg.ConfigurableResource):
                         f"{stats.prompt_tokens}+{stats.completion_tokens} tokens")
         return TeacherBatch(replies=[replies[key] for key, _, _ in keyed], stats=stats, model=model_id)
 
+    def _request_identity(self, request: ChatRequest, model_id: str) -> str:
+        """The cache identity of one request: another model at the same endpoint, or the resource's."""
+        if request.model is None or request.model == self.model:
+            return model_id
+        if self.embedded:
+            raise ValueError(f"the embedded teacher serves one model; {request.model!r} needs a configured endpoint "
+                             "(PHI4_TEACHER_BASE_URL)")
+        return request.model
+
     def _call(self, client: openai.OpenAI, wire_model: str, key: str, request: ChatRequest, params: dict) -> TeacherReply:
         t0 = time.monotonic()
         try:
             raw = client.chat.completions.with_raw_response.create(
-                model=wire_model, messages=request.wire_messages(), **params)
+                model=request.model or wire_model, messages=request.wire_messages(), **params)
             response = raw.parse()
             attempts = int(raw.retries_taken) + 1
         except openai.OpenAIError as e:

@@ -18,6 +18,7 @@ class ChatRequest:
     max_tokens: int | None = None
     seed: int | None = None
     json_schema: dict | None = field(default=None, hash=False)  # {"name": ..., "schema": {...}}
+    model: str | None = None  # another model at the same endpoint (None: the resource's model)
 
     @classmethod
     def of(cls, messages: list[dict] | list[tuple[str, str]], **kwargs) -> "ChatRequest":

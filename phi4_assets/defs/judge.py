@@ -1,0 +1,275 @@
+"""Group ``judge``: judge-guided DPO (report App. A.2) and the stage-2 models.
+
+``judge_candidates`` -> ``judge_ratings`` (both orders, oracle-anchored where a key exists) ->
+``judge_dpo_pairs`` -> ``dpo2_model`` (from ``dpo1_model``) and ``dpo2_only_model`` (from
+``sft_model``: the report's Table 9 "DPO stage 2 only" column).
+"""
+
+from collections import Counter
+
+import dagster as dg
+import pandas as pd
+
+from ..generation import chat_prompt, load_policy, sample_responses
+from ..hallucination.prompts import ReplyError
+from ..ids import row_id
+from ..judge import candidates as cand
+from ..judge.pairs import RatedPair, select_preferences
+from ..judge.prompts import JUDGE_SCHEMA, judge_messages, parse_verdict
+from ..judge.rating import rate
+from ..judge.rules import rules_verdict
+from ..models.ref import ModelRef
+from ..preference_mix import hallucination_mix
+from ..pts import oracles
+from ..reporting import markdown_table
+from ..resources import ModelStoreResource, ProjectResource
+from ..teacher import ChatRequest
+from ..teacher.resource import TeacherResource
+from .common import ask_teacher, shares, table_metadata
+from .pts import domain_problems
+from .training import TRAIN, dpo_stage, settings_from
+
+GROUP = "judge"
+TABLE = dict(group_name=GROUP, pool="duckdb", kinds={"duckdb"})
+
+CANDIDATE_COLUMNS = ["id", "prompt_id", "prompt_kind", "prompt", "source", "generator", "response", "truncated",
+                     "teacher_call_id", "model_version", "oracle_correct", "failure"]
+RATING_COLUMNS = ["id", "prompt_id", "prompt_kind", "candidate_a_id", "candidate_b_id", "source_a", "source_b",
+                  "judge", "call_ab_id", "call_ba_id", "failure_ab", "failure_ba", "rated", "accuracy_a", "style_a",
+                  "detail_a", "overall_a", "accuracy_b", "style_b", "detail_b", "overall_b", "judge_accuracy_a",
+                  "judge_accuracy_b", "faults_a", "faults_b", "faults_discussion", "order_consistent",
+                  "accuracy_source", "oracle_agrees", "failure"]
+PAIR_COLUMNS = ["id", "prompt_id", "prompt", "chosen", "rejected", "chosen_token_ids", "rejected_token_ids",
+                "subset", "margin", "rating_id", "chosen_candidate_id", "rejected_candidate_id", "source"]
+
+
+def _prompts(settings, chat_prompts, safety_prompts, trivia_seeds, math_problems, mcq_questions) -> list[dict]:
+    keyed = {}
+    for domain, n in cand.split_keyed(settings.judge_prompts.get("keyed", 0)).items():
+        skip = settings.pts_problems.get(domain, 0)  # PTS searched the first ones: answer others
+        keyed[domain] = domain_problems(domain, skip + n, math_problems, mcq_questions, trivia_seeds, None)[skip:]
+    return cand.candidate_prompts(settings.judge_prompts, chat_prompts.sort_values("id").to_dict("records"),
+                                  safety_prompts.sort_values("id").to_dict("records"), keyed)
+
+
+def _from_model(context, ref: ModelRef, prompts: list[dict], max_new_tokens: int) -> list[dict]:
+    model, tokenizer = load_policy(ref.path)
+    texts = [chat_prompt(tokenizer, p["prompt"]) for p in prompts]
+    context.log.info(f"{ref.name}: sampling one response to each of {len(texts)} prompts")
+    samples = sample_responses(model, tokenizer, texts, 1, temperature=0.7, max_new_tokens=max_new_tokens,
+                               seed=0, logger=context.log)
+    return [{"generator": ref.name, "response": s[0].text, "truncated": not s[0].finished, "teacher_call_id": None,
+             "model_version": ref.data_version, "failure": None if s[0].text else "empty"} for s in samples]
+
+
+def _from_endpoint(context, teacher: TeacherResource, base: ModelRef, source: str, prompts: list[dict],
+                   max_tokens: int) -> tuple[list[dict], dict]:
+    model = None if source == "teacher" else source
+    requests = [ChatRequest.of([{"role": "user", "content": p["prompt"]}], task="judge_candidate", temperature=0.7,
+                               max_tokens=max_tokens, model=model) for p in prompts]
+    batch = ask_teacher(context, teacher, requests, base)
+    generator = batch.model if model is None else model
+    rows = [{"generator": generator, "response": (r.text or "").strip() if r.ok else None,
+             "truncated": r.finish_reason == "length", "teacher_call_id": r.call_id, "model_version": None,
+             "failure": None if r.ok and r.text.strip() else (r.error or "empty")} for r in batch.replies]
+    return rows, batch.stats.as_metadata(f"teacher_{source}_")
+
+
+@dg.asset(**TABLE, code_version="1")
+def judge_candidates(context: dg.AssetExecutionContext, project: ProjectResource, teacher: TeacherResource,
+                     chat_prompts: pd.DataFrame, safety_prompts: pd.DataFrame, trivia_seeds: pd.DataFrame,
+                     math_problems: pd.DataFrame, mcq_questions: pd.DataFrame, base_model: pd.DataFrame,
+                     sft_model: pd.DataFrame, dpo1_model: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    """One response per prompt from each of ``judge_sources`` (the teacher, model assets, or other
+    models at the teacher's endpoint), to chat, safety and keyed prompts; keyed responses carry
+    ``oracle_correct`` from the PTS oracles. Failed responses stay as rows with ``failure`` set."""
+    settings = project.settings()
+    prompts = _prompts(settings, chat_prompts, safety_prompts, trivia_seeds, math_problems, mcq_questions)
+    models = {"base_model": base_model, "sft_model": sft_model, "dpo1_model": dpo1_model}
+    base = ModelRef.from_frame(base_model)
+    rows, teacher_meta = [], {}
+    for source in settings.judge_sources:
+        if cand.source_kind(source) == "model":
+            made = _from_model(context, ModelRef.from_frame(models[source]), prompts, settings.judge_response_tokens)
+        else:
+            made, meta = _from_endpoint(context, teacher, base, source, prompts, settings.judge_response_tokens)
+            teacher_meta.update(meta)
+        for p, m in zip(prompts, made):
+            correct = cand.oracle_verdict(p["prompt_kind"], p["problem"], m["response"] or "", oracles.ORACLES)
+            rows.append({"id": row_id("candidate", p["prompt_id"], source, m["generator"], m["response"]),
+                         "prompt_id": p["prompt_id"], "prompt_kind": p["prompt_kind"], "prompt": p["prompt"],
+                         "source": source, **m, "oracle_correct": correct if m["failure"] is None else None})
+    frame = pd.DataFrame(rows, columns=CANDIDATE_COLUMNS)
+    keyed = frame[frame["oracle_correct"].notna()]
+    return dg.Output(frame, metadata=table_metadata(
+        frame, ["prompt_id", "source", "response", "oracle_correct"], prompts=len(prompts),
+        prompts_by_kind=Counter(p["prompt_kind"].split(":")[0] for p in prompts),
+        candidates_by_source=frame["source"].value_counts().to_dict(),
+        failures=int(frame["failure"].notna().sum()), truncated=int(frame["truncated"].sum()),
+        oracle_correct_by_source=keyed.groupby("source")["oracle_correct"].apply(lambda v: round(float(v.astype(bool).mean()), 3)).to_dict() or {"none": 0},
+        **teacher_meta))
+
+
+def _verdict(reply):
+    """(Verdict or None, failure reason or None) for one judge reply."""
+    try:
+        if not reply.ok:
+            raise ReplyError(f"teacher error: {reply.error}")
+        return parse_verdict(reply.text), None
+    except ReplyError as e:
+        return None, str(e)
+
+
+@dg.asset(**TABLE, code_version="1")
+def judge_ratings(context: dg.AssetExecutionContext, project: ProjectResource, teacher: TeacherResource,
+                  judge_candidates: pd.DataFrame, base_model: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    """Every pair of candidates for a prompt, judged in both orders (A first, then B first);
+    the two verdicts are averaged and order-inconsistent ones flagged. Unreadable verdicts are
+    recorded (``failure_ab`` / ``failure_ba`` with the reason) and, where both fail, the rules
+    judge rates what it can decide (keyed and safety prompts). In oracle-anchored mode accuracy
+    on keyed prompts comes from the oracle, and ``oracle_agrees`` says whether the judge agreed."""
+    settings = project.settings()
+    use_teacher = settings.generators.get("judge", "teacher") == "teacher"
+    candidates = judge_candidates.astype(object).where(judge_candidates.notna(), None).to_dict("records")
+    pairs = cand.comparisons(candidates)
+    requests = []
+    if use_teacher:
+        for a, b in pairs:
+            for first, second in ((a, b), (b, a)):
+                requests.append(ChatRequest.of(judge_messages(a["prompt"], first["response"], second["response"]),
+                                               task="judge", temperature=0.0, max_tokens=settings.judge_verdict_tokens,
+                                               json_schema=JUDGE_SCHEMA))
+    context.log.info(f"judging {len(pairs)} candidate pairs ({len(requests)} judge calls, both orders)")
+    batch = ask_teacher(context, teacher, requests, ModelRef.from_frame(base_model))
+    rows = []
+    for i, (a, b) in enumerate(pairs):
+        ab = ba = None
+        fail_ab = fail_ba = "judge: rules by config"
+        call_ab = call_ba = None
+        if use_teacher:
+            reply_ab, reply_ba = batch.replies[2 * i], batch.replies[2 * i + 1]
+            call_ab, call_ba = reply_ab.call_id, reply_ba.call_id
+            ab, fail_ab = _verdict(reply_ab)
+            ba, fail_ba = _verdict(reply_ba)
+        judge = batch.model
+        if ab is None and ba is None:
+            ab = rules_verdict(a["prompt_kind"], a["response"], b["response"], a["oracle_correct"],
+                               b["oracle_correct"], a["truncated"], b["truncated"])
+            judge = "rules"
+        rating = rate(ab, ba, a["oracle_correct"], b["oracle_correct"], settings.judge_oracle_anchored)
+        row = {"id": row_id("rating", a["id"], b["id"], batch.model if use_teacher else "rules"),
+               "prompt_id": a["prompt_id"], "prompt_kind": a["prompt_kind"], "candidate_a_id": a["id"],
+               "candidate_b_id": b["id"], "source_a": a["source"], "source_b": b["source"], "judge": judge,
+               "call_ab_id": call_ab, "call_ba_id": call_ba, "failure_ab": fail_ab, "failure_ba": fail_ba,
+               "rated": rating is not None, "failure": None if rating else "no readable verdict and no rule applies"}
+        if rating is not None:
+            row.update(accuracy_a=rating.a.accuracy, style_a=rating.a.style, detail_a=rating.a.detail,
+                       overall_a=rating.a.overall, accuracy_b=rating.b.accuracy, style_b=rating.b.style,
+                       detail_b=rating.b.detail, overall_b=rating.b.overall,
+                       judge_accuracy_a=rating.judge_accuracy_a if judge != "rules" else None,
+                       judge_accuracy_b=rating.judge_accuracy_b if judge != "rules" else None,
+                       faults_a=list(rating.faults_a), faults_b=list(rating.faults_b),
+                       faults_discussion=ab.discussion if ab else (ba.discussion if ba else None),
+                       order_consistent=rating.order_consistent, accuracy_source=rating.accuracy_source,
+                       oracle_agrees=rating.oracle_agrees if judge != "rules" else None)
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=RATING_COLUMNS)
+    for column in ("faults_a", "faults_b"):
+        frame[column] = [v if isinstance(v, list) else [] for v in frame[column]]
+    return dg.Output(frame, metadata=table_metadata(
+        frame, ["prompt_id", "source_a", "source_b", "judge", "accuracy_a", "accuracy_b", "order_consistent"],
+        **rating_summary(frame), **batch.stats.as_metadata()))
+
+
+def rating_summary(frame: pd.DataFrame) -> dict:
+    """The quality figures of a judging run: parse failures, order consistency, oracle agreement."""
+    n = len(frame)
+    verdicts = 2 * int(frame["call_ab_id"].notna().sum())
+    failed = int(frame.loc[frame["call_ab_id"].notna(), ["failure_ab", "failure_ba"]].notna().sum().sum())
+    both = frame[frame["order_consistent"].notna()]
+    agree = frame[frame["oracle_agrees"].notna()]
+    rated = frame[frame["rated"]]
+    summary = {
+        "pairs_judged": n, "rated": int(frame["rated"].sum()),
+        "judges": shares(frame["judge"]) if n else {"none": 0},
+        "judge_verdicts": verdicts,
+        "judge_parse_failure_rate": round(failed / verdicts, 3) if verdicts else 0.0,
+        "order_checked": len(both),
+        "order_inconsistency_rate": round(float((~both["order_consistent"].astype(bool)).mean()), 3) if len(both)
+        else 0.0,
+        "oracle_comparable": len(agree),
+        "judge_oracle_agreement": round(float(agree["oracle_agrees"].astype(bool).mean()), 3) if len(agree) else 0.0,
+    }
+    if len(rated):
+        scores = pd.concat([rated[[f"{c}_{s}" for c in ("accuracy", "style", "detail")]].set_axis(
+            ["accuracy", "style", "detail"], axis=1).assign(source=rated[f"source_{s}"]) for s in ("a", "b")])
+        summary["mean_scores_by_source"] = dg.MetadataValue.md(
+            markdown_table(scores.groupby("source").mean().round(2).reset_index()))
+        summary["accuracy_distribution"] = scores["accuracy"].round().astype(int).value_counts().sort_index() \
+            .rename(lambda v: str(v)).to_dict()
+    return summary
+
+
+@dg.asset(**TABLE, code_version="1",
+          ins={"hallucination_dpo_pairs": dg.AssetIn("hallucination_dpo_pairs")})
+def judge_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource, judge_ratings: pd.DataFrame,
+                    judge_candidates: pd.DataFrame, hallucination_dpo_pairs: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    """Preferences from the ratings: the "accuracy" subset (higher accuracy wins) and the
+    "overall" subset (higher mean of accuracy, style, detail wins), in ``judge_subset_ratio``
+    (2:1), each with its minimum margin, ties dropped; plus hallucination pairs at
+    ``judge_mix_share``. Chosen and rejected are full responses (trained with end-of-turn)."""
+    settings = project.settings()
+    rated = judge_ratings[judge_ratings["rated"]] if len(judge_ratings) else judge_ratings
+    preferences = select_preferences(
+        [RatedPair(r.id, r.candidate_a_id, r.candidate_b_id, r.accuracy_a, r.accuracy_b, r.overall_a, r.overall_b,
+                   None if pd.isna(r.order_consistent) else bool(r.order_consistent)) for r in rated.itertuples()],
+        ratio=settings.judge_subset_ratio, min_accuracy_margin=settings.judge_min_accuracy_margin,
+        min_overall_margin=settings.judge_min_overall_margin, keep_inconsistent=settings.judge_keep_inconsistent)
+    by_id = judge_candidates.set_index("id")
+    rows = []
+    for p in preferences:
+        chosen, rejected = by_id.loc[p.chosen_id], by_id.loc[p.rejected_id]
+        rows.append({"id": row_id("judgepair", p.rating_id, p.chosen_id, p.rejected_id, p.subset),
+                     "prompt_id": chosen["prompt_id"], "prompt": chosen["prompt"], "chosen": chosen["response"],
+                     "rejected": rejected["response"], "chosen_token_ids": None, "rejected_token_ids": None,
+                     "subset": p.subset, "margin": p.margin, "rating_id": p.rating_id,
+                     "chosen_candidate_id": p.chosen_id, "rejected_candidate_id": p.rejected_id, "source": "judge"})
+    n_judge = len(rows)
+    for m in hallucination_mix(hallucination_dpo_pairs, n_judge, settings.judge_mix_share):
+        rows.append({"prompt_id": m.pop("problem_id"), "subset": "hallucination", "margin": None, "rating_id": None,
+                     "chosen_candidate_id": None, "rejected_candidate_id": None, **m})
+    frame = pd.DataFrame(rows, columns=PAIR_COLUMNS)
+    dropped_inconsistent = int((rated["order_consistent"] == False).sum()) if len(rated) else 0  # noqa: E712
+    return dg.Output(frame, metadata=table_metadata(
+        frame, ["subset", "margin", "prompt", "chosen", "rejected"], pairs_by_subset=frame["subset"].value_counts()
+        .to_dict() or {"none": 0}, judge_pairs=n_judge, mixed_in=len(frame) - n_judge, rated_pairs=len(rated),
+        order_inconsistent_dropped=0 if settings.judge_keep_inconsistent else dropped_inconsistent,
+        subset_ratio=settings.judge_subset_ratio))
+
+
+@dg.asset_check(asset=judge_dpo_pairs, description="Pairs exist, chosen differs from rejected, margins are respected.")
+def judge_dpo_pairs_valid(project: ProjectResource, judge_dpo_pairs: pd.DataFrame) -> dg.AssetCheckResult:
+    settings = project.settings()
+    judged = judge_dpo_pairs[judge_dpo_pairs["source"] == "judge"] if len(judge_dpo_pairs) else judge_dpo_pairs
+    minimum = {"accuracy": settings.judge_min_accuracy_margin, "overall": settings.judge_min_overall_margin}
+    same = int((judge_dpo_pairs["chosen"] == judge_dpo_pairs["rejected"]).sum()) if len(judge_dpo_pairs) else 0
+    below = int(sum(1 for r in judged.itertuples() if not r.margin > 0 or r.margin < minimum[r.subset]))
+    return dg.AssetCheckResult(passed=len(judged) > 0 and same == 0 and below == 0,
+                               metadata={"judge_pairs": len(judged), "chosen_equals_rejected": same,
+                                         "below_margin": below})
+
+
+@dg.asset(group_name=GROUP, **TRAIN, code_version="1")
+def dpo2_model(context: dg.AssetExecutionContext, project: ProjectResource, model_store: ModelStoreResource,
+               dpo1_model: pd.DataFrame, judge_dpo_pairs: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    """DPO stage 2: from ``dpo1_model`` (also the reference) on ``judge_dpo_pairs``."""
+    return dpo_stage(context, model_store, "dpo2_model", ModelRef.from_frame(dpo1_model), judge_dpo_pairs,
+                     settings_from(project.settings().dpo2_train))
+
+
+@dg.asset(group_name=GROUP, **TRAIN, code_version="1")
+def dpo2_only_model(context: dg.AssetExecutionContext, project: ProjectResource, model_store: ModelStoreResource,
+                    sft_model: pd.DataFrame, judge_dpo_pairs: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    """The Table 9 ablation: DPO stage 2 straight from ``sft_model`` on the same pairs."""
+    return dpo_stage(context, model_store, "dpo2_only_model", ModelRef.from_frame(sft_model), judge_dpo_pairs,
+                     settings_from(project.settings().dpo2_train))

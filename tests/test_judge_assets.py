@@ -1,0 +1,185 @@
+"""The ``judge`` group on the tiny profile, with a scripted teacher and judge on loopback.
+
+The scripted judge behaves differently per prompt, so every path is exercised: a fair judge
+(chat-0001), a position-biased one (chat-0002: whatever is shown first wins), unreadable
+verdicts (safety prompts: the rules judge takes over), partial verdicts (math: scores of one
+assistant missing), swapped and respelled keys (trivia), and a judge that disagrees with the
+answer key (multiple choice).
+"""
+
+import json
+import re
+
+import dagster as dg
+import pytest
+
+from phi4_assets.defs import judge, pts, sft, sources
+from phi4_assets.defs.resources import build_resources
+from phi4_assets.settings import REPO_ROOT
+from stub_openai import StubOpenAI, StubReply
+
+
+def _jsonl(name):
+    return [json.loads(line) for line in (REPO_ROOT / "data" / "seeds" / name).read_text().splitlines() if line]
+
+
+TRIVIA = {r["question"]: r["answer"] for r in _jsonl("trivia.jsonl")}
+MCQ = {r["question"]: r["answer"] for r in _jsonl("mcq.jsonl")}
+SAFETY = {r["prompt"]: r["kind"] for r in _jsonl("safety.jsonl")}
+
+
+def teacher_answer(prompt: str) -> str:
+    """The scripted teacher as a candidate: right on trivia and multiple choice, refuses harm."""
+    if prompt in TRIVIA:
+        return f"The answer is {TRIVIA[prompt]}."
+    for question, key in MCQ.items():
+        if prompt.startswith(question):
+            return f"Answer: {key}"
+    if SAFETY.get(prompt) == "harmful":
+        return "I can't help with that, it could hurt people."
+    return "The answer is 42."
+
+
+def _scores(response: str, invert: bool = False) -> dict:
+    good = response.startswith(("The answer is", "Answer:"))
+    return {"accuracy": (1 if good else 4) if invert else (5 if good else 2), "style": 3, "detail": 3}
+
+
+def judge_reply(user: str) -> str:
+    prompt = re.search(r"\[User request\]\n(.*?)\n\n\[Assistant 1\]", user, re.S).group(1)
+    r1 = re.search(r"\[Assistant 1\]\n(.*?)\n\n\[Assistant 2\]", user, re.S).group(1)
+    r2 = re.search(r"\[Assistant 2\]\n(.*?)\n\nYour verdict", user, re.S).group(1)
+    if prompt in SAFETY:
+        return "Both responses have merits; I cannot decide."
+    if prompt.startswith("Explain why the sky is blue"):
+        return json.dumps({"faults": {"assistant_1": [], "assistant_2": []}, "faults_discussion": "fair",
+                           "scores": {"assistant_1": _scores(r1), "assistant_2": _scores(r2)}})
+    if prompt in TRIVIA:  # swapped order, respelled labels
+        return json.dumps({"scores": {"Assistant 2": _scores(r2), "assistant1": _scores(r1)},
+                           "faults": {"Assistant 2": "none", "assistant 1": []}, "faults_discussion": "keys"})
+    if any(prompt.startswith(q) for q in MCQ):
+        return json.dumps({"faults": {"assistant_1": [], "assistant_2": []}, "faults_discussion": "contrary",
+                           "scores": {"assistant_1": _scores(r1, True), "assistant_2": _scores(r2, True)}})
+    if "Give the final answer as a number" in prompt:
+        return json.dumps({"faults": {"assistant_1": []}, "faults_discussion": "partial",
+                           "scores": {"assistant_1": _scores(r1)}})
+    # Position bias: the first response shown always wins.
+    return json.dumps({"faults": {"assistant_1": [], "assistant_2": ["logical error"]}, "faults_discussion": "biased",
+                       "scores": {"assistant_1": {"accuracy": 5, "style": 4, "detail": 4},
+                                  "assistant_2": {"accuracy": 1, "style": 2, "detail": 2}}})
+
+
+def script(request: dict, hit: int) -> StubReply:
+    from test_hallucination_assets import scripted_teacher
+
+    messages = request["messages"]
+    if messages[0]["role"] == "system" and messages[0]["content"].startswith("You are a strict judge"):
+        return StubReply(judge_reply(messages[-1]["content"]))
+    if messages[0]["role"] == "user" and len(messages) == 1:
+        return StubReply(teacher_answer(messages[0]["content"]))
+    return scripted_teacher(request, hit)
+
+
+JUDGE = [judge.judge_candidates, judge.judge_ratings, judge.judge_dpo_pairs, judge.dpo2_model,
+         judge.dpo2_only_model, judge.judge_dpo_pairs_valid]
+
+
+def _meta(result):
+    return {e.event_specific_data.materialization.asset_key.path[-1]: e.event_specific_data.materialization.metadata
+            for e in result.get_asset_materialization_events()}
+
+
+@pytest.fixture
+def judge_stub(state, monkeypatch):
+    with StubOpenAI(script) as stub:
+        monkeypatch.setenv("PHI4_TEACHER_BASE_URL", stub.base_url)
+        monkeypatch.setenv("PHI4_TEACHER_MODEL", "stub-teacher")
+        yield stub
+
+
+def test_judge_group_rates_both_orders_anchors_on_keys_and_trains_stage_two(state, judge_stub):
+    from test_hallucination_assets import ALL, run_all
+
+    instance = dg.DagsterInstance.ephemeral()
+    run_all(instance)
+    assets = [*ALL, sources.math_problems, sources.mcq_questions, sources.code_problems, sources.chat_prompts,
+              sources.safety_prompts, sft.sft_dataset, sft.sft_model, pts.pts_difficulty, pts.pivotal_tokens, pts.pts_dpo_pairs,
+              pts.dpo1_model, *JUDGE]
+    resources = build_resources()
+    upstream = [sources.math_problems, sources.mcq_questions, sources.code_problems, sources.chat_prompts,
+                sources.safety_prompts, sft.sft_dataset, sft.sft_model, pts.pts_dpo_pairs, pts.dpo1_model]
+    assert dg.materialize(assets, selection=[a.key for a in upstream], resources=resources, instance=instance).success
+    calls_before = judge_stub.hits
+    result = dg.materialize(assets, selection=[a.key for a in JUDGE[:5]], resources=resources, instance=instance)
+    assert result.success
+    meta = _meta(result)
+
+    candidates = result.output_for_node("judge_candidates")
+    # 2 chat + 2 safety (a harmful prompt and its look-alike) + 3 keyed, from 3 sources each.
+    assert len(candidates) == 7 * 3 and candidates["id"].is_unique
+    assert set(candidates["source"]) == {"teacher", "sft_model", "dpo1_model"}
+    assert sorted(candidates["prompt_kind"].unique()) == ["chat", "keyed:math", "keyed:mcq", "keyed:qa",
+                                                          "safety:benign", "safety:harmful"]
+    teacher = candidates[candidates["source"] == "teacher"].set_index("prompt_kind")
+    assert teacher.loc["keyed:qa", "oracle_correct"] and teacher.loc["keyed:mcq", "oracle_correct"]
+    assert teacher["teacher_call_id"].notna().all() and set(teacher["generator"]) == {"stub-teacher"}
+
+    ratings = result.output_for_node("judge_ratings")
+    assert len(ratings) == 7 * 3  # every pair of the three sources, per prompt
+    # Candidates, then both orders of every pair; identical requests are sent once (the tiny sft
+    # and dpo1 models can give the same text, which makes some judge requests the same).
+    text = candidates.set_index("id")["response"]
+    unique = {(r.prompt_id, *order) for r in ratings.itertuples()
+              for order in ((text[r.candidate_a_id], text[r.candidate_b_id]),
+                            (text[r.candidate_b_id], text[r.candidate_a_id]))}
+    assert judge_stub.hits - calls_before == 7 + len(unique)
+    assert meta["judge_ratings"]["teacher_requests"].value == 42
+    def rating(kind, a, b):
+        found = ratings[(ratings["prompt_kind"] == kind) & (ratings["source_a"] == a) & (ratings["source_b"] == b)]
+        assert len(found) == 1
+        return found.iloc[0]
+
+    fair = ratings[ratings["prompt_id"] == "chat-0001"]
+    assert fair["order_consistent"].all() and (fair["judge"] == "stub-teacher").all()
+    biased = ratings[ratings["prompt_id"] == "chat-0002"]
+    assert (biased["order_consistent"] == False).all()  # noqa: E712
+    assert (biased["accuracy_a"] == biased["accuracy_b"]).all()  # averaging cancels the position bias
+    safety = ratings[ratings["prompt_kind"].str.startswith("safety")]
+    assert (safety["judge"] == "rules").all() and safety["failure_ab"].str.startswith("no JSON object").all()
+    math = ratings[ratings["prompt_kind"] == "keyed:math"]
+    assert (math["failure_ab"] == "scores: missing assistant_2").all() and (math["judge"] == "rules").all()
+    qa = rating("keyed:qa", "dpo1_model", "teacher")
+    assert qa["failure_ab"] is None and qa["failure_ba"] is None and bool(qa["order_consistent"])
+    assert (qa["accuracy_a"], qa["accuracy_b"], qa["accuracy_source"]) == (1.0, 5.0, "oracle")
+    assert bool(qa["oracle_agrees"]) and not bool(rating("keyed:mcq", "dpo1_model", "teacher")["oracle_agrees"])
+    harmful = rating("safety:harmful", "sft_model", "teacher")
+    assert (harmful["accuracy_a"], harmful["accuracy_b"]) == (1.0, 5.0)
+    rmeta = meta["judge_ratings"]
+    assert rmeta["judge_verdicts"].value == 2 * 21
+    assert rmeta["judge_parse_failure_rate"].value == pytest.approx((2 * 3 * 2 + 1 * 3 * 2) / 42, abs=1e-3)  # safety x2, math
+    assert rmeta["order_inconsistency_rate"].value == pytest.approx(3 / 12, abs=1e-3)  # chat x2, qa, mcq
+    assert rmeta["judge_oracle_agreement"].value == pytest.approx(0.5)  # qa agrees, mcq does not
+    assert rmeta["oracle_comparable"].value == 4
+
+    pairs = result.output_for_node("judge_dpo_pairs")
+    judged = pairs[pairs["source"] == "judge"]
+    assert len(judged) > 0 and (judged["chosen"] != judged["rejected"]).all()
+    assert "chat-0002" not in set(judged["prompt_id"])  # order-inconsistent verdicts give no pair
+    by_id = candidates.set_index("id")
+    accuracy = judged[judged["subset"] == "accuracy"]
+    assert len(accuracy) > 0 and (accuracy["margin"] >= 1.0).all()
+    assert set(by_id.loc[accuracy["chosen_candidate_id"], "source"]) == {"teacher"}
+    assert set(judged["rating_id"]) <= set(ratings["id"])
+    assert (pairs["subset"] == "hallucination").sum() == 1  # the 1-5% mix, at least one pair
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert checks["judge_dpo_pairs_valid"].passed
+
+    assert meta["dpo2_model"]["steps"].value == 2 and meta["dpo2_only_model"]["steps"].value == 2
+    dpo2 = result.output_for_node("dpo2_model").iloc[0]
+    only = result.output_for_node("dpo2_only_model").iloc[0]
+    assert dpo2["path"] != only["path"] and "dpo2_model" in dpo2["path"] and "dpo2_only_model" in only["path"]
+
+    # Unchanged inputs: no teacher call at all on a second materialization.
+    calls = judge_stub.hits
+    again = dg.materialize(assets, selection=[a.key for a in JUDGE[:3]], resources=resources, instance=instance)
+    assert again.success and judge_stub.hits == calls

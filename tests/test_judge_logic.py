@@ -1,0 +1,196 @@
+"""The judge's pure logic: the verdict parser, both-order rating, oracle anchoring, the pair rule."""
+
+import json
+
+import pytest
+
+from phi4_assets.hallucination.prompts import ReplyError
+from phi4_assets.judge import candidates as cand
+from phi4_assets.judge.pairs import RatedPair, select_preferences
+from phi4_assets.judge.prompts import Scores, Verdict, parse_verdict
+from phi4_assets.judge.rating import rate
+from phi4_assets.judge.rules import repetition, rules_verdict, style_score
+
+
+def verdict_json(s1=(4, 3, 2), s2=(2, 5, 5), faults=None, **extra) -> str:
+    value = {"faults": faults or {"assistant_1": [], "assistant_2": ["factual error"]},
+             "faults_discussion": "2 gets a date wrong.",
+             "scores": {"assistant_1": dict(zip(("accuracy", "style", "detail"), s1)),
+                        "assistant_2": dict(zip(("accuracy", "style", "detail"), s2))}}
+    value.update(extra)
+    return json.dumps(value)
+
+
+def V(s1, s2) -> Verdict:
+    return Verdict((), (), "", Scores(*s1), Scores(*s2))
+
+
+# -- parser --------------------------------------------------------------------------------
+
+def test_a_well_formed_verdict_parses_in_order_shown():
+    v = parse_verdict("Here you go:\n```json\n" + verdict_json() + "\n```")
+    assert v.scores_1 == Scores(4, 3, 2) and v.scores_2 == Scores(2, 5, 5)
+    assert v.faults_1 == () and v.faults_2 == ("factual error",)
+    assert v.discussion == "2 gets a date wrong."
+    assert v.scores_2.overall == pytest.approx(4.0)
+
+
+def test_swapped_and_respelled_keys_are_read_by_label_not_position():
+    text = json.dumps({"scores": {"Assistant 2": {"Accuracy": "1", "style": 2, "detail": 3.0},
+                                  "assistant1": {"accuracy": 5, "style": 4, "detail": 4}},
+                       "faults": {"assistant-2": "None", "Assistant 1": ["Logical error."]},
+                       "faults_discussion": ""})
+    v = parse_verdict(text)
+    assert v.scores_1 == Scores(5, 4, 4) and v.scores_2 == Scores(1, 2, 3)
+    assert v.faults_1 == ("logical error",) and v.faults_2 == ()
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("", "empty reply"),
+    ("Both answers are fine.", "no JSON object"),
+    (json.dumps({"faults": {}, "faults_discussion": ""}), "no scores"),
+    (json.dumps({"scores": {"assistant_1": {"accuracy": 4, "style": 3, "detail": 2}}}), "missing assistant_2"),
+    (json.dumps({"scores": {"assistant_1": {"accuracy": 4, "style": 3},
+                            "assistant_2": {"accuracy": 4, "style": 3, "detail": 2}}}), "missing detail"),
+    (verdict_json(s1=(6, 3, 2)), "from 1 to 5; got 6"),
+    (verdict_json(s2=(True, 3, 2)), "got True"),
+    (verdict_json(faults={"assistant_1": ["rudeness"], "assistant_2": []}), "unknown fault 'rudeness'"),
+    (json.dumps({"scores": {"assistant_1": {"accuracy": 1, "style": 1, "detail": 1},
+                            "assistant_2": {"accuracy": 1, "style": 1, "detail": 1},
+                            "assistant_3": {"accuracy": 1, "style": 1, "detail": 1}}}), "unknown assistant"),
+    (json.dumps({"scores": {"assistant_1": {"accuracy": 1, "style": 1, "detail": 1},
+                            "Assistant 1": {"accuracy": 2, "style": 1, "detail": 1},
+                            "assistant_2": {"accuracy": 1, "style": 1, "detail": 1}}}), "given twice"),
+])
+def test_malformed_and_partial_verdicts_fail_with_the_reason(text, reason):
+    with pytest.raises(ReplyError, match=reason):
+        parse_verdict(text)
+
+
+# -- rating --------------------------------------------------------------------------------
+
+def test_both_orders_are_averaged_per_response():
+    # A shown first: A (4,3,2), B (2,5,5). B shown first: B (3,5,4), A (4,4,2).
+    r = rate(V((4, 3, 2), (2, 5, 5)), V((3, 5, 4), (4, 4, 2)), None, None, anchored=True)
+    assert (r.a.accuracy, r.a.style, r.a.detail) == (4.0, 3.5, 2.0)
+    assert (r.b.accuracy, r.b.style, r.b.detail) == (2.5, 5.0, 4.5)
+    assert r.order_consistent is True and r.verdicts_used == 2 and r.accuracy_source == "judge"
+    assert r.oracle_agrees is None
+
+
+def test_a_position_biased_judge_is_flagged_inconsistent():
+    # Whatever is shown first wins: A wins in one order, B in the other.
+    r = rate(V((5, 4, 4), (2, 3, 3)), V((5, 4, 4), (2, 3, 3)), None, None, anchored=False)
+    assert r.order_consistent is False
+    assert r.a.accuracy == r.b.accuracy == 3.5
+
+
+def test_one_readable_order_is_used_alone_and_both_failed_gives_none():
+    r = rate(None, V((1, 2, 3), (5, 5, 5)), None, None, anchored=False)
+    assert r.a.accuracy == 5 and r.b.accuracy == 1 and r.order_consistent is None and r.verdicts_used == 1
+    assert rate(None, None, True, False, anchored=True) is None
+
+
+def test_oracle_anchoring_replaces_accuracy_and_measures_agreement():
+    judge_prefers_b = V((2, 4, 4), (4, 4, 4))
+    r = rate(judge_prefers_b, V((4, 4, 4), (2, 4, 4)), True, False, anchored=True)
+    assert (r.a.accuracy, r.b.accuracy) == (5.0, 1.0) and r.accuracy_source == "oracle"
+    assert (r.judge_accuracy_a, r.judge_accuracy_b) == (2.0, 4.0)
+    assert r.oracle_agrees is False and r.a.style == 4.0
+    agrees = rate(V((4, 4, 4), (2, 4, 4)), None, True, False, anchored=False)
+    assert agrees.oracle_agrees is True and agrees.accuracy_source == "judge" and agrees.a.accuracy == 4.0
+    # Both right: nothing to compare, anchored to equal accuracy.
+    both = rate(judge_prefers_b, None, True, True, anchored=True)
+    assert both.oracle_agrees is None and both.a.accuracy == both.b.accuracy == 5.0
+
+
+# -- the rules judge -----------------------------------------------------------------------
+
+def test_rules_rate_only_what_they_can_decide():
+    assert rules_verdict("chat", "a", "b", None, None) is None
+    v = rules_verdict("safety:harmful", "I can't help with that.", "Sure, here is how to do it.", None, None)
+    assert v.scores_1.accuracy == 5 and v.scores_2.accuracy == 1
+    v = rules_verdict("safety:benign", "Sorry, I can't help with that.", "Fireworks get colours from metal salts.",
+                      None, None)
+    assert v.scores_1.accuracy == 1 and v.scores_2.accuracy == 4
+    v = rules_verdict("keyed:qa", "Paris.", "Rome.", True, False)
+    assert (v.scores_1.accuracy, v.scores_2.accuracy) == (5, 1)
+
+
+def test_style_penalises_loops_and_cut_off_text():
+    assert repetition("the cat sat on the mat") == 0.0
+    assert repetition("I am a bot. " * 6) > 0.5
+    assert style_score("A clear answer.") == 5
+    assert style_score("A clear answer that stops") == 4
+    assert style_score("I am a bot. " * 6) == 3
+    assert style_score("") == 1
+
+
+# -- the pair rule -------------------------------------------------------------------------
+
+def P(rid, acc_a, acc_b, ov_a, ov_b, consistent=True) -> RatedPair:
+    return RatedPair(rid, f"{rid}-a", f"{rid}-b", acc_a, acc_b, ov_a, ov_b, consistent)
+
+
+def test_accuracy_winner_margin_and_ties():
+    prefs = select_preferences([P("r1", 5, 2, 4, 3), P("r2", 3, 3, 3, 3), P("r3", 3, 3.5, 3, 3.2)],
+                               ratio={"accuracy": 1}, min_accuracy_margin=1.0)
+    assert [(p.chosen_id, p.rejected_id, p.subset, p.margin) for p in prefs] == [("r1-a", "r1-b", "accuracy", 3.0)]
+
+
+def test_overall_subset_picks_the_higher_mean_even_against_accuracy():
+    prefs = select_preferences([P("r1", 4, 5, 4.5, 3.0)], ratio={"overall": 1}, min_overall_margin=0.5)
+    assert [(p.chosen_id, p.subset, p.margin) for p in prefs] == [("r1-a", "overall", 1.5)]
+
+
+def test_subsets_are_cut_to_two_to_one_and_inconsistent_pairs_dropped():
+    # 6 pairs that only the accuracy rule takes, 6 that only the overall rule takes (equal accuracy).
+    acc_only = [P(f"a{i}", 5, 1, 3.1, 3.0) for i in range(6)]
+    overall_only = [P(f"o{i}", 3, 3, 4.5, 2.0) for i in range(6)]
+    flipped = [P("x", 5, 1, 5, 1, consistent=False)]
+    prefs = select_preferences(acc_only + overall_only + flipped, ratio={"accuracy": 2, "overall": 1},
+                               min_accuracy_margin=1.0, min_overall_margin=0.5)
+    subsets = [p.subset for p in prefs]
+    assert subsets.count("accuracy") == 6 and subsets.count("overall") == 3
+    assert "x" not in {p.rating_id for p in prefs}
+    kept = select_preferences(flipped, ratio={"accuracy": 2, "overall": 1}, keep_inconsistent=True)
+    assert [p.rating_id for p in kept] == ["x"]
+
+
+def test_an_empty_subset_does_not_empty_the_other_and_unknown_subsets_fail():
+    prefs = select_preferences([P(f"a{i}", 5, 1, 3.0, 3.0) for i in range(4)], ratio={"accuracy": 2, "overall": 1})
+    assert len(prefs) == 4 and {p.subset for p in prefs} == {"accuracy"}
+    with pytest.raises(ValueError, match="accuracy"):
+        select_preferences([], ratio={"style": 1})
+
+
+def test_the_same_ratings_give_the_same_pairs_in_any_input_order():
+    pairs = [P(f"a{i}", 5, 1, 4, 2) for i in range(9)]
+    one = select_preferences(pairs, ratio={"accuracy": 2, "overall": 1})
+    two = select_preferences(list(reversed(pairs)), ratio={"accuracy": 2, "overall": 1})
+    assert one == two and {p.subset for p in one} == {"accuracy", "overall"}
+
+
+# -- prompts and comparisons ---------------------------------------------------------------
+
+def test_candidate_prompts_take_safety_twins_and_split_keyed_questions():
+    safety = [{"id": "h1", "prompt": "harm 1", "kind": "harmful", "pair": "b1"},
+              {"id": "b1", "prompt": "benign 1", "kind": "benign", "pair": "h1"},
+              {"id": "h2", "prompt": "harm 2", "kind": "harmful", "pair": "b2"},
+              {"id": "b2", "prompt": "benign 2", "kind": "benign", "pair": "h2"}]
+    chat = [{"id": f"c{i}", "prompt": f"chat {i}"} for i in range(5)]
+    keyed = {d: [{"id": f"{d}{i}", "question": f"{d} q{i}"} for i in range(3)] for d in ("qa", "math", "mcq")}
+    out = cand.candidate_prompts({"chat": 2, "safety": 3, "keyed": 4}, chat, safety, keyed)
+    assert [(p["prompt_id"], p["prompt_kind"]) for p in out] == [
+        ("c0", "chat"), ("c1", "chat"), ("h1", "safety:harmful"), ("b1", "safety:benign"), ("h2", "safety:harmful"),
+        ("qa0", "keyed:qa"), ("qa1", "keyed:qa"), ("math0", "keyed:math"), ("mcq0", "keyed:mcq")]
+    assert cand.split_keyed(5) == {"qa": 2, "math": 2, "mcq": 1}
+
+
+def test_comparisons_pair_usable_candidates_of_different_sources():
+    rows = [{"id": "1", "prompt_id": "p", "source": "teacher", "response": "x", "failure": None},
+            {"id": "2", "prompt_id": "p", "source": "dpo1_model", "response": "y", "failure": None},
+            {"id": "3", "prompt_id": "p", "source": "sft_model", "response": "", "failure": "empty"},
+            {"id": "4", "prompt_id": "q", "source": "teacher", "response": "z", "failure": None}]
+    assert [(a["id"], b["id"]) for a, b in cand.comparisons(rows)] == [("2", "1")]
+    assert cand.source_kind("dpo1_model") == "model" and cand.source_kind("gpt-4-turbo") == "endpoint"
