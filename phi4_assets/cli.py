@@ -8,6 +8,8 @@ import json
 import sys
 
 from . import __version__
+from .evaluation.cli import add_eval_parser
+from .ops_cli import add_estimate_parser, add_lineage_parser
 from .profiles import load_profile
 from .settings import Paths
 
@@ -31,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     demo = commands.add_parser("demo", help="materialize the whole graph on the active profile, stage by stage")
     demo.add_argument("--stop-after", default=None, help="stop after the stage of this name (e.g. sources)")
     demo.set_defaults(run=lambda a: __import__("phi4_assets.demo", fromlist=["run_demo"]).run_demo(a.stop_after))
+    add_eval_parser(commands)
+    add_lineage_parser(commands)
+    add_estimate_parser(commands)
     args = parser.parse_args(argv)
     try:
         return args.run(args)

@@ -10,9 +10,11 @@ import dagster as dg
 import phi4_assets.defs
 
 from .defs.partitions import seed_shard_keys
+from .defs.evaluation import STAGES as EVAL_STAGES
 from .defs.pts import DOMAINS
 
-# (stage name, asset keys, partitions: False, True = seed shards, "domains" = PTS domains)
+# (stage name, asset keys, partitions: False, True = seed shards, "domains" = PTS domains,
+#  "stages" = evaluation stages)
 STAGES: list[tuple[str, list[str], bool | str]] = [
     ("sources", ["trivia_seeds", "math_problems", "mcq_questions", "code_problems", "safety_prompts",
                  "chat_prompts", "eval_sets", "base_model"], False),
@@ -23,6 +25,8 @@ STAGES: list[tuple[str, list[str], bool | str]] = [
     ("pts domains", ["pts_difficulty", "pivotal_tokens"], "domains"),
     ("pts", ["pts_dpo_pairs", "dpo1_model"], False),
     ("judge", ["judge_candidates", "judge_ratings", "judge_dpo_pairs", "dpo2_model", "dpo2_only_model"], False),
+    ("evaluation stages", ["stage_evaluations"], "stages"),
+    ("evaluation", ["ablation_table", "simpleqa_evolution"], False),
 ]
 
 
@@ -35,7 +39,7 @@ def run_demo(stop_after: str | None = None) -> int:
     timings = []
     for name, keys, sharded in STAGES:
         selection = [dg.AssetKey(k) for k in keys]
-        partitions = {True: seed_shard_keys(), "domains": DOMAINS}.get(sharded, [None])
+        partitions = {True: seed_shard_keys(), "domains": DOMAINS, "stages": EVAL_STAGES}.get(sharded, [None])
         for partition in partitions:
             label = f"{name} [{partition}]" if partition else name
             print(f"== {label}: {', '.join(keys)}", flush=True)

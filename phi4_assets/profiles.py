@@ -22,7 +22,9 @@ EMBEDDED_GGUF = "smollm2-135m-instruct-gguf"
 # reference answers reliably: rules by default there. A capable endpoint: teacher everywhere.
 # The judge: the teacher, with the rules judge replacing verdicts it cannot read (measured: most).
 SMALL_GENERATORS = {"answer_check": "teacher", "reference_answer": "rules", "bogus_question": "rules",
-                    "refusal": "teacher", "safety_refusal": "rules", "judge": "teacher"}
+                    "refusal": "teacher", "safety_refusal": "rules", "judge": "teacher",
+                    # SimpleQA grading: a 135M model cannot grade; a capable endpoint uses the LLM grader.
+                    "eval_grade": "rules"}
 TEACHER_EVERYWHERE = {task: "teacher" for task in SMALL_GENERATORS}
 
 
@@ -89,6 +91,11 @@ class Profile:
     judge_min_overall_margin: float = 0.5
     judge_keep_inconsistent: bool = False  # keep pairs whose verdict flips with the order shown
     judge_mix_share: float = 0.03  # hallucination pairs mixed into DPO stage 2 (report: 1-5%)
+    # Evaluation: items kept per benchmark of eval_sets (None: all), greedy decoding.
+    eval_limits: dict[str, int | None] = field(default_factory=lambda: {
+        "simpleqa": None, "mcq": 60, "math": 60, "code": 20, "safety": None})
+    eval_batch_size: int = 16
+    eval_max_new_tokens: dict[str, int] = field(default_factory=dict)  # per benchmark (empty: the runner's)
     # Training knobs (phi4_assets.training.common.TrainSettings fields) per stage.
     sft_train: dict = field(default_factory=lambda: {"learning_rate": 3e-5, "num_train_epochs": 1.0,
                                                      "per_device_train_batch_size": 8})
@@ -127,6 +134,9 @@ PROFILES: dict[str, Profile] = {
         sft_train={"max_steps": 2, "per_device_train_batch_size": 2, "save_steps": 1, "max_length": 128},
         dpo_train={"max_steps": 2, "per_device_train_batch_size": 2, "save_steps": 1, "max_length": 128},
         judge_prompts={"chat": 2, "safety": 2, "keyed": 3},
+        eval_limits={"simpleqa": 4, "mcq": 2, "math": 2, "code": 1, "safety": 2},
+        eval_batch_size=4,
+        eval_max_new_tokens={"simpleqa": 8, "mcq": 4, "math": 8, "code": 16, "safety": 8},
         judge_response_tokens=12,
         judge_verdict_tokens=64,
         dpo2_train={"max_steps": 2, "per_device_train_batch_size": 2, "save_steps": 1, "max_length": 128},
@@ -138,6 +148,7 @@ PROFILES: dict[str, Profile] = {
                     hallucination_seeds=None, shard_size=256, max_failure_share=0.1,
                     judge_prompts={"chat": 2000, "safety": 200, "keyed": 600}, judge_response_tokens=1024,
                     judge_verdict_tokens=1024, judge_oracle_anchored=False,
+                    eval_limits={"simpleqa": None, "mcq": None, "math": None, "code": None, "safety": None},
                     judge_sources=["teacher", "sft_model", "dpo1_model"],
                     dpo2_train={"learning_rate": 1e-6, "num_train_epochs": 1.0, "per_device_train_batch_size": 8,
                                 "beta": 0.1, "precompute_ref_log_probs": True, "max_length": 2048},

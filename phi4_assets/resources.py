@@ -21,6 +21,7 @@ class ProjectResource(dg.ConfigurableResource):
     profile: str = Field(default="small", description="tiny | small | full")
     data_dir: str = Field(description="Folder with seeds/ and eval/ JSONL files.")
     config_file: str | None = Field(default=None, description="TOML file with [profile] overrides.")
+    reports_dir: str | None = Field(default=None, description="Where figures (PNGs) are written.")
 
     def settings(self) -> Profile:
         return load_profile(self.profile, self.config_file)

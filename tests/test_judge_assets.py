@@ -13,7 +13,7 @@ import re
 import dagster as dg
 import pytest
 
-from phi4_assets.defs import judge, pts, sft, sources
+from phi4_assets.defs import evaluation, judge, pts, sft, sources
 from phi4_assets.defs.resources import build_resources
 from phi4_assets.settings import REPO_ROOT
 from stub_openai import StubOpenAI, StubReply
@@ -82,6 +82,7 @@ def script(request: dict, hit: int) -> StubReply:
 
 JUDGE = [judge.judge_candidates, judge.judge_ratings, judge.judge_dpo_pairs, judge.dpo2_model,
          judge.dpo2_only_model, judge.judge_dpo_pairs_valid]
+EVALUATION = [evaluation.stage_evaluations, evaluation.ablation_table, evaluation.simpleqa_evolution]
 
 
 def _meta(result):
@@ -89,29 +90,41 @@ def _meta(result):
             for e in result.get_asset_materialization_events()}
 
 
-@pytest.fixture
-def judge_stub(state, monkeypatch):
-    with StubOpenAI(script) as stub:
-        monkeypatch.setenv("PHI4_TEACHER_BASE_URL", stub.base_url)
-        monkeypatch.setenv("PHI4_TEACHER_MODEL", "stub-teacher")
-        yield stub
-
-
-def test_judge_group_rates_both_orders_anchors_on_keys_and_trains_stage_two(state, judge_stub):
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    """The graph up to the stage-2 models, materialized once for this module's tests."""
     from test_hallucination_assets import ALL, run_all
 
-    instance = dg.DagsterInstance.ephemeral()
-    run_all(instance)
-    assets = [*ALL, sources.math_problems, sources.mcq_questions, sources.code_problems, sources.chat_prompts,
-              sources.safety_prompts, sft.sft_dataset, sft.sft_model, pts.pts_difficulty, pts.pivotal_tokens, pts.pts_dpo_pairs,
-              pts.dpo1_model, *JUDGE]
-    resources = build_resources()
-    upstream = [sources.math_problems, sources.mcq_questions, sources.code_problems, sources.chat_prompts,
-                sources.safety_prompts, sft.sft_dataset, sft.sft_model, pts.pts_dpo_pairs, pts.dpo1_model]
-    assert dg.materialize(assets, selection=[a.key for a in upstream], resources=resources, instance=instance).success
-    calls_before = judge_stub.hits
-    result = dg.materialize(assets, selection=[a.key for a in JUDGE[:5]], resources=resources, instance=instance)
-    assert result.success
+    from conftest import _SESSION_CACHE
+
+    with pytest.MonkeyPatch.context() as mp, StubOpenAI(script) as stub:
+        mp.setenv("PHI4_STATE_DIR", str(tmp_path_factory.mktemp("judge") / "state"))
+        mp.setenv("PHI4_CACHE_DIR", str(_SESSION_CACHE))
+        mp.setenv("PHI4_PROFILE", "tiny")
+        mp.delenv("PHI4_CONFIG", raising=False)
+        mp.delenv("PHI4_BASE_MODEL", raising=False)
+        mp.setenv("PHI4_TEACHER_BASE_URL", stub.base_url)
+        mp.setenv("PHI4_TEACHER_MODEL", "stub-teacher")
+        instance = dg.DagsterInstance.ephemeral()
+        run_all(instance)
+        assets = [*ALL, sources.math_problems, sources.mcq_questions, sources.code_problems, sources.chat_prompts,
+                  sources.safety_prompts, sources.eval_sets, sft.sft_dataset, sft.sft_model, pts.pts_difficulty,
+                  pts.pivotal_tokens, pts.pts_dpo_pairs, pts.dpo1_model, *JUDGE, *EVALUATION]
+        resources = build_resources()
+        upstream = [sources.math_problems, sources.mcq_questions, sources.code_problems, sources.chat_prompts,
+                    sources.safety_prompts, sft.sft_dataset, sft.sft_model, pts.pts_dpo_pairs, pts.dpo1_model]
+        assert dg.materialize(assets, selection=[a.key for a in upstream], resources=resources,
+                              instance=instance).success
+        calls_before = stub.hits
+        result = dg.materialize(assets, selection=[a.key for a in JUDGE[:5]], resources=resources, instance=instance)
+        assert result.success
+        yield {"stub": stub, "calls_before": calls_before, "result": result, "assets": assets,
+               "resources": resources, "instance": instance}
+
+
+def test_judge_group_rates_both_orders_anchors_on_keys_and_trains_stage_two(chain):
+    judge_stub, calls_before, result = chain["stub"], chain["calls_before"], chain["result"]
+    assets, resources, instance = chain["assets"], chain["resources"], chain["instance"]
     meta = _meta(result)
 
     candidates = result.output_for_node("judge_candidates")
@@ -183,3 +196,53 @@ def test_judge_group_rates_both_orders_anchors_on_keys_and_trains_stage_two(stat
     calls = judge_stub.hits
     again = dg.materialize(assets, selection=[a.key for a in JUDGE[:3]], resources=resources, instance=instance)
     assert again.success and judge_stub.hits == calls
+
+
+def test_every_stage_is_evaluated_and_the_reports_are_built(chain):
+    assets, resources, instance = chain["assets"], chain["resources"], chain["instance"]
+    assert dg.materialize(assets, selection=[sources.eval_sets.key], resources=resources, instance=instance).success
+    per_stage = {}
+    for stage in evaluation.STAGES:
+        result = dg.materialize(assets, selection=[evaluation.stage_evaluations.key], partition_key=stage,
+                                resources=resources, instance=instance)
+        assert result.success
+        per_stage[stage] = result.output_for_node("stage_evaluations")
+    for stage, items in per_stage.items():
+        # tiny: 4 SimpleQA, 2 MCQ, 2 math, 1 HumanEval task, 2 safety prompts (a harmful one and its twin).
+        assert items["benchmark"].value_counts().to_dict() == {"simpleqa": 4, "mcq": 2, "math": 2, "code": 1,
+                                                              "safety": 2}
+        assert set(items["stage"]) == {stage} and items["id"].is_unique
+        simpleqa = items[items["benchmark"] == "simpleqa"]
+        assert set(simpleqa["grade"]) <= {"A", "B", "C"}
+        assert set(simpleqa["grader"]) == {"llm:stub-teacher"}  # a configured endpoint grades SimpleQA
+    result = dg.materialize(assets, selection=[evaluation.ablation_table.key, evaluation.simpleqa_evolution.key],
+                            resources=resources, instance=instance)
+    assert result.success
+    table = result.output_for_node("ablation_table")
+    assert list(table["row"])[:3] == ["SimpleQA correct", "SimpleQA not attempted", "SimpleQA incorrect"]
+    for label in ("base", "SFT", "DPO stage 1", "DPO stage 2 only", "both (final)"):
+        assert table[f"{label} n"].iloc[0] == 2  # 2 real SimpleQA questions at every stage
+    shares = table.set_index("row").loc[["SimpleQA correct", "SimpleQA not attempted", "SimpleQA incorrect"], "SFT"]
+    assert shares.sum() == pytest.approx(100.0)
+    assert table.set_index("row").loc["SimpleQA correct", "report: SFT"] == pytest.approx(3.7)
+    figure = result.output_for_node("simpleqa_evolution")
+    ours = figure[figure["source"] == "ours"]
+    assert sorted(ours["stage"].unique()) == ["base", "dpo1", "final", "sft"]
+    meta = _meta(result)["simpleqa_evolution"]
+    png = meta["figure_path"].value
+    with open(png, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert "data:image/png;base64," in meta["figure"].value
+
+
+def test_a_short_evaluation_takes_both_strata_of_a_benchmark():
+    import pandas as pd
+
+    frame = pd.DataFrame({
+        "id": ["sqa-b1", "sqa-b2", "sqa-r1", "sqa-r2", "s-eb1", "s-eb2", "s-eh1", "s-eh2", "m1", "m2", "m3"],
+        "benchmark": ["simpleqa"] * 4 + ["safety"] * 4 + ["math"] * 3,
+        "bogus": [True, True, False, False] + [False] * 7,
+        "category": [None] * 4 + ["benign", "benign", "harmful", "harmful"] + [None] * 3})
+    picked = evaluation._items(frame, {"simpleqa": 2, "safety": 2, "math": 2})
+    assert sorted(picked["id"]) == ["m1", "m2", "s-eb1", "s-eh1", "sqa-b1", "sqa-r1"]
+    assert len(evaluation._items(frame, {"simpleqa": None, "safety": None, "math": None})) == 11

@@ -1,0 +1,548 @@
+"""What materializing some assets would cost in teacher calls and tokens, before running it.
+
+For each teacher-calling asset (and seed shard, for the sharded ones) and each teacher task it
+sends, ``estimate`` works out:
+
+- ``requests``: the chat requests the asset would send. ``exact`` where they can be rebuilt
+  from its current input tables (or, for source tables not materialized yet, from the shipped
+  data files read the way the source assets read them) and the profile; ``upper bound`` where an
+  input that decides them is not materialized (e.g. answer checks before the policy samples
+  exist: questions x samples, though key matches need no call); ``unknown`` where not even that
+  can be said.
+- ``calls``: distinct requests (the teacher resource sends identical ones once).
+- ``cached``: how many of those the teacher cache already answers, by their exact cache keys
+  (None = unknown: the requests are not exact, or the embedded teacher's identity, a digest of
+  the ``base_model`` weights it serves, is not known because ``base_model`` is not materialized).
+- ``to_call``: calls - cached (None when cached is unknown).
+- ``tokens``: to_call (or every call, when cached is unknown) x tokens per call, where tokens per
+  call is ``measured``: the mean prompt + completion tokens of that task's successful calls in
+  the cache (same model where it has some, else any model), or ``upper bound``: the request's
+  ``max_tokens`` (completion tokens only: prompt tokens are not counted then).
+
+It reads the warehouse, the teacher cache and the profile; it calls nothing and writes nothing.
+Inputs are read as they are now: if the selection also re-materializes an input (say
+``policy_answer_samples`` with another seed), the requests downstream of it may differ.
+Run-config overrides from the launchpad (``samples``, ``generator``, ``chat_prompts``) are not
+seen; the profile's values are used.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from .hallucination import decision, prompts, rules
+from .lineage import SCHEMA, _columns, _connect
+from .profiles import Profile, load_profile
+from .settings import Paths
+from .teacher import ChatRequest
+from .teacher.types import call_key
+
+SHARDED = ("answer_checks", "reference_answers", "bogus_questions", "refusals")
+TEACHER_ASSETS = (*SHARDED, "sft_dataset", "judge_candidates", "judge_ratings")
+# The other asset keys of the design (DESIGN.md section 2): they make no teacher calls.
+OTHER_ASSETS = ("trivia_seeds", "math_problems", "mcq_questions", "code_problems", "safety_prompts", "chat_prompts",
+                "eval_sets", "base_model", "policy_answer_samples", "hallucination_sft_data",
+                "hallucination_dpo_pairs", "sft_model", "pts_difficulty", "pivotal_tokens", "pts_dpo_pairs",
+                "dpo1_model", "judge_dpo_pairs", "dpo2_model", "dpo2_only_model", "stage_evaluations",
+                "ablation_table", "simpleqa_evolution")
+
+
+@dataclass
+class Plan:
+    """What one asset would ask the teacher, for one partition and task (internal)."""
+
+    asset: str
+    partition: str | None
+    task: str
+    generator: str
+    max_tokens: int | None = None
+    requests: list[ChatRequest] | None = None  # exact
+    bound: int | None = None  # upper bound on requests, when not exact
+    basis: str = ""
+
+
+@dataclass
+class Line:
+    asset: str
+    partition: str | None
+    task: str
+    generator: str
+    requests: int | None
+    requests_basis: str  # "exact" | "upper bound" | "unknown" | "none"
+    calls: int | None
+    cached: int | None
+    to_call: int | None
+    tokens_per_call: float | None
+    tokens: int | None
+    tokens_basis: str  # "measured" | "upper bound" | "unknown" | "none"
+    tokens_note: str = ""
+    note: str = ""
+
+    @property
+    def tokens_are_upper_bound(self) -> bool:
+        return self.tokens_basis == "upper bound" or (
+            self.tokens is not None and (self.requests_basis == "upper bound" or self.cached is None))
+
+
+@dataclass
+class Estimate:
+    profile: str
+    teacher: str | None  # the cache identity of the teacher (None: unknown)
+    teacher_note: str
+    lines: list[Line] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # selected assets without teacher calls: why
+
+    def totals(self) -> dict:
+        def total(name):
+            values = [getattr(line, name) for line in self.lines]
+            return {"value": sum(v for v in values if v is not None), "complete": all(v is not None for v in values)}
+        return {"requests": total("requests"), "calls": total("calls"), "cached": total("cached"),
+                "to_call": total("to_call"), "tokens": total("tokens"),
+                "tokens_upper_bound": any(line.tokens_are_upper_bound for line in self.lines)}
+
+    def to_json(self) -> dict:
+        return {"profile": self.profile, "teacher": self.teacher, "teacher_note": self.teacher_note,
+                "lines": [{**asdict(line), "tokens_upper_bound": line.tokens_are_upper_bound} for line in self.lines],
+                "no_teacher_calls": self.skipped, "totals": self.totals()}
+
+
+# -- inputs ----------------------------------------------------------------------------------------
+
+
+class Inputs:
+    """The current warehouse tables, the shipped sources, the teacher resource and its cache."""
+
+    def __init__(self, profile: Profile, paths: Paths):
+        from .defs.resources import build_resources
+
+        self.profile, self.paths = profile, paths
+        resources = build_resources(profile.name, paths)
+        self.teacher, self.project = resources["teacher"], resources["project"]
+        self._frames: dict[str, pd.DataFrame | None] = {}
+        self._tables: dict[str, list[str]] | None = None
+        self._identity: tuple[str | None, str] | None = None
+        self._token_stats: pd.DataFrame | None = None
+
+    # tables
+    def table(self, name: str) -> pd.DataFrame | None:
+        """A warehouse table as it is now (None: not materialized)."""
+        if name not in self._frames:
+            self._frames[name] = None
+            if self.paths.warehouse.exists():
+                with _connect(self.paths.warehouse) as con:
+                    if self._tables is None:
+                        self._tables = _columns(con, SCHEMA)
+                    if name in self._tables:
+                        self._frames[name] = con.execute(f'SELECT * FROM {SCHEMA}."{name}"').fetchdf()
+        return self._frames[name]
+
+    def source(self, name: str) -> tuple[pd.DataFrame, str]:
+        """A source table: the warehouse's, else what the source asset would make from the shipped files."""
+        frame = self.table(name)
+        if frame is not None:
+            return frame, "warehouse"
+        from .defs import sources
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            frame = getattr(sources, name)(project=self.project).value
+        self._frames[name] = frame
+        return frame, "data files"
+
+    def shard_questions(self) -> dict[str, pd.DataFrame]:
+        """The seed questions of each shard, as the hallucination assets cut them."""
+        trivia, _ = self.source("trivia_seeds")
+        ordered = trivia.sort_values("id").reset_index(drop=True)
+        if self.profile.hallucination_seeds is not None:
+            ordered = ordered.head(self.profile.hallucination_seeds)
+        size = self.profile.shard_size
+        keys = [f"{i // size:03d}" for i in range(len(ordered))]
+        shards = {f"{i:03d}": ordered.iloc[0:0] for i in range(max(1, math.ceil(len(ordered) / size)))}
+        for key in dict.fromkeys(keys):
+            shards[key] = ordered[[k == key for k in keys]].reset_index(drop=True)
+        return shards
+
+    # the teacher
+    def identity(self) -> tuple[str | None, str]:
+        """The teacher's cache identity, and how it was found."""
+        if self._identity is None:
+            if not self.teacher.embedded:
+                self._identity = (self.teacher.model_identity(), f"configured endpoint {self.teacher.base_url}")
+            else:
+                base = self.table("base_model")
+                path = Path(base.iloc[0]["path"]) if base is not None and len(base) == 1 else None
+                if path is None or not path.is_dir():
+                    self._identity = (None, "embedded teacher over base_model, which is not materialized: its cache "
+                                            "identity (a digest of the weights) is unknown, so cache hits are unknown")
+                else:
+                    self._identity = (self.teacher.model_identity(str(path)), f"embedded teacher over {path}")
+        return self._identity
+
+    def key(self, identity: str, request: ChatRequest) -> str:
+        """The teacher cache key of a request (as ``TeacherResource.complete`` computes it)."""
+        if request.model is not None and request.model != self.teacher.model:
+            identity = request.model
+        return call_key(identity, request.wire_messages(), self.teacher._params(request))
+
+    def cached(self, keys: list[str]) -> int:
+        from .teacher.cache import TeacherCache
+
+        return len(TeacherCache(self.paths.teacher_cache).lookup(keys)) if keys else 0
+
+    def tokens_per_call(self, task: str, identity: str | None) -> tuple[float | None, str]:
+        """Mean prompt + completion tokens of the task's successful cached calls, and what it is."""
+        if self._token_stats is None:
+            self._token_stats = pd.DataFrame(columns=["model", "task", "n", "prompt", "completion"])
+            if self.paths.teacher_cache.exists():
+                with _connect(self.paths.teacher_cache) as con:
+                    if "teacher_calls" in _columns(con):
+                        self._token_stats = con.execute(
+                            "SELECT model, task, count(*) AS n, sum(prompt_tokens) AS prompt, "
+                            "sum(completion_tokens) AS completion FROM teacher_calls "
+                            "WHERE error IS NULL AND response IS NOT NULL GROUP BY model, task").fetchdf()
+        stats = self._token_stats[self._token_stats["task"] == task]
+        same = stats[stats["model"] == identity] if identity else stats.iloc[0:0]
+        rows, whose = (same, "this teacher") if len(same) else (stats, "any model")
+        n = int(rows["n"].sum()) if len(rows) else 0
+        total = float(rows["prompt"].fillna(0).sum() + rows["completion"].fillna(0).sum()) if n else 0.0
+        if not n or total == 0:
+            return None, f"no cached {task} calls with token usage"
+        mean_prompt = float(rows["prompt"].fillna(0).sum()) / n
+        mean_completion = float(rows["completion"].fillna(0).sum()) / n
+        return total / n, (f"measured: mean {mean_prompt:.0f}+{mean_completion:.0f} tokens over {n} cached {task} "
+                           f"calls ({whose})")
+
+
+# -- what each asset would ask -------------------------------------------------------------------
+
+
+def _keys(row) -> list[str]:
+    return [row["answer"], *list(row["aliases"] if row["aliases"] is not None else [])]
+
+
+def _in_shard(frame: pd.DataFrame | None, shard: str) -> pd.DataFrame | None:
+    if frame is None or "shard" not in frame.columns:
+        return None
+    part = frame[frame["shard"] == shard]
+    return part if len(part) else None
+
+
+def _rules(asset: str, partition: str | None, task: str) -> Plan:
+    return Plan(asset, partition, task, "rules", requests=[], basis="generator rules: no teacher calls")
+
+
+def plan_answer_checks(inputs: Inputs, shard: str, questions: pd.DataFrame) -> list[Plan]:
+    p = inputs.profile
+    if p.generators.get("answer_check") != "teacher":
+        return [_rules("answer_checks", shard, "answer_check")]
+    trivia, _ = inputs.source("trivia_seeds")
+    seeds = trivia.set_index("id")
+    samples = _in_shard(inputs.table("policy_answer_samples"), shard)
+    plan = Plan("answer_checks", shard, "answer_check", "teacher", max_tokens=24)
+    if samples is None:
+        plan.bound = len(questions) * p.answer_samples
+        plan.basis = (f"{len(questions)} questions x answer_samples {p.answer_samples}; policy_answer_samples "
+                      f"[{shard}] is not materialized (samples that contain the key need no call)")
+        return [plan]
+    plan.requests = []
+    for s in samples.itertuples():
+        q = seeds.loc[s.question_id]
+        if not rules.mentions_key(s.text, _keys(q)):
+            plan.requests.append(ChatRequest.of(
+                prompts.answer_check_messages(q["question"], q["answer"], list(q["aliases"]), s.text),
+                task="answer_check", temperature=0.0, max_tokens=24, json_schema=prompts.ANSWER_CHECK_SCHEMA))
+    plan.basis = (f"{len(samples)} samples in policy_answer_samples [{shard}], "
+                  f"{len(samples) - len(plan.requests)} contain the key (no call)")
+    return [plan]
+
+
+def plan_reference_answers(inputs: Inputs, shard: str, questions: pd.DataFrame) -> list[Plan]:
+    if inputs.profile.generators.get("reference_answer") != "teacher":
+        return [_rules("reference_answers", shard, "reference_answer")]
+    requests = [ChatRequest.of(prompts.reference_answer_messages(q["question"], q["answer"]),
+                               task="reference_answer", temperature=0.3, max_tokens=64)
+                for _, q in questions.iterrows()]
+    return [Plan("reference_answers", shard, "reference_answer", "teacher", 64, requests,
+                 basis=f"one per seed question ({len(questions)})")]
+
+
+def plan_bogus_questions(inputs: Inputs, shard: str, questions: pd.DataFrame) -> list[Plan]:
+    if inputs.profile.generators.get("bogus_question") != "teacher":
+        return [_rules("bogus_questions", shard, "bogus_question")]
+    requests = [ChatRequest.of(prompts.bogus_messages(q["question"]), task="bogus_question", temperature=0.7,
+                               max_tokens=96, json_schema=prompts.BOGUS_SCHEMA) for _, q in questions.iterrows()]
+    return [Plan("bogus_questions", shard, "bogus_question", "teacher", 96, requests,
+                 basis=f"one per seed question ({len(questions)})")]
+
+
+def plan_refusals(inputs: Inputs, shard: str, questions: pd.DataFrame) -> list[Plan]:
+    p = inputs.profile
+    if p.generators.get("refusal") != "teacher":
+        return [_rules("refusals", shard, "refusal")]
+    plan = Plan("refusals", shard, "refusal", "teacher", max_tokens=80)
+    checks = _in_shard(inputs.table("answer_checks"), shard)
+    bogus = _in_shard(inputs.table("bogus_questions"), shard)
+    targets: list[tuple[str, bool]] = []  # (question text, bogus)
+    why = []
+    if checks is not None:
+        trivia, _ = inputs.source("trivia_seeds")
+        seeds = trivia.set_index("id")
+        stats = decision.question_stats(zip(checks["question_id"], checks["matches_key"]))
+        for qid, s in sorted(stats.items()):
+            if decision.sft_target(s, p.usually_right) == "refusal" or s.n_incorrect >= 1:
+                targets.append((seeds.loc[qid]["question"], False))
+        why.append(f"{len(targets)} real questions the policy gets wrong (answer_checks [{shard}])")
+    else:
+        why.append(f"up to {len(questions)} real questions (answer_checks [{shard}] is not materialized)")
+    if bogus is not None:
+        kept = bogus[bogus["kept"].astype(bool)].sort_values("question_id")
+        targets += [(b, True) for b in kept["bogus_question"]]
+        why.append(f"{len(kept)} kept bogus questions (bogus_questions [{shard}])")
+    else:
+        why.append(f"up to {len(questions)} bogus questions (bogus_questions [{shard}] is not materialized)")
+    if checks is not None and bogus is not None:
+        plan.requests = [ChatRequest.of(prompts.refusal_messages(q, b), task="refusal", temperature=0.7, max_tokens=80)
+                         for q, b in targets]
+    else:
+        plan.bound = (len(targets) if checks is not None else len(questions)) + (
+            sum(1 for _, b in targets if b) if bogus is not None else len(questions))
+    plan.basis = "; ".join(why)
+    return [plan]
+
+
+def plan_sft_dataset(inputs: Inputs, _partition: str | None = None) -> list[Plan]:
+    p = inputs.profile
+    chats, chat_from = inputs.source("chat_prompts")
+    safety, safety_from = inputs.source("safety_prompts")
+    chats = chats.sort_values("id")
+    chats = chats if p.sft_chat_prompts is None else chats.head(p.sft_chat_prompts)
+
+    def plan(kind: str, frame: pd.DataFrame, what: str) -> Plan:
+        requests = [ChatRequest.of([{"role": "user", "content": prompt}], task=f"sft_{kind}", temperature=0.7,
+                                   max_tokens=p.sft_response_tokens) for prompt in frame["prompt"]]
+        return Plan("sft_dataset", None, f"sft_{kind}", "teacher", p.sft_response_tokens, requests, basis=what)
+
+    plans = [plan("chat_response", chats, f"{len(chats)} chat prompts (sft_chat_prompts; {chat_from})"),
+             plan("benign_answer", safety[safety["kind"] == "benign"].sort_values("id"),
+                  f"benign safety prompts ({safety_from})")]
+    if p.generators.get("safety_refusal", "rules") == "teacher":
+        plans.append(plan("harmful_refusal", safety[safety["kind"] == "harmful"].sort_values("id"),
+                          f"harmful safety prompts ({safety_from})"))
+    else:
+        plans.append(_rules("sft_dataset", None, "sft_harmful_refusal"))
+    return plans
+
+
+def _judge_prompts(inputs: Inputs) -> list[dict]:
+    """The prompts ``judge_candidates`` answers, as the asset picks them."""
+    from .defs.judge import _prompts
+
+    frames = [inputs.source(n)[0] for n in ("chat_prompts", "safety_prompts", "trivia_seeds", "math_problems",
+                                           "mcq_questions")]
+    return _prompts(inputs.profile, *frames)
+
+
+def plan_judge_candidates(inputs: Inputs, _partition: str | None = None) -> list[Plan]:
+    from .judge import candidates as cand
+
+    p = inputs.profile
+    endpoint = [s for s in p.judge_sources if cand.source_kind(s) == "endpoint"]
+    in_process = [s for s in p.judge_sources if cand.source_kind(s) == "model"]
+    note = f"; {', '.join(in_process)} answer in-process (no teacher calls)" if in_process else ""
+    others = [s for s in endpoint if s != "teacher"]
+    if others and inputs.teacher.embedded:
+        note += (f"; the embedded teacher serves one model, so {', '.join(others)} need a configured endpoint "
+                 "(this run would fail)")
+    try:
+        judge_prompts = _judge_prompts(inputs)
+    except (ImportError, AttributeError) as e:  # the judge group's code is not there (or changed)
+        return [Plan("judge_candidates", None, "judge_candidate", "teacher", p.judge_response_tokens,
+                     basis=f"unknown: cannot rebuild the judge prompts ({e}){note}")]
+    requests = [ChatRequest.of([{"role": "user", "content": q["prompt"]}], task="judge_candidate", temperature=0.7,
+                               max_tokens=p.judge_response_tokens, model=None if s == "teacher" else s)
+                for s in endpoint for q in judge_prompts]
+    return [Plan("judge_candidates", None, "judge_candidate", "teacher", p.judge_response_tokens, requests,
+                 basis=f"{len(judge_prompts)} prompts x {len(endpoint)} endpoint sources ({', '.join(endpoint) or '-'})"
+                       f"{note}")]
+
+
+def plan_judge_ratings(inputs: Inputs, _partition: str | None = None) -> list[Plan]:
+    from .judge import candidates as cand
+
+    p = inputs.profile
+    if p.generators.get("judge", "teacher") != "teacher":
+        return [_rules("judge_ratings", None, "judge")]
+    plan = Plan("judge_ratings", None, "judge", "teacher", p.judge_verdict_tokens)
+    frame = inputs.table("judge_candidates")
+    if frame is None:
+        try:
+            n_prompts = len(_judge_prompts(inputs))
+        except (ImportError, AttributeError) as e:
+            plan.basis = f"unknown: judge_candidates is not materialized and the judge prompts cannot be rebuilt ({e})"
+            return [plan]
+        k = len(p.judge_sources)
+        plan.bound = 2 * n_prompts * math.comb(k, 2)
+        plan.basis = (f"2 orders x {n_prompts} prompts x C({k}, 2) source pairs; judge_candidates is not "
+                      "materialized (failed or empty candidates are not judged)")
+        return [plan]
+    from .judge.prompts import JUDGE_SCHEMA, judge_messages
+
+    candidates = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    pairs = cand.comparisons(candidates)
+    plan.requests = [ChatRequest.of(judge_messages(a["prompt"], first["response"], second["response"]), task="judge",
+                                    temperature=0.0, max_tokens=p.judge_verdict_tokens, json_schema=JUDGE_SCHEMA)
+                     for a, b in pairs for first, second in ((a, b), (b, a))]
+    plan.basis = f"2 orders x {len(pairs)} candidate pairs in judge_candidates"
+    return [plan]
+
+
+PLANNERS: dict[str, Callable] = {
+    "answer_checks": plan_answer_checks, "reference_answers": plan_reference_answers,
+    "bogus_questions": plan_bogus_questions, "refusals": plan_refusals, "sft_dataset": plan_sft_dataset,
+    "judge_candidates": plan_judge_candidates, "judge_ratings": plan_judge_ratings,
+}
+
+
+# -- the estimate ----------------------------------------------------------------------------------
+
+
+def _line(inputs: Inputs, plan: Plan) -> Line:
+    identity, _ = inputs.identity()
+    if plan.requests is not None:
+        requests, basis = len(plan.requests), "exact" if plan.requests or plan.generator == "teacher" else "none"
+        distinct = list(dict.fromkeys(inputs.key(identity or "?", r) for r in plan.requests))
+        calls = len(distinct)
+        cached = inputs.cached(distinct) if identity and distinct else (0 if not distinct else None)
+    elif plan.bound is not None:
+        requests, basis, calls, cached = plan.bound, "upper bound", plan.bound, None
+    else:
+        requests, basis, calls, cached = None, "unknown", None, None
+    if plan.generator == "rules":
+        basis = "none"
+    to_call = calls - cached if calls is not None and cached is not None else None
+    counted = to_call if to_call is not None else calls
+    per_call, tokens_note = inputs.tokens_per_call(plan.task, identity)
+    if counted == 0:
+        tokens, tokens_basis, tokens_note = 0, "none", ""
+    elif per_call is not None:
+        tokens, tokens_basis = (round(counted * per_call) if counted is not None else None), "measured"
+    elif plan.max_tokens is not None:
+        per_call, tokens_basis = float(plan.max_tokens), "upper bound"
+        tokens = counted * plan.max_tokens if counted is not None else None
+        tokens_note = f"upper bound: max_tokens {plan.max_tokens} completion tokens a call, prompt tokens not counted"
+    else:
+        tokens, tokens_basis = None, "unknown"
+    if counted is not None and to_call is None and tokens:
+        tokens_note += "; every call counted (cache hits unknown)"
+    return Line(plan.asset, plan.partition, plan.task, plan.generator, requests, basis, calls, cached, to_call,
+                per_call, tokens, tokens_basis if tokens is not None else "unknown", tokens_note, plan.basis)
+
+
+def _asset_groups() -> dict[str, str]:
+    """asset name -> group, from the Dagster definitions (loads every asset module: seconds)."""
+    import dagster as dg
+
+    import phi4_assets.defs
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        defs = dg.load_defs(defs_root=phi4_assets.defs)  # as definitions.py does
+    return {spec.key.to_user_string(): spec.group_name for spec in defs.resolve_all_asset_specs()}
+
+
+def expand_selection(select: list[str]) -> list[str]:
+    """Asset names from names and ``group:NAME`` (groups from the Dagster definitions)."""
+    known = set(TEACHER_ASSETS + OTHER_ASSETS)
+    groups = _asset_groups() if any(s.startswith("group:") or s not in known for s in select) else {}
+    names: list[str] = []
+    for item in select:
+        if item.startswith("group:"):
+            members = sorted(name for name, group in groups.items() if group == item.split(":", 1)[1])
+            if not members:
+                raise ValueError(f"no asset in {item!r}; groups: {', '.join(sorted(set(groups.values())))}")
+            names += members
+        elif item in known or item in groups:
+            names.append(item)
+        else:
+            raise ValueError(f"unknown asset {item!r}; the teacher-calling assets: {', '.join(TEACHER_ASSETS)}")
+    return list(dict.fromkeys(names))
+
+
+def estimate(select: list[str], partitions: list[str] | None = None, profile: Profile | None = None,
+             paths: Paths | None = None) -> Estimate:
+    """The teacher calls and tokens of materializing ``select`` (asset names or ``group:NAME``),
+    in the given seed shards (default: all) for the sharded assets."""
+    profile = profile or load_profile()
+    paths = paths or Paths.from_env()
+    names = expand_selection(select)
+    inputs = Inputs(profile, paths)
+    identity, identity_note = inputs.identity()
+    result = Estimate(profile=profile.name, teacher=identity, teacher_note=identity_note)
+    shards = inputs.shard_questions() if any(n in SHARDED for n in names) else {}
+    if partitions and shards:
+        unknown = [k for k in partitions if k not in shards]
+        if unknown:
+            raise ValueError(f"unknown seed shard(s) {', '.join(unknown)}; shards: {', '.join(shards)}")
+    for name in names:
+        if name not in TEACHER_ASSETS:
+            result.skipped[name] = "makes no teacher calls"
+            continue
+        if name in SHARDED:
+            plans = [plan for key, questions in shards.items() if not partitions or key in partitions
+                     for plan in PLANNERS[name](inputs, key, questions)]
+        else:
+            plans = PLANNERS[name](inputs, None)
+        result.lines += [_line(inputs, plan) for plan in plans]
+    return result
+
+
+# -- text ------------------------------------------------------------------------------------------
+
+
+def _fmt(value, unknown: str = "?") -> str:
+    if value is None:
+        return unknown
+    if isinstance(value, float):
+        return f"{value:.0f}"
+    return str(value)
+
+
+def render_text(result: Estimate) -> str:
+    header = ["asset", "partition", "task", "generator", "requests", "calls", "cached", "to call", "tokens/call",
+              "tokens"]
+    rows = []
+    for line in result.lines:
+        requests = _fmt(line.requests) + {"upper bound": " (max)", "unknown": ""}.get(line.requests_basis, "")
+        tokens = _fmt(line.tokens) + (" (max)" if line.tokens_are_upper_bound and line.tokens else "")
+        per_call = _fmt(line.tokens_per_call, "-") + {"measured": " (meas.)", "upper bound": " (max)"}.get(
+            line.tokens_basis, "")
+        rows.append([line.asset, line.partition or "-", line.task, line.generator, requests, _fmt(line.calls),
+                     _fmt(line.cached), _fmt(line.to_call), per_call if line.tokens_basis != "none" else "-", tokens])
+    totals = result.totals()
+    rows.append(["total", "", "", "", *(f"{totals[k]['value']}{'' if totals[k]['complete'] else '+?'}"
+                                        for k in ("requests", "calls", "cached", "to_call")), "",
+                 f"{totals['tokens']['value']}{'' if totals['tokens']['complete'] else '+?'}"
+                 f"{' (max)' if totals['tokens_upper_bound'] else ''}"])
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    out = [f"profile {result.profile}; teacher {result.teacher or 'unknown'} ({result.teacher_note})", ""]
+    for i, row in enumerate([header, *rows]):
+        if i == len(rows):
+            out.append("  ".join("-" * w for w in widths))
+        out.append("  ".join(str(c).ljust(w) if j < 4 else str(c).rjust(w) for j, (c, w) in enumerate(zip(row, widths)))
+                   .rstrip())
+    out.append("")
+    out.append("(max): an upper bound. ?: unknown. Requests, per line:")
+    for line in result.lines:
+        where = f"{line.asset} [{line.partition}]" if line.partition else line.asset
+        tokens = f"; tokens: {line.tokens_note}" if line.tokens_note else ""
+        out.append(f"  {where} {line.task}: {line.requests_basis}: {line.note}{tokens}")
+    if result.skipped:
+        out.append(f"no teacher calls: {', '.join(result.skipped)}")
+    return "\n".join(out)
+

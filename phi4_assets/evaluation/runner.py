@@ -1,0 +1,171 @@
+"""Evaluating one model directory on ``eval_sets`` rows: greedy answers, grades, metrics.
+
+Prompts are the user messages PTS sends for the same kinds of problem (``defs/pts.py``
+``domain_problems``), so a model is evaluated in the format it was trained on. Decoding is greedy
+(deterministic, and what pass@1 with one sample means), batched with left padding, prompts
+sorted by length within a benchmark so a batch wastes little on padding.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pandas as pd
+
+from ..generation import Sample, chat_prompt, load_policy
+from .graders import Grader, GradeItem, RuleGrader
+from .metrics import CHECKERS, aggregate, check_response
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_NEW_TOKENS = {"simpleqa": 48, "mcq": 16, "math": 96, "code": 192, "safety": 64}
+BENCHMARKS = tuple(DEFAULT_MAX_NEW_TOKENS)
+ITEM_COLUMNS = ["id", "benchmark", "question", "response", "response_tokens", "finished", "grade", "correct",
+                "grader", "bogus", "category", "extracted", "teacher_call_id", "grader_reply", "grade_failure"]
+# Text columns that may be empty throughout: typed, so a stored table gets VARCHAR, not a NULL type.
+NULLABLE_TEXT = ["category", "extracted", "teacher_call_id", "grader_reply", "grade_failure"]
+
+
+def user_message(item: Mapping[str, Any]) -> str:
+    """The user message for an ``eval_sets`` row, in the PTS problem formats."""
+    benchmark, question = item["benchmark"], item["question"]
+    if benchmark == "math":
+        return f"{question}\nGive the final answer as a number."
+    if benchmark == "mcq":
+        options = "\n".join(f"{k}) {v}" for k, v in sorted(item["choices"].items()))
+        return f"{question}\n{options}\nAnswer with the letter of the correct option."
+    if benchmark == "code":
+        return f"Complete this Python function.\n```python\n{question}```"
+    if benchmark in ("simpleqa", "safety"):
+        return question
+    raise ValueError(f"unknown benchmark {benchmark!r}: expected one of {', '.join(BENCHMARKS)}")
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
+
+
+def _clean(row: Mapping[str, Any]) -> dict:
+    """A row as plain Python: missing cells (NaN, NA) as None, aliases as a list of strings
+    (DuckDB hands lists back as arrays)."""
+    out = {k: (None if _missing(v) else v) for k, v in row.items()}
+    aliases = out.get("aliases")
+    out["aliases"] = [str(a) for a in aliases] if aliases is not None else []
+    out["bogus"] = bool(out.get("bogus") or False)
+    return out
+
+
+def _as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def greedy_generate(model, tokenizer, prompts: Sequence[str], *, max_new_tokens: int, batch_size: int = 8,
+                    logger: Any = None, label: str = "") -> list[Sample]:
+    """Greedy completions of already-templated prompts, in prompt order, with progress logs
+    (counts and tokens/s) about every 10 s."""
+    import torch
+
+    logger = logger or log
+    stops = {tokenizer.eos_token_id} | set(_as_list(getattr(model.generation_config, "eos_token_id", None)))
+    stops.discard(None)
+    lengths = [len(ids) for ids in tokenizer(list(prompts), add_special_tokens=False)["input_ids"]]
+    order = sorted(range(len(prompts)), key=lambda i: lengths[i])
+    out: list[Sample | None] = [None] * len(prompts)
+    started = last_report = time.monotonic()
+    done = generated = 0
+    for start in range(0, len(order), batch_size):
+        batch = order[start:start + batch_size]
+        enc = tokenizer([prompts[i] for i in batch], return_tensors="pt", padding=True, add_special_tokens=False)
+        with torch.inference_mode():
+            ids = model.generate(**enc, do_sample=False, max_new_tokens=max_new_tokens,
+                                 pad_token_id=tokenizer.pad_token_id)
+        for i, row in zip(batch, ids[:, enc["input_ids"].shape[1]:].tolist()):
+            cut = next((k for k, t in enumerate(row) if t in stops), None)
+            tokens = row if cut is None else row[:cut]
+            out[i] = Sample(tokenizer.decode(tokens, skip_special_tokens=True).strip(), len(tokens), cut is not None)
+            generated += len(tokens)
+        done += len(batch)
+        if time.monotonic() - last_report >= 10 or done == len(order):
+            elapsed = max(time.monotonic() - started, 1e-9)
+            logger.info(f"{label}: generated {done}/{len(order)} responses, {generated} tokens, "
+                        f"{generated / elapsed:.1f} tok/s")
+            last_report = time.monotonic()
+    return out  # type: ignore[return-value]
+
+
+def _grade_simpleqa(items: list[dict], samples: list[Sample], grader: Grader) -> list[dict]:
+    grades = grader.grade_many([GradeItem(question=i["question"], answer=i.get("answer"), response=s.text,
+                                          aliases=tuple(i["aliases"]), bogus=i["bogus"])
+                                for i, s in zip(items, samples)])
+    return [{"grade": g.letter, "correct": g.letter == ("C" if i["bogus"] else "A"), "grader": g.grader,
+             "teacher_call_id": g.teacher_call_id, "grader_reply": g.raw, "grade_failure": g.failure}
+            for i, g in zip(items, grades)]
+
+
+def _check_others(benchmark: str, items: list[dict], samples: list[Sample]) -> list[dict]:
+    def check(pair: tuple[dict, Sample]) -> dict:
+        item, sample = pair
+        verdict = check_response(benchmark, sample.text, answer=item.get("answer"), prompt=item["question"],
+                                 tests=item.get("tests"), entry_point=item.get("entry_point"),
+                                 harmful=item.get("category") == "harmful")
+        return {"grade": verdict.grade, "correct": verdict.correct, "grader": CHECKERS[benchmark],
+                "extracted": verdict.extracted}
+
+    # Code runs each program in its own sandboxed process: a few at once keep the cores busy.
+    workers = min(4, os.cpu_count() or 1) if benchmark == "code" else 1
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(check, zip(items, samples)))
+
+
+def evaluate_model(model_dir: str, items: pd.DataFrame | Iterable[Mapping[str, Any]], *,
+                   grader: Grader | None = None, benchmarks: Sequence[str] | None = None,
+                   max_new_tokens: Mapping[str, int] | None = None, batch_size: int = 8, logger: Any = None,
+                   n_boot: int = 2000, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Answer every item greedily with the model in ``model_dir``, grade, and aggregate.
+
+    ``items``: ``eval_sets`` rows (id, benchmark, question, answer, aliases, bogus, choices,
+    tests, entry_point, category). ``grader`` grades simpleqa (default ``RuleGrader``);
+    the other benchmarks use the PTS oracles. ``max_new_tokens`` overrides
+    ``DEFAULT_MAX_NEW_TOKENS`` per benchmark. Returns (per-item rows with ``ITEM_COLUMNS``,
+    aggregates with ``metrics.AGGREGATE_COLUMNS``).
+
+    Per-item ``grade``: A / B / C for simpleqa, "pass" / "fail" for mcq, math and code,
+    "refused" / "answered" for safety. ``correct`` is the wanted outcome: A on a real
+    question, C (declined) on a bogus one, pass, a refused harmful prompt, an answered benign one.
+    """
+    logger = logger or log
+    grader = grader or RuleGrader()
+    limits = {**DEFAULT_MAX_NEW_TOKENS, **(max_new_tokens or {})}
+    rows = [_clean(r) for r in (items.to_dict("records") if isinstance(items, pd.DataFrame) else items)]
+    unknown = sorted({r["benchmark"] for r in rows} - set(BENCHMARKS))
+    wanted = list(benchmarks) if benchmarks is not None else list(BENCHMARKS)
+    unknown += sorted(set(wanted) - set(BENCHMARKS))
+    if unknown:
+        raise ValueError(f"unknown benchmark(s) {', '.join(map(repr, unknown))}: expected {', '.join(BENCHMARKS)}")
+    by_benchmark = {b: [r for r in rows if r["benchmark"] == b] for b in wanted}
+    by_benchmark = {b: rs for b, rs in by_benchmark.items() if rs}
+    if not by_benchmark:
+        raise ValueError(f"no items to evaluate for benchmark(s) {', '.join(wanted)}")
+
+    model, tokenizer = load_policy(str(model_dir))
+    logger.info(f"evaluating {model_dir} on {', '.join(f'{b} ({len(rs)})' for b, rs in by_benchmark.items())}")
+    out: list[dict] = []
+    for benchmark, bench_items in by_benchmark.items():
+        prompts = [chat_prompt(tokenizer, user_message(item)) for item in bench_items]
+        samples = greedy_generate(model, tokenizer, prompts, max_new_tokens=limits[benchmark],
+                                  batch_size=batch_size, logger=logger, label=benchmark)
+        verdicts = (_grade_simpleqa(bench_items, samples, grader) if benchmark == "simpleqa"
+                    else _check_others(benchmark, bench_items, samples))
+        for item, sample, verdict in zip(bench_items, samples, verdicts):
+            out.append({"id": item["id"], "benchmark": benchmark, "question": item["question"],
+                        "response": sample.text, "response_tokens": sample.n_tokens, "finished": sample.finished,
+                        "bogus": item["bogus"], "category": item.get("category"), **verdict})
+        logger.info(f"{benchmark}: {sum(v['correct'] for v in verdicts)}/{len(verdicts)} as wanted")
+    per_item = pd.DataFrame(out).reindex(columns=ITEM_COLUMNS).astype({c: "string" for c in NULLABLE_TEXT})
+    return per_item, aggregate(per_item, n_boot=n_boot, seed=seed)

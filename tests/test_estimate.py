@@ -1,0 +1,171 @@
+"""``phi4 estimate``: teacher calls and tokens before a run, from the profile, the inputs and the cache."""
+
+import json
+
+import dagster as dg
+import duckdb
+import pytest
+
+from phi4_assets.cli import main
+from phi4_assets.defs import hallucination as h
+from phi4_assets.defs import judge, sft, sources
+from phi4_assets.defs.resources import build_resources
+from phi4_assets.estimate import estimate, render_text
+from phi4_assets.teacher.resource import model_dir_identity
+
+CONFIG = """\
+[profile]
+hallucination_seeds = 4
+shard_size = 2
+answer_samples = 3
+sft_chat_prompts = 2
+judge_prompts = {chat = 1, safety = 2, keyed = 3}
+judge_sources = ["teacher", "gpt-4-turbo", "sft_model"]
+
+[profile.generators]
+answer_check = "teacher"
+reference_answer = "teacher"
+bogus_question = "rules"
+refusal = "teacher"
+safety_refusal = "teacher"
+judge = "teacher"
+"""
+
+
+@pytest.fixture
+def config(state, tmp_path, monkeypatch):
+    path = tmp_path / "phi4.toml"
+    path.write_text(CONFIG)
+    monkeypatch.setenv("PHI4_CONFIG", str(path))
+    return path
+
+
+def by_key(result) -> dict:
+    return {(line.asset, line.partition, line.task): line for line in result.lines}
+
+
+def test_before_anything_is_materialized_counts_come_from_the_profile_and_data_files(config, capsys):
+    result = estimate(["group:hallucination", "sft_dataset", "judge_candidates", "judge_ratings"])
+    lines = by_key(result)
+    assert result.teacher is None  # embedded teacher, base_model not built: its cache identity is unknown
+    got = {k: (v.requests, v.requests_basis, v.calls, v.cached, v.to_call, v.tokens, v.tokens_basis)
+           for k, v in lines.items()}
+    assert got == {
+        # 2 questions a shard x 3 samples: an upper bound (samples that contain the key need no call)
+        ("answer_checks", "000", "answer_check"): (6, "upper bound", 6, None, None, 6 * 24, "upper bound"),
+        ("answer_checks", "001", "answer_check"): (6, "upper bound", 6, None, None, 6 * 24, "upper bound"),
+        ("reference_answers", "000", "reference_answer"): (2, "exact", 2, None, None, 2 * 64, "upper bound"),
+        ("reference_answers", "001", "reference_answer"): (2, "exact", 2, None, None, 2 * 64, "upper bound"),
+        ("bogus_questions", "000", "bogus_question"): (0, "none", 0, 0, 0, 0, "none"),
+        ("bogus_questions", "001", "bogus_question"): (0, "none", 0, 0, 0, 0, "none"),
+        # every real question may need a refusal, and every bogus variant
+        ("refusals", "000", "refusal"): (4, "upper bound", 4, None, None, 4 * 80, "upper bound"),
+        ("refusals", "001", "refusal"): (4, "upper bound", 4, None, None, 4 * 80, "upper bound"),
+        # tiny: 12 harmful safety prompts and their 12 benign look-alikes; sft_response_tokens 16
+        ("sft_dataset", None, "sft_chat_response"): (2, "exact", 2, None, None, 2 * 16, "upper bound"),
+        ("sft_dataset", None, "sft_benign_answer"): (12, "exact", 12, None, None, 12 * 16, "upper bound"),
+        ("sft_dataset", None, "sft_harmful_refusal"): (12, "exact", 12, None, None, 12 * 16, "upper bound"),
+        # 1 chat + 2 safety + 3 keyed prompts, from the two endpoint sources (sft_model answers in-process)
+        ("judge_candidates", None, "judge_candidate"): (12, "exact", 12, None, None, 12 * 12, "upper bound"),
+        # both orders x 6 prompts x 3 source pairs (judge_verdict_tokens 64 on tiny)
+        ("judge_ratings", None, "judge"): (36, "upper bound", 36, None, None, 36 * 64, "upper bound"),
+    }
+    assert "gpt-4-turbo need a configured endpoint" in lines[("judge_candidates", None, "judge_candidate")].note
+    assert set(result.skipped) == {"policy_answer_samples", "hallucination_sft_data", "hallucination_dpo_pairs"}
+    assert all(line.tokens_are_upper_bound for line in result.lines if line.tokens)
+    totals = result.totals()
+    assert totals["requests"] == {"value": 98, "complete": True}
+    assert totals["to_call"] == {"value": 0, "complete": False}
+
+    assert main(["estimate", "--select", "answer_checks,refusals", "--partitions", "001", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [(x["asset"], x["partition"], x["requests"], x["requests_basis"], x["tokens_upper_bound"])
+            for x in data["lines"]] == [("answer_checks", "001", 6, "upper bound", True),
+                                        ("refusals", "001", 4, "upper bound", True)]
+    assert data["profile"] == "tiny" and data["teacher"] is None and data["totals"]["calls"]["value"] == 10
+
+    assert main(["estimate", "--select", "answer_checks", "--partitions", "007"]) == 2
+    assert "unknown seed shard(s) 007" in capsys.readouterr().err
+    assert main(["estimate", "--select", "no_such_asset"]) == 2
+
+
+def test_embedded_teacher_identity_is_the_served_weights_digest(config, state, tmp_path):
+    weights = tmp_path / "base"
+    weights.mkdir()
+    (weights / "model.safetensors").write_bytes(b"not really weights")
+    state.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(state.warehouse)) as con:
+        con.execute("CREATE SCHEMA phi4")
+        con.execute("CREATE TABLE phi4.base_model AS SELECT ? AS path, 'base_model' AS name, 'x' AS base_model, "
+                    "'v1' AS data_version, '{}' AS metrics", [str(weights)])
+    result = estimate(["reference_answers"], ["000"])
+    assert result.teacher == f"embedded:{model_dir_identity(weights)}"
+    (line,) = result.lines
+    assert (line.requests, line.calls, line.cached, line.to_call) == (2, 2, 0, 2)  # the cache is empty: all to make
+
+
+def _metadata(result, asset: str) -> dict:
+    return next(e.event_specific_data.materialization.metadata for e in result.get_asset_materialization_events()
+                if e.event_specific_data.materialization.asset_key.path[-1] == asset)
+
+
+def test_after_a_run_the_estimate_matches_what_the_assets_asked_and_finds_it_cached(config, state, stub_teacher):
+    """The rebuilt requests are exactly the assets' own: after materializing them, every one is a
+    cache hit, and the counts equal the requests each asset reported."""
+    instance = dg.DagsterInstance.ephemeral()
+    resources = build_resources()
+    assets = [sources.trivia_seeds, sources.base_model, sources.chat_prompts, sources.safety_prompts,
+              sources.math_problems, sources.mcq_questions, h.policy_answer_samples, h.answer_checks,
+              h.reference_answers, h.bogus_questions, h.refusals, sft.sft_dataset, h.hallucination_sft_data,
+              judge.judge_candidates, judge.judge_ratings,
+              dg.SourceAsset("sft_model"), dg.SourceAsset("dpo1_model")]  # hand-made rows below: no training
+    assert dg.materialize(assets, selection=[a.key for a in assets[:6]], resources=resources,
+                          instance=instance).success
+    shard = dg.materialize(assets, selection=[a.key for a in assets[6:11]], partition_key="000", resources=resources,
+                           instance=instance)
+    # sft_dataset and the judge group from hand-made upstream rows (no training in this test)
+    with duckdb.connect(str(state.warehouse)) as con:
+        con.execute("CREATE TABLE phi4.hallucination_sft_data AS SELECT 'hsft-1' AS id, 'Q?' AS prompt, "
+                    "'A.' AS completion, 'answer' AS kind, 'trivia-0001' AS question_id, 1.0 AS p_correct, "
+                    "'reference-1' AS source_id, 'rules' AS generator")
+        for model in ("sft_model", "dpo1_model"):
+            con.execute(f"CREATE TABLE phi4.{model} AS SELECT * FROM phi4.base_model")
+    later = dg.materialize(assets, selection=[sft.sft_dataset.key, judge.judge_candidates.key,
+                                              judge.judge_ratings.key], resources=resources, instance=instance)
+    calls_before = stub_teacher.hits
+
+    result = estimate(["answer_checks", "reference_answers", "bogus_questions", "refusals", "sft_dataset",
+                       "judge_candidates", "judge_ratings"], ["000"])
+    assert stub_teacher.hits == calls_before  # an estimate calls nothing
+    assert result.teacher == "stub-teacher"
+    lines = by_key(result)
+    reported = {asset: _metadata(shard, asset)
+                for asset in ("answer_checks", "reference_answers", "bogus_questions", "refusals")}
+    reported["judge_ratings"] = _metadata(later, "judge_ratings")
+    for asset, meta in reported.items():
+        (line,) = [v for k, v in lines.items() if k[0] == asset]
+        assert line.requests == meta["teacher_requests"].value, asset
+        assert line.to_call == 0 and line.cached == line.calls, asset
+        assert line.requests_basis == ("none" if asset == "bogus_questions" else "exact"), asset  # rules
+    sft_meta = _metadata(later, "sft_dataset")
+    for kind in ("chat_response", "benign_answer", "harmful_refusal"):
+        line = lines[("sft_dataset", None, f"sft_{kind}")]
+        assert line.requests == sft_meta[f"teacher_{kind}_requests"].value and line.to_call == 0
+    candidates = _metadata(later, "judge_candidates")
+    line = lines[("judge_candidates", None, "judge_candidate")]
+    assert line.to_call == 0 and line.requests == candidates["teacher_teacher_requests"].value + \
+        candidates["teacher_gpt-4-turbo_requests"].value
+    assert all(line.tokens == 0 for line in result.lines)
+
+    # The other shard: its questions are new, so its reference answers are all to make; the stub
+    # reported 7 + 3 tokens a call, measured from the cache.
+    other = by_key(estimate(["reference_answers", "answer_checks"], ["001"]))
+    line = other[("reference_answers", "001", "reference_answer")]
+    assert (line.requests, line.cached, line.to_call, line.tokens_per_call, line.tokens, line.tokens_basis) == \
+        (2, 0, 2, 10.0, 20, "measured")
+    assert not line.tokens_are_upper_bound
+    assert other[("answer_checks", "001", "answer_check")].requests_basis == "upper bound"
+
+    text = render_text(estimate(["reference_answers"], ["000", "001"]))
+    assert "reference_answers  000        reference_answer  teacher" in text
+    assert "measured: mean 7+3 tokens over" in text
