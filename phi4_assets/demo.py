@@ -9,7 +9,7 @@ import dagster as dg
 
 import phi4_assets.defs
 
-from .defs.partitions import seed_shard_keys
+from .defs.partitions import register_seed_shards, seed_shard_keys
 from .defs.evaluation import STAGES as EVAL_STAGES
 from .defs.pts import DOMAINS
 
@@ -35,6 +35,9 @@ def run_demo(stop_after: str | None = None) -> int:
     assets = [*defs.assets, *(defs.asset_checks or [])]
     resources = defs.resources
     instance = dg.DagsterInstance.get()
+    added = register_seed_shards(instance)
+    if added:
+        print(f"registered seed shards: {', '.join(added)}", flush=True)
     started = time.monotonic()
     timings = []
     for name, keys, sharded in STAGES:

@@ -29,6 +29,7 @@ seen; the profile's values are used.
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -151,22 +152,26 @@ class Inputs:
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            frame = getattr(sources, name)(project=self.project).value
+            asset = getattr(sources, name)
+            if name == "trivia_seeds":  # the one source that reads the instance (registered seed files)
+                import dagster as dg
+
+                instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+                with dg.build_asset_context(instance=instance) as context:
+                    frame = asset(context, project=self.project).value
+            else:
+                frame = asset(project=self.project).value
         self._frames[name] = frame
         return frame, "data files"
 
     def shard_questions(self) -> dict[str, pd.DataFrame]:
         """The seed questions of each shard, as the hallucination assets cut them."""
+        from .sources.shards import assign_shards, shard_keys
+
         trivia, _ = self.source("trivia_seeds")
-        ordered = trivia.sort_values("id").reset_index(drop=True)
-        if self.profile.hallucination_seeds is not None:
-            ordered = ordered.head(self.profile.hallucination_seeds)
-        size = self.profile.shard_size
-        keys = [f"{i // size:03d}" for i in range(len(ordered))]
-        shards = {f"{i:03d}": ordered.iloc[0:0] for i in range(max(1, math.ceil(len(ordered) / size)))}
-        for key in dict.fromkeys(keys):
-            shards[key] = ordered[[k == key for k in keys]].reset_index(drop=True)
-        return shards
+        shards = assign_shards(trivia, self.profile.shard_size, self.profile.hallucination_seeds)
+        return {key: trivia[shards == key].sort_values("id").reset_index(drop=True)
+                for key in shard_keys(trivia, self.profile.shard_size, self.profile.hallucination_seeds)}
 
     # the teacher
     def identity(self) -> tuple[str | None, str]:

@@ -91,6 +91,8 @@ class Profile:
     judge_min_overall_margin: float = 0.5
     judge_keep_inconsistent: bool = False  # keep pairs whose verdict flips with the order shown
     judge_mix_share: float = 0.03  # hallucination pairs mixed into DPO stage 2 (report: 1-5%)
+    # Teacher tokens the seed generation schedule may spend per tick (estimated before running).
+    schedule_token_budget: int = 200_000
     # Evaluation: items kept per benchmark of eval_sets (None: all), greedy decoding.
     eval_limits: dict[str, int | None] = field(default_factory=lambda: {
         "simpleqa": None, "mcq": 60, "math": 60, "code": 20, "safety": None})

@@ -22,6 +22,7 @@ class ProjectResource(dg.ConfigurableResource):
     data_dir: str = Field(description="Folder with seeds/ and eval/ JSONL files.")
     config_file: str | None = Field(default=None, description="TOML file with [profile] overrides.")
     reports_dir: str | None = Field(default=None, description="Where figures (PNGs) are written.")
+    incoming_dir: str | None = Field(default=None, description="Folder of new trivia seed files (*.jsonl).")
 
     def settings(self) -> Profile:
         return load_profile(self.profile, self.config_file)

@@ -24,6 +24,7 @@ class Paths:
     teacher_cache: Path
     pts_memo: Path
     cache_dir: Path  # scratch that can be rebuilt (tokenizer copies, server logs)
+    incoming_dir: Path  # new trivia seed files, registered as seed shards by a sensor
 
     @classmethod
     def from_env(cls) -> "Paths":
@@ -37,4 +38,5 @@ class Paths:
             teacher_cache=_path("PHI4_TEACHER_CACHE", state_dir / "teacher_cache.duckdb"),
             pts_memo=_path("PHI4_PTS_MEMO", state_dir / "pts_memo.duckdb"),
             cache_dir=_path("PHI4_CACHE_DIR", state_dir / "cache"),
+            incoming_dir=_path("PHI4_INCOMING_DIR", state_dir / "incoming"),
         )

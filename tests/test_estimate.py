@@ -9,6 +9,7 @@ import pytest
 from phi4_assets.cli import main
 from phi4_assets.defs import hallucination as h
 from phi4_assets.defs import judge, sft, sources
+from phi4_assets.defs.partitions import register_seed_shards
 from phi4_assets.defs.resources import build_resources
 from phi4_assets.estimate import estimate, render_text
 from phi4_assets.teacher.resource import model_dir_identity
@@ -113,6 +114,7 @@ def test_after_a_run_the_estimate_matches_what_the_assets_asked_and_finds_it_cac
     """The rebuilt requests are exactly the assets' own: after materializing them, every one is a
     cache hit, and the counts equal the requests each asset reported."""
     instance = dg.DagsterInstance.ephemeral()
+    register_seed_shards(instance)
     resources = build_resources()
     assets = [sources.trivia_seeds, sources.base_model, sources.chat_prompts, sources.safety_prompts,
               sources.math_problems, sources.mcq_questions, h.policy_answer_samples, h.answer_checks,

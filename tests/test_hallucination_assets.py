@@ -7,7 +7,7 @@ import pytest
 
 from phi4_assets.defs import hallucination as h
 from phi4_assets.defs import sources
-from phi4_assets.defs.partitions import seed_shard_keys
+from phi4_assets.defs.partitions import register_seed_shards, seed_shard_keys
 from phi4_assets.defs.resources import build_resources
 from stub_openai import StubReply
 
@@ -48,6 +48,7 @@ def scripted_teacher(request: dict, hit: int) -> StubReply:
 
 def run_all(instance) -> dict:
     resources = build_resources()
+    register_seed_shards(instance)
     assert dg.materialize(ALL, selection=[sources.trivia_seeds.key, sources.base_model.key], resources=resources,
                           instance=instance).success
     checks = {}

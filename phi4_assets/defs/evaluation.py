@@ -51,7 +51,10 @@ def _items(eval_sets: pd.DataFrame, limits: dict) -> pd.DataFrame:
     return pd.concat(parts) if parts else eval_sets
 
 
+# One run per stage in a backfill: each stage loads a different model; a stage whose model is
+# not trained yet fails alone while the others complete.
 @dg.asset(group_name=GROUP, partitions_def=stages, pool="train", kinds={"pytorch", "duckdb"}, code_version="1",
+          backfill_policy=dg.BackfillPolicy.multi_run(1),
           metadata={"partition_expr": "stage"})
 def stage_evaluations(context: dg.AssetExecutionContext, project: ProjectResource, teacher: TeacherResource,
                       eval_sets: pd.DataFrame, base_model: pd.DataFrame, sft_model: pd.DataFrame,

@@ -17,22 +17,23 @@ from ..teacher import ChatRequest
 from ..teacher.resource import TeacherResource
 from ..text import normalize_question
 from .common import ask_teacher, shares, table_metadata
-from .partitions import seed_shards, shard_key
+from ..sources.shards import assign_shards, shard_seed
+from .partitions import seed_shards
 
 GROUP = "hallucination"
+# One run per shard in a backfill: a shard is the unit of teacher spend and of resumption (a
+# failed shard is retried alone), and the assets read one shard at a time (no range support).
 SHARDED = dict(group_name=GROUP, partitions_def=seed_shards, pool="duckdb", kinds={"duckdb"},
+               backfill_policy=dg.BackfillPolicy.multi_run(1),
                metadata={"partition_expr": "shard"})
 ALL_SHARDS = dg.AllPartitionMapping()
 
 
 def _shard_questions(trivia: pd.DataFrame, shard: str, project: ProjectResource) -> pd.DataFrame:
-    """The seed questions of one shard: trivia in id order, the profile's first N, cut in shards."""
+    """The seed questions of one shard (``phi4_assets.sources.shards``), in id order."""
     settings = project.settings()
-    ordered = trivia.sort_values("id").reset_index(drop=True)
-    if settings.hallucination_seeds is not None:
-        ordered = ordered.head(settings.hallucination_seeds)
-    keys = [shard_key(i, settings.shard_size) for i in range(len(ordered))]
-    return ordered[[k == shard for k in keys]].reset_index(drop=True)
+    shards = assign_shards(trivia, settings.shard_size, settings.hallucination_seeds)
+    return trivia[shards == shard].sort_values("id").reset_index(drop=True)
 
 
 def _keys(row) -> list[str]:
@@ -82,7 +83,7 @@ def policy_answer_samples(context: dg.AssetExecutionContext, config: SamplingCon
     texts = [chat_prompt(tokenizer, q) for q in questions["question"]]
     context.log.info(f"shard {shard}: sampling {k} answers for {len(texts)} questions from {policy.path}")
     samples = sample_responses(model, tokenizer, texts, k, temperature=temperature, max_new_tokens=max_new,
-                               seed=config.seed + int(shard), logger=context.log)
+                               seed=config.seed + shard_seed(shard), logger=context.log)
     rows = []
     for (_, q), per_question in zip(questions.iterrows(), samples):
         for i, s in enumerate(per_question):
@@ -321,6 +322,7 @@ def _all(name: str) -> dg.AssetIn:
 
 
 @dg.asset(group_name=GROUP, pool="duckdb", kinds={"duckdb"}, code_version="1",
+          automation_condition=dg.AutomationCondition.eager(),
           ins={"answer_checks": _all("answer_checks"), "reference_answers": _all("reference_answers"),
                "refusals": _all("refusals")})
 def hallucination_sft_data(context: dg.AssetExecutionContext, project: ProjectResource, trivia_seeds: pd.DataFrame,
@@ -359,6 +361,7 @@ def hallucination_sft_data(context: dg.AssetExecutionContext, project: ProjectRe
 
 
 @dg.asset(group_name=GROUP, pool="duckdb", kinds={"duckdb"}, code_version="1",
+          automation_condition=dg.AutomationCondition.eager(),
           ins={"answer_checks": _all("answer_checks"), "policy_answer_samples": _all("policy_answer_samples"),
                "reference_answers": _all("reference_answers"), "refusals": _all("refusals")})
 def hallucination_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource, trivia_seeds: pd.DataFrame,
@@ -448,3 +451,7 @@ def bogus_questions_differ(bogus_questions: pd.DataFrame) -> dg.AssetCheckResult
     same = int(sum(normalize_question(a) == normalize_question(b)
                    for a, b in zip(kept["original"], kept["bogus_question"])))
     return dg.AssetCheckResult(passed=len(kept) > 0 and same == 0, metadata={"kept": len(kept), "same": same})
+
+
+# The generation assets, one run per shard (the seed generation schedule's target).
+SHARDED_ASSETS = [policy_answer_samples, answer_checks, reference_answers, bogus_questions, refusals]

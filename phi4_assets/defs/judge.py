@@ -27,7 +27,7 @@ from ..teacher import ChatRequest
 from ..teacher.resource import TeacherResource
 from .common import ask_teacher, shares, table_metadata
 from .pts import domain_problems
-from .training import TRAIN, dpo_stage, settings_from
+from .training import TRAIN, retrain_when_data_changes, dpo_stage, settings_from
 
 GROUP = "judge"
 TABLE = dict(group_name=GROUP, pool="duckdb", kinds={"duckdb"})
@@ -259,7 +259,8 @@ def judge_dpo_pairs_valid(project: ProjectResource, judge_dpo_pairs: pd.DataFram
                                          "below_margin": below})
 
 
-@dg.asset(group_name=GROUP, **TRAIN, code_version="1")
+@dg.asset(group_name=GROUP, **TRAIN, code_version="1",
+          automation_condition=retrain_when_data_changes("judge_dpo_pairs"))
 def dpo2_model(context: dg.AssetExecutionContext, project: ProjectResource, model_store: ModelStoreResource,
                dpo1_model: pd.DataFrame, judge_dpo_pairs: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """DPO stage 2: from ``dpo1_model`` (also the reference) on ``judge_dpo_pairs``."""
@@ -267,7 +268,8 @@ def dpo2_model(context: dg.AssetExecutionContext, project: ProjectResource, mode
                      settings_from(project.settings().dpo2_train))
 
 
-@dg.asset(group_name=GROUP, **TRAIN, code_version="1")
+@dg.asset(group_name=GROUP, **TRAIN, code_version="1",
+          automation_condition=retrain_when_data_changes("judge_dpo_pairs"))
 def dpo2_only_model(context: dg.AssetExecutionContext, project: ProjectResource, model_store: ModelStoreResource,
                     sft_model: pd.DataFrame, judge_dpo_pairs: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """The Table 9 ablation: DPO stage 2 straight from ``sft_model`` on the same pairs."""

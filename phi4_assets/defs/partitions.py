@@ -1,11 +1,24 @@
-"""Partitions shared by the asset groups."""
+"""Seed shards: the partitions of the hallucination generation assets.
 
-import math
+They are dynamic: the shipped seed file's shards (``000``, ``001``, ...) and those of every
+valid seed file dropped into the incoming folder (``<file>-000``, ...) are registered in the
+Dagster instance by the ``incoming_seed_files`` sensor and by ``phi4 demo``
+(``register_seed_shards``). Which questions a shard holds: ``phi4_assets.sources.shards``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import dagster as dg
 
-from ..profiles import load_profile
+from ..profiles import Profile, load_profile
 from ..settings import Paths
+from ..sources import schemas
+from ..sources.records import read_records
+from ..sources.shards import SHIPPED, file_shard_keys, set_name
+
+seed_shards = dg.DynamicPartitionsDefinition(name="seed_shards")
 
 
 def _count_lines(path) -> int:
@@ -16,26 +29,44 @@ def _count_lines(path) -> int:
         return 0
 
 
-def seed_count() -> int:
-    """How many trivia seeds the hallucination assets use under the active profile."""
-    profile = load_profile()
-    path = profile.data_files.get("trivia") or Paths.from_env().data_dir / "seeds" / "trivia.jsonl"
-    n = _count_lines(path)
+def incoming_files(incoming_dir: Path) -> list[Path]:
+    """Seed files waiting in the incoming folder (``*.jsonl``), in name order."""
+    return sorted(incoming_dir.glob("*.jsonl")) if incoming_dir.is_dir() else []
+
+
+def seed_sets(profile: Profile | None = None, paths: Paths | None = None,
+              on_error=None) -> dict[str, int]:
+    """Seed set -> questions used: the shipped set (capped by the profile) and every incoming
+    file that validates. A file that does not is left out and reported through ``on_error``
+    (``FILE:LINE: field 'F': problem``)."""
+    profile = profile or load_profile()
+    paths = paths or Paths.from_env()
+    shipped = profile.data_files.get("trivia") or paths.data_dir / "seeds" / "trivia.jsonl"
+    n = _count_lines(shipped)
     for cap in (profile.source_limit, profile.hallucination_seeds):
         if cap is not None:
             n = min(n, cap)
-    return n
+    sets = {SHIPPED: n}
+    for path in incoming_files(paths.incoming_dir):
+        try:
+            sets[set_name(path.stem)] = len(read_records(path, schemas.TRIVIA))
+        except ValueError as e:
+            if on_error is None:
+                raise
+            on_error(path, str(e))
+    return sets
 
 
-def shard_key(index: int, shard_size: int) -> str:
-    return f"{index // shard_size:03d}"
+def seed_shard_keys(profile: Profile | None = None, paths: Paths | None = None, on_error=None) -> list[str]:
+    profile = profile or load_profile()
+    return [key for name, rows in seed_sets(profile, paths, on_error).items()
+            for key in file_shard_keys(rows, profile.shard_size, name)]
 
 
-def seed_shard_keys() -> list[str]:
-    shard_size = load_profile().shard_size
-    return [f"{i:03d}" for i in range(max(1, math.ceil(seed_count() / shard_size)))]
-
-
-# Seed shards: a fixed number of trivia questions per partition, in id order, so a growing
-# seed file only adds shards at the end.
-seed_shards = dg.StaticPartitionsDefinition(seed_shard_keys())
+def register_seed_shards(instance: dg.DagsterInstance, keys: list[str] | None = None) -> list[str]:
+    """Add the shards not yet registered in ``instance``; returns the ones added."""
+    keys = seed_shard_keys() if keys is None else keys
+    new = [k for k in keys if not instance.has_dynamic_partition(seed_shards.name, k)]
+    if new:
+        instance.add_dynamic_partitions(seed_shards.name, new)
+    return new

@@ -24,12 +24,15 @@ from ..pts.pairs import pair_for_pivot
 from ..pts.sampler import RolloutSampler
 from ..pts.search import Pivot, pivotal_token_search, two_proportion_significant
 from .common import table_metadata
-from .training import TRAIN, dpo_stage, settings_from
+from .training import TRAIN, retrain_when_data_changes, dpo_stage, settings_from
 
 GROUP = "pts"
 DOMAINS = ["math", "mcq", "qa", "code"]
 domains = dg.StaticPartitionsDefinition(DOMAINS)
+# One run per domain in a backfill: each loads the policy and samples for minutes; the train
+# pool keeps two of them from sharing the cores, and a failed domain is retried alone.
 BY_DOMAIN = dict(group_name=GROUP, partitions_def=domains, pool="train", kinds={"pytorch", "duckdb"},
+                 backfill_policy=dg.BackfillPolicy.multi_run(1),
                  metadata={"partition_expr": "domain"})
 
 
@@ -218,7 +221,8 @@ def _pivot(v) -> Pivot:
     return Pivot(index=int(v.index), token=int(v.token), p_before=float(v.p_before), p_after=float(v.p_after))
 
 
-@dg.asset(group_name=GROUP, **TRAIN, code_version="1")
+@dg.asset(group_name=GROUP, **TRAIN, code_version="1",
+          automation_condition=retrain_when_data_changes("pts_dpo_pairs"))
 def dpo1_model(context: dg.AssetExecutionContext, project: ProjectResource, model_store: ModelStoreResource,
                sft_model: pd.DataFrame, pts_dpo_pairs: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """DPO stage 1: from ``sft_model`` (also the reference) on ``pts_dpo_pairs``."""

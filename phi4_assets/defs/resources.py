@@ -21,7 +21,8 @@ def build_resources(profile_name: str | None = None, paths: Paths | None = None)
         "io_manager": WarehouseIOManager(database=str(paths.warehouse), schema="phi4"),
         "project": ProjectResource(profile=profile.name, data_dir=str(paths.data_dir),
                                    config_file=os.environ.get("PHI4_CONFIG"),
-                                   reports_dir=str(paths.state_dir / "reports")),
+                                   reports_dir=str(paths.state_dir / "reports"),
+                                   incoming_dir=str(paths.incoming_dir)),
         "model_store": ModelStoreResource(root=str(paths.models_dir), cache_dir=str(paths.cache_dir)),
         "pts_memo": PtsMemoResource(path=str(paths.pts_memo)),
         "teacher": TeacherResource(

@@ -12,7 +12,7 @@ from ..teacher import ChatRequest
 from ..teacher.resource import TeacherResource
 from ..training.sft import train_sft
 from .common import ask_teacher, table_metadata
-from .training import TRAIN, settings_from, train_model_asset
+from .training import TRAIN, retrain_when_data_changes, settings_from, train_model_asset
 
 GROUP = "sft"
 
@@ -43,7 +43,8 @@ class SftDataConfig(dg.Config):
     chat_prompts: int | None = Field(default=None, description="Chat prompts answered by the teacher (profile default).")
 
 
-@dg.asset(group_name=GROUP, pool="duckdb", kinds={"duckdb"}, code_version="1")
+@dg.asset(group_name=GROUP, pool="duckdb", kinds={"duckdb"}, code_version="1",
+          automation_condition=dg.AutomationCondition.eager())
 def sft_dataset(context: dg.AssetExecutionContext, config: SftDataConfig, project: ProjectResource,
                 teacher: TeacherResource, chat_prompts: pd.DataFrame, safety_prompts: pd.DataFrame,
                 hallucination_sft_data: pd.DataFrame, base_model: pd.DataFrame) -> dg.Output[pd.DataFrame]:
@@ -101,7 +102,8 @@ class TrainConfig(dg.Config):
     overrides: dict = Field(default_factory=dict, description="TrainSettings fields to override for this run.")
 
 
-@dg.asset(group_name=GROUP, **TRAIN, code_version="1")
+@dg.asset(group_name=GROUP, **TRAIN, code_version="1",
+          automation_condition=retrain_when_data_changes("sft_dataset"))
 def sft_model(context: dg.AssetExecutionContext, config: TrainConfig, project: ProjectResource,
               model_store: ModelStoreResource, base_model: pd.DataFrame,
               sft_dataset: pd.DataFrame) -> dg.Output[pd.DataFrame]:

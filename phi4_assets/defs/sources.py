@@ -17,7 +17,9 @@ from ..sources.decontamination import Item, find_overlaps
 from ..sources.humaneval import read_humaneval, split_humaneval
 from ..sources.mathgen import generate_math_problems
 from ..sources.records import read_records
+from ..sources.shards import SHIPPED, set_name
 from ..text import normalize_question
+from .partitions import incoming_files, seed_shards
 
 GROUP = "sources"
 TABLE = dict(group_name=GROUP, kinds={"duckdb"}, pool="duckdb")
@@ -37,12 +39,31 @@ def _table_output(frame: pd.DataFrame, files: list[Path], by: str | None = None,
     return dg.Output(frame, data_version=dg.DataVersion(content_hash(records)), metadata=metadata)
 
 
-@dg.asset(**TABLE, code_version="1")
-def trivia_seeds(project: ProjectResource) -> dg.Output[pd.DataFrame]:
-    """Trivia questions with answer keys and aliases: the hallucination-mitigation seeds."""
+@dg.asset(**TABLE, code_version="2")
+def trivia_seeds(context: dg.AssetExecutionContext, project: ProjectResource) -> dg.Output[pd.DataFrame]:
+    """Trivia questions with answer keys and aliases: the hallucination-mitigation seeds.
+
+    The shipped (or configured) file, plus every incoming seed file whose shards are registered
+    (the ``incoming_seed_files`` sensor registers a file once it validates); ``seed_set`` says
+    which file a row came from. An id used by two files is an error naming both."""
     path = project.data_file("trivia", "seeds/trivia.jsonl")
-    frame = pd.DataFrame(project.limit(read_records(path, schemas.TRIVIA)))
-    return _table_output(frame, [path], by="difficulty")
+    rows = [dict(r, seed_set=SHIPPED) for r in project.limit(read_records(path, schemas.TRIVIA))]
+    files = [path]
+    registered = set(context.instance.get_dynamic_partitions(seed_shards.name))
+    for incoming in incoming_files(Path(project.incoming_dir)) if project.incoming_dir else []:
+        name = set_name(incoming.stem)
+        if f"{name}-000" not in registered:
+            context.log.info(f"{incoming}: not registered as seed shards yet (the incoming_seed_files sensor does it)")
+            continue
+        rows += [dict(r, seed_set=name) for r in read_records(incoming, schemas.TRIVIA)]
+        files.append(incoming)
+    frame = pd.DataFrame(rows)
+    dupes = frame[frame["id"].duplicated(keep=False)]
+    if len(dupes):
+        where = dupes.groupby("id")["seed_set"].apply(lambda s: " and ".join(s)).head(5).to_dict()
+        raise ValueError(f"trivia seed ids used twice: {where} (seed sets: {SHIPPED} = {path}, others = "
+                         f"incoming files by name)")
+    return _table_output(frame, files, by="seed_set")
 
 
 @dg.asset(**TABLE, code_version="1")

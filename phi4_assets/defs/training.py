@@ -16,6 +16,17 @@ from ..training.dpo import train_dpo
 TRAIN = dict(pool="train", kinds={"pytorch", "huggingface"})
 
 
+def retrain_when_data_changes(data_asset: str) -> dg.AutomationCondition:
+    """Declarative automation for a model asset: train again when its training data's data
+    version changed (new content, not merely a new materialization of the same content), once
+    nothing it needs is missing or running. Changes of the parent model alone do not retrain it:
+    the stage's data is rebuilt from the new parent first, and that change is what counts."""
+    data_changed = dg.AutomationCondition.any_deps_match(dg.AutomationCondition.data_version_changed()).allow(
+        dg.AssetSelection.assets(data_asset))
+    return (data_changed.with_label(f"{data_asset} changed") & ~dg.AutomationCondition.any_deps_missing()
+            & ~dg.AutomationCondition.any_deps_in_progress() & ~dg.AutomationCondition.in_progress())
+
+
 def settings_from(profile_settings: dict, overrides: dict | None = None) -> TrainSettings:
     known = set(TrainSettings.__dataclass_fields__)
     merged = {**profile_settings, **(overrides or {})}

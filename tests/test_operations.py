@@ -1,0 +1,172 @@
+"""Operating the graph: seed shards from incoming files, the sensor, the budgeted schedule, the
+retraining condition, and a parallel multi-shard backfill on one DuckDB file."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pytest
+
+from phi4_assets.defs import hallucination as h
+from phi4_assets.defs import operations, sources
+from phi4_assets.defs.partitions import register_seed_shards, seed_shard_keys, seed_shards
+from phi4_assets.defs.resources import build_resources
+from phi4_assets.defs.training import retrain_when_data_changes
+from phi4_assets.settings import REPO_ROOT
+from phi4_assets.sources.shards import assign_shards, file_shard_keys, set_name, shard_keys
+from stub_openai import StubOpenAI
+
+SEED = {"question": "Which river flows through Lyon besides the Rhone?", "answer": "Saone", "aliases": [],
+        "topic": "geography", "difficulty": "medium"}
+
+
+def write_seed_file(path, n, prefix):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps({"id": f"{prefix}-{i:03d}", **SEED, "question": f"{SEED['question']} ({i})"})
+                            + "\n" for i in range(n)))
+
+
+# -- shards (pure) -------------------------------------------------------------------------
+
+def test_shards_of_the_shipped_set_and_of_incoming_sets():
+    seeds = pd.DataFrame({"id": [f"t{i:02d}" for i in range(7)] + ["g1", "g0", "g3", "g2"],
+                          "seed_set": ["shipped"] * 7 + ["geo"] * 4})
+    shards = assign_shards(seeds, shard_size=3, cap=5)  # in id order; the cap applies to the shipped set
+    assert list(shards) == ["000", "000", "000", "001", "001", None, None, "geo-000", "geo-000", "geo-001",
+                            "geo-000"]
+    assert shard_keys(seeds, 3, 5) == ["000", "001", "geo-000", "geo-001"]
+    assert file_shard_keys(0, 3, "geo") == ["geo-000"] and file_shard_keys(7, 3, "shipped") == ["000", "001", "002"]
+    assert set_name("Geo_Extra") == "geo_extra"
+    for bad in ("shipped", "geo-001", "a b", "012"):
+        with pytest.raises(ValueError, match="incoming seed file"):
+            set_name(bad)
+
+
+def test_the_budget_takes_shards_in_order_while_they_fit():
+    pick = operations.shards_to_generate
+    assert pick(["a", "b", "c", "d"], {"a": 40, "b": 50, "c": 20, "d": 1}, 100) == (["a", "b"], "2 shard(s), about 90 of 100 "
+                                                                                   "teacher tokens")
+    assert pick(["a", "b"], {"a": 40, "b": None}, 100)[0] == ["a"]  # unknown costs the whole budget
+    assert pick(["a", "b"], {"a": None, "b": 1}, 100)[0] == ["a"]
+    assert pick(["a"], {"a": 150}, 100) == ([], "shard a needs about 150 teacher tokens, over the budget of 100")
+
+
+# -- the sensor and the schedule -----------------------------------------------------------
+
+def test_the_sensor_registers_a_valid_incoming_file_and_reports_a_bad_one(state, monkeypatch, stub_teacher):
+    write_seed_file(state.incoming_dir / "geo-extra.jsonl", 3, "geo")
+    (state.incoming_dir / "broken.jsonl").write_text('{"id": "x1", "question": "Q?"}\n')
+    instance = dg.DagsterInstance.ephemeral()
+    result = operations.incoming_seed_files(dg.build_sensor_context(instance=instance))
+    (request,) = result.dynamic_partitions_requests
+    assert request.partitions_def_name == "seed_shards"
+    assert list(request.partition_keys) == ["000", "001", "geo-extra-000"]
+    assert [r.asset_selection for r in result.run_requests] == [[sources.trivia_seeds.key]]
+    instance.add_dynamic_partitions("seed_shards", list(request.partition_keys))
+    again = operations.incoming_seed_files(dg.build_sensor_context(instance=instance))
+    assert isinstance(again, dg.SkipReason) and "broken.jsonl:1" in again.skip_message
+
+    # The registered file's questions join the seeds and make their own shard.
+    resources = build_resources()
+    assets = [sources.trivia_seeds, sources.base_model, *h.SHARDED_ASSETS]
+    assert dg.materialize(assets, selection=[sources.trivia_seeds.key, sources.base_model.key], resources=resources,
+                          instance=instance).success
+    result = dg.materialize(assets, selection=[h.policy_answer_samples.key], partition_key="geo-extra-000",
+                            resources=resources, instance=instance)
+    samples = result.output_for_node("policy_answer_samples")
+    assert sorted(samples["question_id"].unique()) == ["geo-000", "geo-001", "geo-002"]
+    assert set(samples["shard"]) == {"geo-extra-000"}
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as instance:  # the schedule context needs an instance it can reopen
+        yield instance
+
+
+def test_the_schedule_requests_the_next_shards_within_the_token_budget(state, tmp_path, monkeypatch, stub_teacher,
+                                                                      instance):
+    register_seed_shards(instance)
+    tokens = operations._shard_tokens(["000", "001"])
+    assert tokens["000"] > 0 and tokens["001"] > 0
+
+    def tick(budget):
+        config = tmp_path / f"budget-{budget}.toml"
+        config.write_text(f"[profile]\nschedule_token_budget = {budget}\n")
+        monkeypatch.setenv("PHI4_CONFIG", str(config))
+        context = dg.build_schedule_context(instance=instance, resources={"project": build_resources()["project"]})
+        return operations.seed_generation_schedule(context)
+
+    requests = tick(tokens["000"])
+    assert [r.partition_key for r in requests] == ["000"]
+    assert [r.partition_key for r in tick(tokens["000"] + tokens["001"])] == ["000", "001"]
+    assert "over the budget" in tick(1).skip_message
+
+
+# -- retraining only when the data changed -------------------------------------------------
+
+def test_a_model_retrains_when_its_data_version_changes_not_on_every_tick():
+    version = {"value": "a"}
+
+    @dg.asset
+    def data() -> dg.Output[int]:
+        return dg.Output(1, data_version=dg.DataVersion(version["value"]))
+
+    @dg.asset(automation_condition=retrain_when_data_changes("data"))
+    def model(data: int) -> int:
+        return data
+
+    instance = dg.DagsterInstance.ephemeral()
+    assets = [data, model]
+    dg.materialize(assets, instance=instance)
+    cursor = dg.evaluate_automation_conditions(defs=assets, instance=instance).cursor
+    for expected, change in ((0, None), (0, "a"), (1, "b")):
+        if change:
+            version["value"] = change
+            dg.materialize([data], instance=instance, selection=[data.key])  # same or new content
+        result = dg.evaluate_automation_conditions(defs=assets, instance=instance, cursor=cursor)
+        cursor = result.cursor
+        assert result.get_num_requested(model.key) == expected, change
+
+
+# -- a parallel backfill over one DuckDB file ----------------------------------------------
+
+@pytest.mark.slow
+def test_a_parallel_backfill_of_shards_has_no_duckdb_lock_failure(state, tmp_path, stub_teacher):
+    """Two shard runs at once, each with the multiprocess executor, all writing one warehouse."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    os.environ["DAGSTER_HOME"] = str(home)
+    try:
+        instance = dg.DagsterInstance.get()
+        register_seed_shards(instance)
+        assert dg.materialize([sources.trivia_seeds, sources.base_model], resources=build_resources(),
+                              instance=instance).success
+    finally:
+        del os.environ["DAGSTER_HOME"]
+    # Two independent assets per shard: the multiprocess executor runs them side by side in one
+    # run, and the two runs overlap too: four writers of one DuckDB file in all.
+    selection = "reference_answers,bogus_questions"
+    started = time.monotonic()
+    runs = [subprocess.Popen([sys.executable, "-m", "dagster", "asset", "materialize", "-f",
+                              str(REPO_ROOT / "definitions.py"), "--select", selection, "--partition", shard],
+                             cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for shard in seed_shard_keys()]
+    outputs = [run.communicate(timeout=300)[0] for run in runs]
+    for run, out in zip(runs, outputs):
+        assert run.returncode == 0, out[-3000:]
+        assert "Could not set lock" not in out
+        assert "Launching subprocess" in out  # the multiprocess executor ran the steps
+    with duckdb.connect(str(state.warehouse), read_only=True) as con:
+        for table in ("reference_answers", "bogus_questions"):
+            rows = dict(con.execute(f"select shard, count(*) from phi4.{table} group by shard").fetchall())
+            assert rows == {"000": 6, "001": 6}, table
+    print(f"parallel backfill of 2 shards: {time.monotonic() - started:.1f}s")
