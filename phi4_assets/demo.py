@@ -3,6 +3,7 @@ in the Dagster instance (``$DAGSTER_HOME``) so they show in the UI."""
 
 from __future__ import annotations
 
+import os
 import time
 
 import dagster as dg
@@ -30,11 +31,28 @@ STAGES: list[tuple[str, list[str], bool | str]] = [
 ]
 
 
+def release_dead_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Mark failed the runs left "started" by a process that no longer exists (a demo killed
+    mid-run), and free the pool slots they held: otherwise every later step of their pools
+    waits for a slot that is never given back. Runs of live processes are left alone."""
+    released = []
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTING,
+                                                                  dg.DagsterRunStatus.STARTED])):
+        pids = {e.dagster_event.pid for e in instance.all_logs(run.run_id) if e.dagster_event and e.dagster_event.pid}
+        if pids and not any(os.path.exists(f"/proc/{pid}") for pid in pids):
+            instance.report_run_failed(run)
+            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+            released.append(run.run_id)
+    return released
+
+
 def run_demo(stop_after: str | None = None) -> int:
     defs = dg.load_defs(defs_root=phi4_assets.defs)
     assets = [*defs.assets, *(defs.asset_checks or [])]
     resources = defs.resources
     instance = dg.DagsterInstance.get()
+    for run_id in release_dead_runs(instance):
+        print(f"run {run_id} was left started by a process that is gone: marked failed, its pool slots freed")
     added = register_seed_shards(instance)
     if added:
         print(f"registered seed shards: {', '.join(added)}", flush=True)
@@ -57,6 +75,10 @@ def run_demo(stop_after: str | None = None) -> int:
                 return 1
         if stop_after == name:
             break
+    from .lineage import create_lineage_view
+    from .settings import Paths
+
+    create_lineage_view(Paths.from_env().warehouse)  # phi4.lineage_edges, for SQL users
     print(f"== demo done in {time.monotonic() - started:.1f}s")
     for label, seconds in timings:
         print(f"   {seconds:8.1f}s  {label}")

@@ -170,3 +170,42 @@ def test_a_parallel_backfill_of_shards_has_no_duckdb_lock_failure(state, tmp_pat
             rows = dict(con.execute(f"select shard, count(*) from phi4.{table} group by shard").fetchall())
             assert rows == {"000": 6, "001": 6}, table
     print(f"parallel backfill of 2 shards: {time.monotonic() - started:.1f}s")
+
+
+SLOW_RUN = """
+import time, dagster as dg
+
+@dg.asset(pool="duckdb")
+def slow():
+    time.sleep(60)
+
+dg.materialize([slow], instance=dg.DagsterInstance.get())
+"""
+
+
+def test_a_killed_run_is_released_with_its_pool_slot(tmp_path):
+    from phi4_assets.demo import release_dead_runs
+
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    child = subprocess.Popen([sys.executable, "-c", SLOW_RUN], env=env)
+    os.environ["DAGSTER_HOME"] = str(home)
+    try:
+        instance = dg.DagsterInstance.get()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if instance.event_log_storage.get_concurrency_info("duckdb").claimed_slots:
+                break
+            time.sleep(0.5)
+        assert instance.event_log_storage.get_concurrency_info("duckdb").claimed_slots, "the run never started"
+        assert release_dead_runs(instance) == []  # alive: left alone
+        child.kill()
+        child.wait()
+        (run_id,) = release_dead_runs(instance)
+        assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
+        assert not instance.event_log_storage.get_concurrency_info("duckdb").claimed_slots
+    finally:
+        child.kill()
+        del os.environ["DAGSTER_HOME"]

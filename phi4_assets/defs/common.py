@@ -33,3 +33,10 @@ def shares(values) -> dict[str, float]:
     counts = Counter(values)
     total = sum(counts.values()) or 1
     return {str(k): round(v / total, 3) for k, v in counts.most_common()}
+
+
+def column_lineage(columns: dict[str, list[tuple[str, str]]]) -> dict:
+    """``dagster/column_lineage`` metadata: each column of this table -> (asset, column) it came from."""
+    return {"dagster/column_lineage": dg.TableColumnLineage(deps_by_column={
+        column: [dg.TableColumnDep(asset_key=dg.AssetKey(asset), column_name=source) for asset, source in deps]
+        for column, deps in columns.items()})}

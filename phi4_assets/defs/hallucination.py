@@ -16,7 +16,7 @@ from ..resources import ProjectResource
 from ..teacher import ChatRequest
 from ..teacher.resource import TeacherResource
 from ..text import normalize_question
-from .common import ask_teacher, shares, table_metadata
+from .common import ask_teacher, column_lineage, shares, table_metadata
 from ..sources.shards import assign_shards, shard_seed
 from .partitions import seed_shards
 
@@ -412,7 +412,13 @@ def hallucination_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectR
                                         "rejected_from"])
     return dg.Output(frame, metadata=table_metadata(
         frame, ["kind", "prompt", "chosen", "rejected"], pairs_by_kind=frame["kind"].value_counts().to_dict(),
-        questions=int(frame["question_id"].nunique()), tokens_per_side=settings.dpo_tokens))
+        questions=int(frame["question_id"].nunique()), tokens_per_side=settings.dpo_tokens,
+        **column_lineage({"prompt": [("trivia_seeds", "question")],
+                          "chosen": [("reference_answers", "answer_text"), ("refusals", "refusal")],
+                          "rejected": [("refusals", "refusal"), ("policy_answer_samples", "text")],
+                          "p_correct": [("answer_checks", "matches_key")], "question_id": [("trivia_seeds", "id")],
+                          "chosen_from": [("reference_answers", "id"), ("refusals", "id")],
+                          "rejected_from": [("refusals", "id"), ("policy_answer_samples", "id")]})))
 
 
 # -- checks on the outputs ------------------------------------------------------------------

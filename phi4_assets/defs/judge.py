@@ -25,7 +25,7 @@ from ..reporting import markdown_table
 from ..resources import ModelStoreResource, ProjectResource
 from ..teacher import ChatRequest
 from ..teacher.resource import TeacherResource
-from .common import ask_teacher, shares, table_metadata
+from .common import ask_teacher, column_lineage, shares, table_metadata
 from .pts import domain_problems
 from .training import TRAIN, retrain_when_data_changes, dpo_stage, settings_from
 
@@ -244,7 +244,15 @@ def judge_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource,
         frame, ["subset", "margin", "prompt", "chosen", "rejected"], pairs_by_subset=frame["subset"].value_counts()
         .to_dict() or {"none": 0}, judge_pairs=n_judge, mixed_in=len(frame) - n_judge, rated_pairs=len(rated),
         order_inconsistent_dropped=0 if settings.judge_keep_inconsistent else dropped_inconsistent,
-        subset_ratio=settings.judge_subset_ratio))
+        subset_ratio=settings.judge_subset_ratio,
+        **column_lineage({"prompt": [("judge_candidates", "prompt"), ("hallucination_dpo_pairs", "prompt")],
+                          "chosen": [("judge_candidates", "response"), ("hallucination_dpo_pairs", "chosen")],
+                          "rejected": [("judge_candidates", "response"), ("hallucination_dpo_pairs", "rejected")],
+                          "margin": [("judge_ratings", "accuracy_a"), ("judge_ratings", "accuracy_b"),
+                                     ("judge_ratings", "overall_a"), ("judge_ratings", "overall_b")],
+                          "rating_id": [("judge_ratings", "id")],
+                          "chosen_candidate_id": [("judge_candidates", "id")],
+                          "rejected_candidate_id": [("judge_candidates", "id")]})))
 
 
 @dg.asset_check(asset=judge_dpo_pairs, description="Pairs exist, chosen differs from rejected, margins are respected.")

@@ -23,7 +23,7 @@ from ..pts.memo import prefix_hash
 from ..pts.pairs import pair_for_pivot
 from ..pts.sampler import RolloutSampler
 from ..pts.search import Pivot, pivotal_token_search, two_proportion_significant
-from .common import table_metadata
+from .common import column_lineage, table_metadata
 from .training import TRAIN, retrain_when_data_changes, dpo_stage, settings_from
 
 GROUP = "pts"
@@ -209,7 +209,14 @@ def pts_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource, p
                                         "p_after", "partner_rate"])
     return dg.Output(frame, metadata=table_metadata(
         frame, ["source", "chosen", "rejected", "p_before", "p_after"], pairs_by_source=frame["source"].value_counts().to_dict(),
-        pts_pairs=n_pts, mixed_in=len(mix), pivots_without_partner=no_partner))
+        pts_pairs=n_pts, mixed_in=len(mix), pivots_without_partner=no_partner,
+        **column_lineage({"prompt_token_ids": [("pivotal_tokens", "prompt_ids"), ("pivotal_tokens", "prefix_ids")],
+                          "chosen_token_ids": [("pivotal_tokens", "token")],
+                          "rejected_token_ids": [("pivotal_tokens", "estimate_key")],
+                          "p_before": [("pivotal_tokens", "p_before")], "p_after": [("pivotal_tokens", "p_after")],
+                          "pivot_id": [("pivotal_tokens", "id")],
+                          "chosen": [("hallucination_dpo_pairs", "chosen")],
+                          "rejected": [("hallucination_dpo_pairs", "rejected")]})))
 
 
 def _ints(values) -> list[int]:
