@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 PROFILE ?= small
 
-.PHONY: setup demo test ui clean-state
+.PHONY: setup browser demo test ui clean-state
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,7 +29,16 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	PHI4_PROFILE=$(PROFILE) $(BIN)/phi4 demo
 
-test: $(STAMP)
+# Headless Chromium for tests/test_ui.py (the Dagster UI end to end): Debian's chromium and the
+# chromedriver built from the same source, installed only when missing (~1 min, ~500 MB). Selenium
+# (the [test] extra) drives it through that chromedriver: no browser is downloaded by the tests.
+browser:
+	@test -x /usr/bin/chromium && test -x /usr/bin/chromedriver || { \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$SUDO apt-get update -q && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; }
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q --durations=10
 
 # The Dagster UI on http://127.0.0.1:3000
