@@ -4,6 +4,7 @@ in the Dagster instance (``$DAGSTER_HOME``) so they show in the UI."""
 from __future__ import annotations
 
 import os
+import socket
 import time
 
 import dagster as dg
@@ -31,15 +32,30 @@ STAGES: list[tuple[str, list[str], bool | str]] = [
 ]
 
 
+HOST_TAG = "phi4/host"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
 def release_dead_runs(instance: dg.DagsterInstance) -> list[str]:
-    """Mark failed the runs left "started" by a process that no longer exists (a demo killed
-    mid-run), and free the pool slots they held: otherwise every later step of their pools
-    waits for a slot that is never given back. Runs of live processes are left alone."""
+    """Mark failed the runs that ``phi4 demo`` on this host left "started" in a process that no
+    longer exists (a demo killed mid-run), and free the pool slots they held: otherwise every
+    later step of their pools waits for a slot that is never given back. Runs of live processes,
+    and runs launched elsewhere (the UI, the daemon, another host) are left to Dagster."""
     released = []
     for run in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTING,
-                                                                  dg.DagsterRunStatus.STARTED])):
+                                                                  dg.DagsterRunStatus.STARTED],
+                                                        tags={HOST_TAG: socket.gethostname()})):
         pids = {e.dagster_event.pid for e in instance.all_logs(run.run_id) if e.dagster_event and e.dagster_event.pid}
-        if pids and not any(os.path.exists(f"/proc/{pid}") for pid in pids):
+        if pids and not any(_alive(pid) for pid in pids):
             instance.report_run_failed(run)
             instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
             released.append(run.run_id)
@@ -66,7 +82,8 @@ def run_demo(stop_after: str | None = None) -> int:
             print(f"== {label}: {', '.join(keys)}", flush=True)
             t0 = time.monotonic()
             result = dg.materialize(assets, selection=selection, partition_key=partition, resources=resources,
-                                    instance=instance, raise_on_error=False)
+                                    instance=instance, raise_on_error=False,
+                                    tags={HOST_TAG: socket.gethostname(), "phi4/stage": name})
             timings.append((label, time.monotonic() - t0))
             failed_checks = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
             print(f"   {'ok' if result.success else 'FAILED'} in {timings[-1][1]:.1f}s"

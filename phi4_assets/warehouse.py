@@ -16,6 +16,11 @@ from dagster._core.definitions.metadata import TableMetadataSet
 from dagster_duckdb_pandas import DuckDBPandasIOManager, DuckDBPandasTypeHandler
 
 
+NULL_TYPES = ('"NULL"', "NULL")
+_NUMERIC = ["TINYINT", "SMALLINT", "INTEGER", "BIGINT", "DOUBLE"]
+WIDENINGS = {(a, b) for i, a in enumerate(_NUMERIC) for b in _NUMERIC[i + 1:]}
+
+
 class EmptySafePandasTypeHandler(DuckDBPandasTypeHandler):
     def load_input(self, context, table_slice, connection) -> pd.DataFrame:
         try:
@@ -38,10 +43,15 @@ class EmptySafePandasTypeHandler(DuckDBPandasTypeHandler):
                 if column not in existing:
                     context.log.info(f"{table}: adding column {column} ({types[column]})")
                     connection.execute(f'alter table {table} add column "{column}" {types[column]}')
-                elif existing[column] == '"NULL"' or existing[column] == "NULL":
-                    # A column that was all null in the partition written first has no type yet.
-                    if types[column] not in ('"NULL"', "NULL"):
-                        connection.execute(f'alter table {table} alter "{column}" type {types[column]}')
+                elif types[column] in NULL_TYPES or types[column] == existing[column]:
+                    continue
+                elif existing[column] in NULL_TYPES or (existing[column], types[column]) in WIDENINGS:
+                    # All null in the partitions written so far, or integers now meeting fractions.
+                    context.log.info(f"{table}: column {column} {existing[column]} -> {types[column]}")
+                    connection.execute(f'alter table {table} alter "{column}" type {types[column]}')
+                else:
+                    context.log.warning(f"{table}: column {column} is {existing[column]} in the table and "
+                                        f"{types[column]} in this partition: values are cast to {existing[column]}")
             connection.execute(f"insert into {table} by name select * from obj")
         partitioned = bool(table_slice.partition_dimensions)
         context.add_output_metadata(dict(TableMetadataSet(partition_row_count=len(obj), storage_kind="duckdb")

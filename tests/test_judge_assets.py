@@ -185,7 +185,8 @@ def test_judge_group_rates_both_orders_anchors_on_keys_and_trains_stage_two(chai
     assert set(judged["rating_id"]) <= set(ratings["id"])
     assert (pairs["subset"] == "hallucination").sum() == 1  # the 1-5% mix, at least one pair
     lineage = meta["judge_dpo_pairs"]["dagster/column_lineage"].value.deps_by_column
-    assert [(d.asset_key.path[-1], d.column_name) for d in lineage["chosen"]][0] == ("judge_candidates", "response")
+    assert {(d.asset_key.path[-1], d.column_name) for d in lineage["chosen"]} == {
+        ("judge_candidates", "response"), ("hallucination_dpo_pairs", "chosen")}
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert checks["judge_dpo_pairs_valid"].passed
 

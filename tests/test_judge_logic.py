@@ -81,8 +81,21 @@ def test_both_orders_are_averaged_per_response():
 def test_a_position_biased_judge_is_flagged_inconsistent():
     # Whatever is shown first wins: A wins in one order, B in the other.
     r = rate(V((5, 4, 4), (2, 3, 3)), V((5, 4, 4), (2, 3, 3)), None, None, anchored=False)
-    assert r.order_consistent is False
+    assert r.order_consistent is False and r.accuracy_consistent is False and r.overall_consistent is False
     assert r.a.accuracy == r.b.accuracy == 3.5
+    # A tie in one order and a win in the other is a flip too; per criterion.
+    r = rate(V((4, 4, 4), (4, 4, 4)), V((4, 3, 3), (4, 5, 5)), None, None, anchored=False)
+    assert r.accuracy_consistent is True and r.overall_consistent is False and r.order_consistent is False
+
+
+def test_the_oracle_decides_accuracy_even_when_the_judge_is_position_biased():
+    biased = V((5, 4, 4), (3, 4, 4))  # whatever is shown first wins on accuracy
+    r = rate(biased, biased, True, False, anchored=True)
+    assert (r.a.accuracy, r.b.accuracy) == (5.0, 1.0)
+    assert r.accuracy_consistent is True and r.overall_consistent is False
+    prefs = select_preferences([RatedPair("r", "a", "b", r.a.accuracy, r.b.accuracy, r.a.overall, r.b.overall,
+                                          r.accuracy_consistent, r.overall_consistent)], ratio={"accuracy": 2, "overall": 1})
+    assert [(p.chosen_id, p.subset) for p in prefs] == [("a", "accuracy")]
 
 
 def test_one_readable_order_is_used_alone_and_both_failed_gives_none():
@@ -129,7 +142,7 @@ def test_style_penalises_loops_and_cut_off_text():
 # -- the pair rule -------------------------------------------------------------------------
 
 def P(rid, acc_a, acc_b, ov_a, ov_b, consistent=True) -> RatedPair:
-    return RatedPair(rid, f"{rid}-a", f"{rid}-b", acc_a, acc_b, ov_a, ov_b, consistent)
+    return RatedPair(rid, f"{rid}-a", f"{rid}-b", acc_a, acc_b, ov_a, ov_b, consistent, consistent)
 
 
 def test_accuracy_winner_margin_and_ties():
@@ -143,18 +156,31 @@ def test_overall_subset_picks_the_higher_mean_even_against_accuracy():
     assert [(p.chosen_id, p.subset, p.margin) for p in prefs] == [("r1-a", "overall", 1.5)]
 
 
-def test_subsets_are_cut_to_two_to_one_and_inconsistent_pairs_dropped():
-    # 6 pairs that only the accuracy rule takes, 6 that only the overall rule takes (equal accuracy).
+def test_pairs_that_qualify_for_both_subsets_are_split_two_to_one():
+    both = [P(f"b{i}", 5, 1, 4.5, 2.0) for i in range(9)]
+    prefs = select_preferences(both, ratio={"accuracy": 2, "overall": 1})
+    assert sorted(p.subset for p in prefs).count("accuracy") == 6 and len(prefs) == 9
+
+
+def test_single_subset_pairs_are_all_kept_and_inconsistent_ones_dropped():
+    # 6 pairs only the accuracy rule takes, 1 only the overall rule takes (equal accuracy): the
+    # ratio is a target for the pairs that could go either way, never a reason to drop a pair.
     acc_only = [P(f"a{i}", 5, 1, 3.1, 3.0) for i in range(6)]
-    overall_only = [P(f"o{i}", 3, 3, 4.5, 2.0) for i in range(6)]
+    overall_only = [P("o", 3, 3, 4.5, 2.0)]
     flipped = [P("x", 5, 1, 5, 1, consistent=False)]
     prefs = select_preferences(acc_only + overall_only + flipped, ratio={"accuracy": 2, "overall": 1},
                                min_accuracy_margin=1.0, min_overall_margin=0.5)
     subsets = [p.subset for p in prefs]
-    assert subsets.count("accuracy") == 6 and subsets.count("overall") == 3
+    assert subsets.count("accuracy") == 6 and subsets.count("overall") == 1
     assert "x" not in {p.rating_id for p in prefs}
     kept = select_preferences(flipped, ratio={"accuracy": 2, "overall": 1}, keep_inconsistent=True)
     assert [p.rating_id for p in kept] == ["x"]
+
+
+def test_a_margin_of_exactly_the_minimum_counts_despite_float_thirds():
+    a, b = (1 + 1 + 3) / 3, (1 + 1 + 4.5) / 3  # 0.4999999999999998 in floats
+    prefs = select_preferences([P("r", 1, 1, a, b)], ratio={"overall": 1}, min_overall_margin=0.5)
+    assert [(p.chosen_id, p.margin) for p in prefs] == [("r-b", 0.5)]
 
 
 def test_an_empty_subset_does_not_empty_the_other_and_unknown_subsets_fail():

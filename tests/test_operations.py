@@ -54,7 +54,8 @@ def test_the_budget_takes_shards_in_order_while_they_fit():
                                                                                    "teacher tokens")
     assert pick(["a", "b"], {"a": 40, "b": None}, 100)[0] == ["a"]  # unknown costs the whole budget
     assert pick(["a", "b"], {"a": None, "b": 1}, 100)[0] == ["a"]
-    assert pick(["a"], {"a": 150}, 100) == ([], "shard a needs about 150 teacher tokens, over the budget of 100")
+    assert pick(["a", "b"], {"a": 150, "b": 30}, 100) == (["b"], "1 shard(s), about 30 of 100 teacher tokens; "
+                                                                  "over the budget alone: a (150)")
 
 
 # -- the sensor and the schedule -----------------------------------------------------------
@@ -62,6 +63,7 @@ def test_the_budget_takes_shards_in_order_while_they_fit():
 def test_the_sensor_registers_a_valid_incoming_file_and_reports_a_bad_one(state, monkeypatch, stub_teacher):
     write_seed_file(state.incoming_dir / "geo-extra.jsonl", 3, "geo")
     (state.incoming_dir / "broken.jsonl").write_text('{"id": "x1", "question": "Q?"}\n')
+    write_seed_file(state.incoming_dir / "zz-clash.jsonl", 1, "geo")  # reuses geo-000 (read after geo-extra)
     instance = dg.DagsterInstance.ephemeral()
     result = operations.incoming_seed_files(dg.build_sensor_context(instance=instance))
     (request,) = result.dynamic_partitions_requests
@@ -71,6 +73,7 @@ def test_the_sensor_registers_a_valid_incoming_file_and_reports_a_bad_one(state,
     instance.add_dynamic_partitions("seed_shards", list(request.partition_keys))
     again = operations.incoming_seed_files(dg.build_sensor_context(instance=instance))
     assert isinstance(again, dg.SkipReason) and "broken.jsonl:1" in again.skip_message
+    assert "zz-clash.jsonl: id 'geo-000' is already used by geo-extra.jsonl" in again.skip_message
 
     # The registered file's questions join the seeds and make their own shard.
     resources = build_resources()
@@ -106,7 +109,7 @@ def test_the_schedule_requests_the_next_shards_within_the_token_budget(state, tm
     requests = tick(tokens["000"])
     assert [r.partition_key for r in requests] == ["000"]
     assert [r.partition_key for r in tick(tokens["000"] + tokens["001"])] == ["000", "001"]
-    assert "over the budget" in tick(1).skip_message
+    assert "over the budget alone: 000" in tick(1).skip_message
 
 
 # -- retraining only when the data changed -------------------------------------------------
@@ -173,13 +176,13 @@ def test_a_parallel_backfill_of_shards_has_no_duckdb_lock_failure(state, tmp_pat
 
 
 SLOW_RUN = """
-import time, dagster as dg
+import socket, time, dagster as dg
 
 @dg.asset(pool="duckdb")
 def slow():
     time.sleep(60)
 
-dg.materialize([slow], instance=dg.DagsterInstance.get())
+dg.materialize([slow], instance=dg.DagsterInstance.get(), tags={"phi4/host": socket.gethostname()})
 """
 
 

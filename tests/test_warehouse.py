@@ -63,3 +63,17 @@ def test_a_column_all_null_in_the_first_partition_takes_its_type_later(tmp_path)
     with duckdb.connect(str(db)) as con:
         assert con.execute("select part, maybe from phi4.sharded order by part").fetchall() == [("p1", None),
                                                                                               ("p2", "text")]
+
+
+def test_integers_widen_to_fractions_in_a_later_partition(tmp_path):
+    db = tmp_path / "w.duckdb"
+    parts = dg.StaticPartitionsDefinition(["p1", "p2"])
+
+    @dg.asset(name="sharded", partitions_def=parts, metadata={"partition_expr": "part"})
+    def table(context) -> pd.DataFrame:
+        return pd.DataFrame({"part": [context.partition_key], "v": [3 if context.partition_key == "p1" else 2.5]})
+
+    assert _materialize(db, table, "p1").success
+    assert _materialize(db, table, "p2").success
+    with duckdb.connect(str(db)) as con:
+        assert con.execute("select part, v from phi4.sharded order by part").fetchall() == [("p1", 3.0), ("p2", 2.5)]

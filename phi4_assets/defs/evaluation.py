@@ -42,7 +42,7 @@ def _items(eval_sets: pd.DataFrame, limits: dict) -> pd.DataFrame:
     for benchmark, frame in eval_sets.sort_values("id").groupby("benchmark", sort=True):
         n = limits.get(benchmark)
         if n is not None and benchmark in STRATA:
-            strata = [g for _, g in frame.groupby(STRATA[benchmark], sort=True)]
+            strata = [g for _, g in frame.groupby(STRATA[benchmark], sort=True, dropna=False)]
             rank = pd.concat([g.assign(_rank=range(len(g))) for g in strata])
             frame = rank.sort_values(["_rank", STRATA[benchmark]]).head(n).drop(columns="_rank")
         elif n is not None:

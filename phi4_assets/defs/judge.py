@@ -38,6 +38,7 @@ RATING_COLUMNS = ["id", "prompt_id", "prompt_kind", "candidate_a_id", "candidate
                   "judge", "call_ab_id", "call_ba_id", "failure_ab", "failure_ba", "rated", "accuracy_a", "style_a",
                   "detail_a", "overall_a", "accuracy_b", "style_b", "detail_b", "overall_b", "judge_accuracy_a",
                   "judge_accuracy_b", "faults_a", "faults_b", "faults_discussion", "order_consistent",
+                  "accuracy_consistent", "overall_consistent",
                   "accuracy_source", "oracle_agrees", "failure"]
 PAIR_COLUMNS = ["id", "prompt_id", "prompt", "chosen", "rejected", "chosen_token_ids", "rejected_token_ids",
                 "subset", "margin", "rating_id", "chosen_candidate_id", "rejected_candidate_id", "source"]
@@ -170,7 +171,8 @@ def judge_ratings(context: dg.AssetExecutionContext, project: ProjectResource, t
                        judge_accuracy_b=rating.judge_accuracy_b if judge != "rules" else None,
                        faults_a=list(rating.faults_a), faults_b=list(rating.faults_b),
                        faults_discussion=ab.discussion if ab else (ba.discussion if ba else None),
-                       order_consistent=rating.order_consistent, accuracy_source=rating.accuracy_source,
+                       order_consistent=rating.order_consistent, accuracy_consistent=rating.accuracy_consistent,
+                       overall_consistent=rating.overall_consistent, accuracy_source=rating.accuracy_source,
                        oracle_agrees=rating.oracle_agrees if judge != "rules" else None)
         rows.append(row)
     frame = pd.DataFrame(rows, columns=RATING_COLUMNS)
@@ -193,7 +195,7 @@ def rating_summary(frame: pd.DataFrame) -> dict:
         "pairs_judged": n, "rated": int(frame["rated"].sum()),
         "judges": shares(frame["judge"]) if n else {"none": 0},
         "judge_verdicts": verdicts,
-        "judge_parse_failure_rate": round(failed / verdicts, 3) if verdicts else 0.0,
+        "judge_parse_failure_rate": round(failed / verdicts, 3) if verdicts else 0.0,  # unreadable or failed calls
         "order_checked": len(both),
         "order_inconsistency_rate": round(float((~both["order_consistent"].astype(bool)).mean()), 3) if len(both)
         else 0.0,
@@ -220,12 +222,13 @@ def judge_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource,
     ``judge_mix_share``. Chosen and rejected are full responses (trained with end-of-turn)."""
     settings = project.settings()
     rated = judge_ratings[judge_ratings["rated"]] if len(judge_ratings) else judge_ratings
+    flag = lambda v: None if pd.isna(v) else bool(v)  # noqa: E731 (DuckDB gives NA for a null boolean)
     preferences = select_preferences(
         [RatedPair(r.id, r.candidate_a_id, r.candidate_b_id, r.accuracy_a, r.accuracy_b, r.overall_a, r.overall_b,
-                   None if pd.isna(r.order_consistent) else bool(r.order_consistent)) for r in rated.itertuples()],
+                   flag(r.accuracy_consistent), flag(r.overall_consistent)) for r in rated.itertuples()],
         ratio=settings.judge_subset_ratio, min_accuracy_margin=settings.judge_min_accuracy_margin,
         min_overall_margin=settings.judge_min_overall_margin, keep_inconsistent=settings.judge_keep_inconsistent)
-    by_id = judge_candidates.set_index("id")
+    by_id = judge_candidates.set_index("id") if len(judge_candidates) else judge_candidates
     rows = []
     for p in preferences:
         chosen, rejected = by_id.loc[p.chosen_id], by_id.loc[p.rejected_id]
@@ -239,12 +242,15 @@ def judge_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource,
         rows.append({"prompt_id": m.pop("problem_id"), "subset": "hallucination", "margin": None, "rating_id": None,
                      "chosen_candidate_id": None, "rejected_candidate_id": None, **m})
     frame = pd.DataFrame(rows, columns=PAIR_COLUMNS)
-    dropped_inconsistent = int((rated["order_consistent"] == False).sum()) if len(rated) else 0  # noqa: E712
+    inconsistent = int((rated["order_consistent"] == False).sum()) if len(rated) else 0  # noqa: E712
+    by_subset = frame["subset"].value_counts().to_dict()
     return dg.Output(frame, metadata=table_metadata(
-        frame, ["subset", "margin", "prompt", "chosen", "rejected"], pairs_by_subset=frame["subset"].value_counts()
-        .to_dict() or {"none": 0}, judge_pairs=n_judge, mixed_in=len(frame) - n_judge, rated_pairs=len(rated),
-        order_inconsistent_dropped=0 if settings.judge_keep_inconsistent else dropped_inconsistent,
-        subset_ratio=settings.judge_subset_ratio,
+        frame, ["subset", "margin", "prompt", "chosen", "rejected"], pairs_by_subset=by_subset or {"none": 0},
+        judge_pairs=n_judge, mixed_in=len(frame) - n_judge, rated_pairs=len(rated),
+        order_inconsistent_ratings=inconsistent, keep_inconsistent=settings.judge_keep_inconsistent,
+        target_ratio=settings.judge_subset_ratio,
+        accuracy_to_overall=round(by_subset.get("accuracy", 0) / by_subset["overall"], 2)
+        if by_subset.get("overall") else "no overall pairs",
         **column_lineage({"prompt": [("judge_candidates", "prompt"), ("hallucination_dpo_pairs", "prompt")],
                           "chosen": [("judge_candidates", "response"), ("hallucination_dpo_pairs", "chosen")],
                           "rejected": [("judge_candidates", "response"), ("hallucination_dpo_pairs", "rejected")],

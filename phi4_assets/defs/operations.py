@@ -51,27 +51,32 @@ def incoming_seed_files(context: dg.SensorEvaluationContext):
 def shards_to_generate(pending: list[str], tokens: dict[str, int | None], budget: int) -> tuple[list[str], str]:
     """The pending shards, in order, whose estimated teacher tokens fit in ``budget`` together.
 
-    A shard whose estimate is unknown counts as the whole budget (it runs alone). The first
-    shard always runs if it fits alone; a shard larger than the budget never runs (the reason
-    says so)."""
-    picked, spent = [], 0
+    A shard whose estimate is unknown is charged the whole budget. A shard that alone needs more
+    than the budget is passed over (the reason names it: raise the budget or run it by hand), so
+    it cannot hold back the shards after it."""
+    picked, skipped, spent = [], [], 0
     for shard in pending:
         cost = tokens.get(shard)
         cost = budget if cost is None else cost
-        if cost > budget and not picked:
-            return [], f"shard {shard} needs about {cost} teacher tokens, over the budget of {budget}"
+        if cost > budget:
+            skipped.append(f"{shard} ({cost})")
+            continue
         if spent + cost > budget:
             break
         picked.append(shard)
         spent += cost
-    return picked, f"{len(picked)} shard(s), about {spent} of {budget} teacher tokens"
+    reason = f"{len(picked)} shard(s), about {spent} of {budget} teacher tokens"
+    if skipped:
+        reason += f"; over the budget alone: {', '.join(skipped)}"
+    return picked, reason
 
 
 def _shard_tokens(shards: list[str]) -> dict[str, int | None]:
+    """Estimated teacher tokens per shard; shards that ``trivia_seeds`` does not hold yet (a file
+    registered a moment ago) are left out."""
     from ..estimate import estimate
 
-    result = estimate([a.key.path[-1] for a in SHARDED_ASSETS if a.key.path[-1] != "policy_answer_samples"],
-                      partitions=shards)
+    result = estimate([a.key.path[-1] for a in SHARDED_ASSETS if a.key.path[-1] != "policy_answer_samples"])
     tokens: dict[str, int | None] = {}
     for line in result.lines:
         if line.partition in shards:
@@ -92,7 +97,11 @@ def seed_generation_schedule(context: dg.ScheduleEvaluationContext, project: Pro
     pending = [k for k in instance.get_dynamic_partitions(seed_shards.name) if k not in done and k not in running]
     if not pending:
         return dg.SkipReason("every registered seed shard is generated or running")
-    picked, reason = shards_to_generate(pending, _shard_tokens(pending), budget)
+    tokens = _shard_tokens(pending)
+    waiting = [k for k in pending if k not in tokens]
+    picked, reason = shards_to_generate([k for k in pending if k in tokens], tokens, budget)
+    if waiting:
+        reason += f"; not in trivia_seeds yet: {', '.join(waiting)}"
     context.log.info(reason)
     if not picked:
         return dg.SkipReason(reason)

@@ -47,13 +47,21 @@ def seed_sets(profile: Profile | None = None, paths: Paths | None = None,
         if cap is not None:
             n = min(n, cap)
     sets = {SHIPPED: n}
+    seen = {r["id"]: shipped.name for r in read_records(shipped, schemas.TRIVIA)} if n else {}
     for path in incoming_files(paths.incoming_dir):
         try:
-            sets[set_name(path.stem)] = len(read_records(path, schemas.TRIVIA))
+            name = set_name(path.stem)
+            records = read_records(path, schemas.TRIVIA)
+            clash = next((r["id"] for r in records if r["id"] in seen), None)
+            if clash:
+                raise ValueError(f"{path}: id {clash!r} is already used by {seen[clash]}")
         except ValueError as e:
             if on_error is None:
                 raise
             on_error(path, str(e))
+            continue
+        seen.update({r["id"]: path.name for r in records})
+        sets[name] = len(records)
     return sets
 
 

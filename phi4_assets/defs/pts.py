@@ -211,8 +211,10 @@ def pts_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource, p
         frame, ["source", "chosen", "rejected", "p_before", "p_after"], pairs_by_source=frame["source"].value_counts().to_dict(),
         pts_pairs=n_pts, mixed_in=len(mix), pivots_without_partner=no_partner,
         **column_lineage({"prompt_token_ids": [("pivotal_tokens", "prompt_ids"), ("pivotal_tokens", "prefix_ids")],
-                          "chosen_token_ids": [("pivotal_tokens", "token")],
-                          "rejected_token_ids": [("pivotal_tokens", "estimate_key")],
+                          # The pivot token is one side; the other is a first token of the rollouts
+                          # memoized under the pivot's estimate_key (the PTS memo, not a table).
+                          "chosen_token_ids": [("pivotal_tokens", "token"), ("pivotal_tokens", "estimate_key")],
+                          "rejected_token_ids": [("pivotal_tokens", "token"), ("pivotal_tokens", "estimate_key")],
                           "p_before": [("pivotal_tokens", "p_before")], "p_after": [("pivotal_tokens", "p_after")],
                           "pivot_id": [("pivotal_tokens", "id")],
                           "chosen": [("hallucination_dpo_pairs", "chosen")],

@@ -51,7 +51,11 @@ def trivia_seeds(context: dg.AssetExecutionContext, project: ProjectResource) ->
     files = [path]
     registered = set(context.instance.get_dynamic_partitions(seed_shards.name))
     for incoming in incoming_files(Path(project.incoming_dir)) if project.incoming_dir else []:
-        name = set_name(incoming.stem)
+        try:
+            name = set_name(incoming.stem)
+        except ValueError as e:
+            context.log.warning(f"ignored: {e}")
+            continue
         if f"{name}-000" not in registered:
             context.log.info(f"{incoming}: not registered as seed shards yet (the incoming_seed_files sensor does it)")
             continue

@@ -19,12 +19,15 @@ TRAIN = dict(pool="train", kinds={"pytorch", "huggingface"})
 def retrain_when_data_changes(data_asset: str) -> dg.AutomationCondition:
     """Declarative automation for a model asset: train again when its training data's data
     version changed (new content, not merely a new materialization of the same content), once
-    nothing it needs is missing or running. Changes of the parent model alone do not retrain it:
-    the stage's data is rebuilt from the new parent first, and that change is what counts."""
-    data_changed = dg.AutomationCondition.any_deps_match(dg.AutomationCondition.data_version_changed()).allow(
-        dg.AssetSelection.assets(data_asset))
-    return (data_changed.with_label(f"{data_asset} changed") & ~dg.AutomationCondition.any_deps_missing()
-            & ~dg.AutomationCondition.any_deps_in_progress() & ~dg.AutomationCondition.in_progress())
+    nothing it needs is missing or running. The change is remembered until the model is
+    requested or updated, so a tick on which a parent was busy does not lose it, and a model
+    trained in the same run as its data is not trained twice. A new parent model alone does not
+    retrain it: the stage's data must be rebuilt from that parent first (the PTS and judge data
+    are rebuilt by backfill: they sample for minutes and spend teacher tokens)."""
+    auto = dg.AutomationCondition
+    data_changed = auto.any_deps_match(auto.data_version_changed()).allow(dg.AssetSelection.assets(data_asset))
+    pending = data_changed.with_label(f"{data_asset} changed").since(auto.newly_requested() | auto.newly_updated())
+    return pending & ~auto.any_deps_missing() & ~auto.any_deps_in_progress() & ~auto.in_progress()
 
 
 def settings_from(profile_settings: dict, overrides: dict | None = None) -> TrainSettings:

@@ -3,10 +3,13 @@
 A rated candidate pair yields a preference when one side wins by at least a margin:
 - "accuracy" subset: the higher accuracy wins (margin ``min_accuracy_margin``);
 - "overall" subset: the higher mean of accuracy, style and detail wins (``min_overall_margin``).
-Ties and smaller margins give no pair. Each rating goes to at most one subset; the subsets are
-then cut to the configured ratio (the report: 2 accuracy : 1 overall), keeping as many pairs as
-the scarcer subset allows (a subset with no pair at all does not empty the other), in a stable order (by rating id), so the same ratings give the same
-pairs.
+Ties and smaller margins give no pair, nor does a subset whose winner flips with the order the
+judge saw the responses in. Each rating goes to at most one subset. The configured ratio (the
+report: 2 accuracy : 1 overall) is a target: ratings that qualify for one subset only go there;
+ratings that qualify for both are then given, one by one, to the subset furthest below its
+target share. No qualifying pair is thrown away to meet the ratio (the metadata reports the
+ratio reached). Ratings are taken in a fixed pseudo-random order (a hash of the rating id), so
+the same ratings always give the same pairs.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ class RatedPair:
     accuracy_b: float
     overall_a: float
     overall_b: float
-    order_consistent: bool | None = None
+    accuracy_consistent: bool | None = None  # False: the accuracy winner flips with the order shown
+    overall_consistent: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -38,7 +42,7 @@ class Preference:
 
 def _winner(pair: RatedPair, subset: str, min_margin: float) -> Preference | None:
     a, b = (pair.accuracy_a, pair.accuracy_b) if subset == "accuracy" else (pair.overall_a, pair.overall_b)
-    margin = abs(a - b)
+    margin = round(abs(a - b), 9)  # means of thirds: 4.5 - 4.0 must not come out as 0.4999...
     if margin == 0 or margin < min_margin:
         return None
     chosen, rejected = (pair.a_id, pair.b_id) if a > b else (pair.b_id, pair.a_id)
@@ -51,33 +55,28 @@ def _stable(key: str) -> str:
 
 def select_preferences(pairs: list[RatedPair], *, ratio: dict[str, float], min_accuracy_margin: float = 1.0,
                        min_overall_margin: float = 0.5, keep_inconsistent: bool = False) -> list[Preference]:
-    """Preferences from rated pairs, split into subsets in ``ratio`` (e.g. {"accuracy": 2, "overall": 1}).
-
-    A pair that qualifies for both subsets is given to the one further below its share so far;
-    order-inconsistent pairs are dropped unless ``keep_inconsistent``."""
+    """Preferences from rated pairs, split into subsets toward ``ratio`` (e.g. {"accuracy": 2,
+    "overall": 1}). A subset whose verdict flipped with the order is not offered unless
+    ``keep_inconsistent``."""
     shares = {k: v for k, v in ratio.items() if v > 0}
     unknown = set(shares) - {"accuracy", "overall"}
     if unknown:
         raise ValueError(f"judge subsets must be 'accuracy' and/or 'overall'; got {sorted(unknown)}")
     margins = {"accuracy": min_accuracy_margin, "overall": min_overall_margin}
+    consistent = {"accuracy": lambda p: p.accuracy_consistent, "overall": lambda p: p.overall_consistent}
     pools: dict[str, list[Preference]] = {k: [] for k in shares}
+    both: list[dict[str, Preference]] = []
     for pair in sorted(pairs, key=lambda p: _stable(p.rating_id)):
-        if pair.order_consistent is False and not keep_inconsistent:
-            continue
-        options = {k: w for k in shares if (w := _winner(pair, k, margins[k])) is not None}
-        if not options:
-            continue
-        # The subset furthest below its target share takes the pair.
+        options = {k: w for k in shares if (w := _winner(pair, k, margins[k])) is not None
+                   and (keep_inconsistent or consistent[k](pair) is not False)}
+        if len(options) == 1:
+            (k, w), = options.items()
+            pools[k].append(w)
+        elif options:
+            both.append(options)
+    weight = sum(shares.values())
+    for options in both:
         total = sum(len(v) for v in pools.values()) + 1
-        subset = min(options, key=lambda k: (len(pools[k]) / total - shares[k] / sum(shares.values()), k))
+        subset = min(options, key=lambda k: (len(pools[k]) / total - shares[k] / weight, k))
         pools[subset].append(options[subset])
-    # Cut to the ratio: as many as the scarcest subset allows. A subset with no pair at all is
-    # left out of the cut (the metadata shows the counts) rather than emptying the other one.
-    present = {k: v for k, v in shares.items() if pools[k]}
-    weight = sum(present.values())
-    n_total = min(len(pools[k]) / (present[k] / weight) for k in present) if present else 0
-    out: list[Preference] = []
-    for k in present:
-        n = min(len(pools[k]), int(round(n_total * present[k] / weight)))
-        out.extend(pools[k][:n])
-    return out
+    return [p for k in shares for p in pools[k]]

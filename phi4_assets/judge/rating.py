@@ -37,7 +37,9 @@ class Rating:
     b: SideScores
     judge_accuracy_a: float | None  # the judge's own accuracy, before any oracle anchoring
     judge_accuracy_b: float | None
-    order_consistent: bool | None  # None: fewer than two usable verdicts
+    order_consistent: bool | None  # both criteria below hold (None: fewer than two usable verdicts)
+    accuracy_consistent: bool | None  # the accuracy winner is the same in both orders (or the oracle decides)
+    overall_consistent: bool | None  # the winner by the mean of the three is the same in both orders
     verdicts_used: int
     accuracy_source: str  # judge | oracle
     oracle_agrees: bool | None  # the judge's accuracy ordering matches the oracle's (None: not comparable)
@@ -53,11 +55,12 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
 
-def combine(ab: Verdict | None, ba: Verdict | None) -> tuple[SideScores, SideScores, bool | None] | None:
+def combine(ab: Verdict | None, ba: Verdict | None) -> tuple[SideScores, SideScores, dict[str, bool] | None] | None:
     """Average the verdict with A shown first (``ab``) and the one with B shown first (``ba``).
 
-    Consistent means: the sign of (A - B) is the same in both orders, for accuracy and for the
-    mean of the three scores. With one usable verdict it is used alone (consistency unknown)."""
+    Consistent, per criterion (accuracy; the mean of the three): the sign of (A - B) is the same
+    in both orders, so a tie in one order and a win in the other counts as a flip. With one
+    usable verdict it is used alone (consistency unknown: None)."""
     a_views = ([SideScores.of(ab.scores_1)] if ab else []) + ([SideScores.of(ba.scores_2)] if ba else [])
     b_views = ([SideScores.of(ab.scores_2)] if ab else []) + ([SideScores.of(ba.scores_1)] if ba else [])
     if not a_views:
@@ -68,8 +71,8 @@ def combine(ab: Verdict | None, ba: Verdict | None) -> tuple[SideScores, SideSco
     if ab and ba:
         first = (SideScores.of(ab.scores_1), SideScores.of(ab.scores_2))
         second = (SideScores.of(ba.scores_2), SideScores.of(ba.scores_1))
-        consistent = all(_sign(getattr(first[0], c) - getattr(first[1], c)) ==
-                         _sign(getattr(second[0], c) - getattr(second[1], c)) for c in ("accuracy", "overall"))
+        consistent = {c: _sign(getattr(first[0], c) - getattr(first[1], c)) ==
+                      _sign(getattr(second[0], c) - getattr(second[1], c)) for c in ("accuracy", "overall")}
     return a, b, consistent
 
 
@@ -88,12 +91,17 @@ def rate(ab: Verdict | None, ba: Verdict | None, oracle_a: bool | None, oracle_b
         agrees = _sign(a.accuracy - b.accuracy) == (1 if oracle_a else -1)
     source = "judge"
     judge_a, judge_b = a.accuracy, b.accuracy
+    accuracy_ok = consistent["accuracy"] if consistent else None
+    overall_ok = consistent["overall"] if consistent else None
     if anchored and oracle_a is not None and oracle_b is not None:
         a = SideScores(ORACLE_SCORE[oracle_a], a.style, a.detail)
         b = SideScores(ORACLE_SCORE[oracle_b], b.style, b.detail)
         source = "oracle"
+        accuracy_ok = True  # the key decides accuracy, whatever order the judge saw
     faults_a = tuple(dict.fromkeys((ab.faults_1 if ab else ()) + (ba.faults_2 if ba else ())))
     faults_b = tuple(dict.fromkeys((ab.faults_2 if ab else ()) + (ba.faults_1 if ba else ())))
-    return Rating(a=a, b=b, judge_accuracy_a=judge_a, judge_accuracy_b=judge_b, order_consistent=consistent,
+    order_ok = None if consistent is None else bool(consistent["accuracy"] and consistent["overall"])
+    return Rating(a=a, b=b, judge_accuracy_a=judge_a, judge_accuracy_b=judge_b, order_consistent=order_ok,
+                  accuracy_consistent=accuracy_ok, overall_consistent=overall_ok,
                   verdicts_used=(ab is not None) + (ba is not None), accuracy_source=source, oracle_agrees=agrees,
                   faults_a=faults_a, faults_b=faults_b)
