@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import sys
+import warnings
 
 from . import __version__
 from .evaluation.cli import add_eval_parser
@@ -24,6 +25,8 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Dagster flags beta parameters (data_version, backfill_policy, pool) on every import.
+    warnings.filterwarnings("ignore", message=".*is currently in beta.*")
     parser = argparse.ArgumentParser(prog="phi4", description="phi4-posttrain command line")
     parser.add_argument("--version", action="version", version=f"phi4-posttrain {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -32,7 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     info.set_defaults(run=_info)
     demo = commands.add_parser("demo", help="materialize the whole graph on the active profile, stage by stage")
     demo.add_argument("--stop-after", default=None, help="stop after the stage of this name (e.g. sources)")
-    demo.set_defaults(run=lambda a: __import__("phi4_assets.demo", fromlist=["run_demo"]).run_demo(a.stop_after))
+    demo.add_argument("--from", dest="start_from", default=None,
+                      help="start at the stage of this name (e.g. judge); earlier stages must be materialized")
+    demo.set_defaults(run=lambda a: __import__("phi4_assets.demo", fromlist=["run_demo"]).run_demo(
+        a.stop_after, a.start_from))
     add_eval_parser(commands)
     add_lineage_parser(commands)
     add_estimate_parser(commands)

@@ -62,7 +62,11 @@ def release_dead_runs(instance: dg.DagsterInstance) -> list[str]:
     return released
 
 
-def run_demo(stop_after: str | None = None) -> int:
+def run_demo(stop_after: str | None = None, start_from: str | None = None) -> int:
+    names = [name for name, _, _ in STAGES]
+    for wanted in (start_from, stop_after):
+        if wanted is not None and wanted not in names:
+            raise ValueError(f"unknown stage {wanted!r}; stages: {', '.join(names)}")
     defs = dg.load_defs(defs_root=phi4_assets.defs)
     assets = [*defs.assets, *(defs.asset_checks or [])]
     resources = defs.resources
@@ -74,7 +78,8 @@ def run_demo(stop_after: str | None = None) -> int:
         print(f"registered seed shards: {', '.join(added)}", flush=True)
     started = time.monotonic()
     timings = []
-    for name, keys, sharded in STAGES:
+    first = names.index(start_from) if start_from else 0
+    for name, keys, sharded in STAGES[first:]:
         selection = [dg.AssetKey(k) for k in keys]
         partitions = {True: seed_shard_keys(), "domains": DOMAINS, "stages": EVAL_STAGES}.get(sharded, [None])
         for partition in partitions:
