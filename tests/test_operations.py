@@ -138,6 +138,14 @@ def test_a_model_retrains_when_its_data_version_changes_not_on_every_tick():
         assert result.get_num_requested(model.key) == expected, change
 
 
+def _instance_at(home):
+    """The Dagster instance of ``home`` (a DAGSTER_HOME folder), disposed on exit; the process
+    environment is left alone (a process-wide DAGSTER_HOME would leak into later tests)."""
+    from dagster._core.instance.ref import InstanceRef
+
+    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
+
+
 # -- a parallel backfill over one DuckDB file ----------------------------------------------
 
 @pytest.mark.slow
@@ -147,14 +155,10 @@ def test_a_parallel_backfill_of_shards_has_no_duckdb_lock_failure(state, tmp_pat
     home.mkdir()
     shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
     env = {**os.environ, "DAGSTER_HOME": str(home)}
-    os.environ["DAGSTER_HOME"] = str(home)
-    try:
-        instance = dg.DagsterInstance.get()
+    with _instance_at(home) as instance:
         register_seed_shards(instance)
         assert dg.materialize([sources.trivia_seeds, sources.base_model], resources=build_resources(),
                               instance=instance).success
-    finally:
-        del os.environ["DAGSTER_HOME"]
     # Two independent assets per shard: the multiprocess executor runs them side by side in one
     # run, and the two runs overlap too: four writers of one DuckDB file in all.
     selection = "reference_answers,bogus_questions"
@@ -187,16 +191,19 @@ dg.materialize([slow], instance=dg.DagsterInstance.get(), tags={"phi4/host": soc
 
 
 def test_a_killed_run_is_released_with_its_pool_slot(tmp_path):
+    from contextlib import ExitStack
+
     from phi4_assets.demo import release_dead_runs
+
+    stack = ExitStack()
 
     home = tmp_path / "home"
     home.mkdir()
     shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     child = subprocess.Popen([sys.executable, "-c", SLOW_RUN], env=env)
-    os.environ["DAGSTER_HOME"] = str(home)
     try:
-        instance = dg.DagsterInstance.get()
+        instance = stack.enter_context(_instance_at(home))
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if instance.event_log_storage.get_concurrency_info("duckdb").claimed_slots:
@@ -211,4 +218,4 @@ def test_a_killed_run_is_released_with_its_pool_slot(tmp_path):
         assert not instance.event_log_storage.get_concurrency_info("duckdb").claimed_slots
     finally:
         child.kill()
-        del os.environ["DAGSTER_HOME"]
+        stack.close()
