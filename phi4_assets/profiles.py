@@ -84,7 +84,11 @@ class Profile:
     # base_model), or any other name: a model at the teacher's endpoint (e.g. gpt-4-turbo).
     judge_sources: list[str] = field(default_factory=lambda: ["teacher", "sft_model", "dpo1_model"])
     judge_response_tokens: int = 128
-    judge_verdict_tokens: int = 320
+    judge_verdict_tokens: int = 192
+    # Pairs sent to the teacher judge (None: all); the rest are rated by the rules judge. On small
+    # the embedded 135M judge serves judge prompts (~600 tokens) at ~0.1 calls/s (measured), so
+    # it judges a sample, enough to measure its parse failures, order consistency and agreement.
+    judge_teacher_pairs: int | None = 40
     judge_oracle_anchored: bool = True  # accuracy from the oracle where a key exists
     judge_subset_ratio: dict[str, float] = field(default_factory=lambda: {"accuracy": 2.0, "overall": 1.0})
     judge_min_accuracy_margin: float = 1.0
@@ -141,6 +145,7 @@ PROFILES: dict[str, Profile] = {
         eval_max_new_tokens={"simpleqa": 8, "mcq": 4, "math": 8, "code": 16, "safety": 8},
         judge_response_tokens=12,
         judge_verdict_tokens=64,
+        judge_teacher_pairs=None,
         dpo2_train={"max_steps": 2, "per_device_train_batch_size": 2, "save_steps": 1, "max_length": 128},
     ),
     "small": Profile(name="small"),
@@ -149,7 +154,7 @@ PROFILES: dict[str, Profile] = {
                                "beta": 0.1, "precompute_ref_log_probs": True},
                     hallucination_seeds=None, shard_size=256, max_failure_share=0.1,
                     judge_prompts={"chat": 2000, "safety": 200, "keyed": 600}, judge_response_tokens=1024,
-                    judge_verdict_tokens=1024, judge_oracle_anchored=False,
+                    judge_verdict_tokens=1024, judge_oracle_anchored=False, judge_teacher_pairs=None,
                     eval_limits={"simpleqa": None, "mcq": None, "math": None, "code": None, "safety": None},
                     judge_sources=["teacher", "sft_model", "dpo1_model"],
                     dpo2_train={"learning_rate": 1e-6, "num_train_epochs": 1.0, "per_device_train_batch_size": 8,

@@ -220,3 +220,11 @@ def test_comparisons_pair_usable_candidates_of_different_sources():
             {"id": "4", "prompt_id": "q", "source": "teacher", "response": "z", "failure": None}]
     assert [(a["id"], b["id"]) for a, b in cand.comparisons(rows)] == [("2", "1")]
     assert cand.source_kind("dpo1_model") == "model" and cand.source_kind("gpt-4-turbo") == "endpoint"
+
+
+def test_the_teacher_judges_a_fixed_sample_of_pairs_when_capped():
+    pairs = [({"id": f"a{i}"}, {"id": f"b{i}"}) for i in range(10)]
+    sample = cand.teacher_sample(pairs, 4)
+    assert len(sample) == 4 and sample == sorted(sample) and set(sample) <= set(range(10))
+    assert cand.teacher_sample(list(reversed(pairs)), 4) == sorted(9 - i for i in sample)  # by content, not position
+    assert cand.teacher_sample(pairs, None) == list(range(10)) == cand.teacher_sample(pairs, 50)

@@ -133,22 +133,25 @@ def judge_ratings(context: dg.AssetExecutionContext, project: ProjectResource, t
     use_teacher = settings.generators.get("judge", "teacher") == "teacher"
     candidates = judge_candidates.astype(object).where(judge_candidates.notna(), None).to_dict("records")
     pairs = cand.comparisons(candidates)
+    to_teacher = cand.teacher_sample(pairs, settings.judge_teacher_pairs) if use_teacher else []
     requests = []
     if use_teacher:
-        for a, b in pairs:
+        for a, b in (pairs[i] for i in to_teacher):
             for first, second in ((a, b), (b, a)):
                 requests.append(ChatRequest.of(judge_messages(a["prompt"], first["response"], second["response"]),
                                                task="judge", temperature=0.0, max_tokens=settings.judge_verdict_tokens,
                                                json_schema=JUDGE_SCHEMA))
-    context.log.info(f"judging {len(pairs)} candidate pairs ({len(requests)} judge calls, both orders)")
+    context.log.info(f"judging {len(pairs)} candidate pairs: {len(to_teacher)} by the teacher "
+                     f"({len(requests)} calls, both orders), the rest by the rules")
     batch = ask_teacher(context, teacher, requests, ModelRef.from_frame(base_model))
+    slot = {i: n for n, i in enumerate(to_teacher)}
     rows = []
     for i, (a, b) in enumerate(pairs):
         ab = ba = None
-        fail_ab = fail_ba = "judge: rules by config"
+        fail_ab = fail_ba = "rules by config" if not use_teacher else "rules: beyond judge_teacher_pairs"
         call_ab = call_ba = None
-        if use_teacher:
-            reply_ab, reply_ba = batch.replies[2 * i], batch.replies[2 * i + 1]
+        if i in slot:
+            reply_ab, reply_ba = batch.replies[2 * slot[i]], batch.replies[2 * slot[i] + 1]
             call_ab, call_ba = reply_ab.call_id, reply_ba.call_id
             ab, fail_ab = _verdict(reply_ab)
             ba, fail_ba = _verdict(reply_ba)
@@ -158,7 +161,7 @@ def judge_ratings(context: dg.AssetExecutionContext, project: ProjectResource, t
                                b["oracle_correct"], a["truncated"], b["truncated"])
             judge = "rules"
         rating = rate(ab, ba, a["oracle_correct"], b["oracle_correct"], settings.judge_oracle_anchored)
-        row = {"id": row_id("rating", a["id"], b["id"], batch.model if use_teacher else "rules"),
+        row = {"id": row_id("rating", a["id"], b["id"], batch.model if i in slot else "rules"),
                "prompt_id": a["prompt_id"], "prompt_kind": a["prompt_kind"], "candidate_a_id": a["id"],
                "candidate_b_id": b["id"], "source_a": a["source"], "source_b": b["source"], "judge": judge,
                "call_ab_id": call_ab, "call_ba_id": call_ba, "failure_ab": fail_ab, "failure_ba": fail_ba,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from itertools import combinations
 
@@ -69,3 +70,14 @@ def comparisons(candidates: list[dict]) -> list[tuple[dict, dict]]:
         group = sorted(by_prompt[prompt_id], key=lambda c: c["source"])
         out += [(a, b) for a, b in combinations(group, 2) if a["source"] != b["source"]]
     return out
+
+
+def teacher_sample(pairs: list[tuple[dict, dict]], limit: int | None) -> list[int]:
+    """Which pairs (indexes, in order) go to the teacher judge: all, or ``limit`` of them in a
+    fixed pseudo-random order (a hash of both candidate ids), so every prompt kind is sampled
+    and the same candidates always give the same sample."""
+    if limit is None or limit >= len(pairs):
+        return list(range(len(pairs)))
+    ranked = sorted(range(len(pairs)), key=lambda i: hashlib.sha256(
+        f"{pairs[i][0]['id']}|{pairs[i][1]['id']}".encode()).hexdigest())
+    return sorted(ranked[:limit])
