@@ -392,18 +392,24 @@ def plan_judge_ratings(inputs: Inputs, _partition: str | None = None) -> list[Pl
             plan.basis = f"unknown: judge_candidates is not materialized and the judge prompts cannot be rebuilt ({e})"
             return [plan]
         k = len(p.judge_sources)
-        plan.bound = 2 * n_prompts * math.comb(k, 2)
-        plan.basis = (f"2 orders x {n_prompts} prompts x C({k}, 2) source pairs; judge_candidates is not "
-                      "materialized (failed or empty candidates are not judged)")
+        n_pairs = n_prompts * math.comb(k, 2)
+        if p.judge_teacher_pairs is not None:
+            n_pairs = min(n_pairs, p.judge_teacher_pairs)
+        plan.bound = 2 * n_pairs
+        plan.basis = (f"2 orders x {n_pairs} pairs ({n_prompts} prompts x C({k}, 2) source pairs, at most "
+                      f"judge_teacher_pairs = {p.judge_teacher_pairs}); judge_candidates is not materialized "
+                      "(failed or empty candidates are not judged)")
         return [plan]
     from .judge.prompts import JUDGE_SCHEMA, judge_messages
 
     candidates = frame.astype(object).where(frame.notna(), None).to_dict("records")
     pairs = cand.comparisons(candidates)
+    judged = [pairs[i] for i in cand.teacher_sample(pairs, p.judge_teacher_pairs)]
     plan.requests = [ChatRequest.of(judge_messages(a["prompt"], first["response"], second["response"]), task="judge",
                                     temperature=0.0, max_tokens=p.judge_verdict_tokens, json_schema=JUDGE_SCHEMA)
-                     for a, b in pairs for first, second in ((a, b), (b, a))]
-    plan.basis = f"2 orders x {len(pairs)} candidate pairs in judge_candidates"
+                     for a, b in judged for first, second in ((a, b), (b, a))]
+    plan.basis = (f"2 orders x {len(judged)} of the {len(pairs)} candidate pairs in judge_candidates "
+                  f"(judge_teacher_pairs = {p.judge_teacher_pairs})")
     return [plan]
 
 
