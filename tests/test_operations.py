@@ -65,13 +65,15 @@ def test_the_sensor_registers_a_valid_incoming_file_and_reports_a_bad_one(state,
     (state.incoming_dir / "broken.jsonl").write_text('{"id": "x1", "question": "Q?"}\n')
     write_seed_file(state.incoming_dir / "zz-clash.jsonl", 1, "geo")  # reuses geo-000 (read after geo-extra)
     instance = dg.DagsterInstance.ephemeral()
-    result = operations.incoming_seed_files(dg.build_sensor_context(instance=instance))
+    with dg.build_sensor_context(instance=instance) as context:
+        result = operations.incoming_seed_files(context)
     (request,) = result.dynamic_partitions_requests
     assert request.partitions_def_name == "seed_shards"
     assert list(request.partition_keys) == ["000", "001", "geo-extra-000"]
     assert [r.asset_selection for r in result.run_requests] == [[sources.trivia_seeds.key]]
     instance.add_dynamic_partitions("seed_shards", list(request.partition_keys))
-    again = operations.incoming_seed_files(dg.build_sensor_context(instance=instance))
+    with dg.build_sensor_context(instance=instance) as context:
+        again = operations.incoming_seed_files(context)
     assert isinstance(again, dg.SkipReason) and "broken.jsonl:1" in again.skip_message
     assert "zz-clash.jsonl: id 'geo-000' is already used by geo-extra.jsonl" in again.skip_message
 
@@ -103,8 +105,11 @@ def test_the_schedule_requests_the_next_shards_within_the_token_budget(state, tm
         config = tmp_path / f"budget-{budget}.toml"
         config.write_text(f"[profile]\nschedule_token_budget = {budget}\n")
         monkeypatch.setenv("PHI4_CONFIG", str(config))
-        context = dg.build_schedule_context(instance=instance, resources={"project": build_resources()["project"]})
-        return operations.seed_generation_schedule(context)
+        # Closed here, in order: the context opens its own instance, which sets Dagster's current
+        # definitions-state storage until it is closed (left to the garbage collector, it would
+        # be restored after this test's instance is gone, breaking later tests).
+        with dg.build_schedule_context(instance=instance, resources={"project": build_resources()["project"]}) as context:
+            return operations.seed_generation_schedule(context)
 
     requests = tick(tokens["000"])
     assert [r.partition_key for r in requests] == ["000"]
