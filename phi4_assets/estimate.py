@@ -156,7 +156,9 @@ class Inputs:
             if name == "trivia_seeds":  # the one source that reads the instance (registered seed files)
                 import dagster as dg
 
-                instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+                home = os.environ.get("DAGSTER_HOME")
+                # Registered incoming seed files live in the instance; without one, only the shipped seeds.
+                instance = dg.DagsterInstance.get() if home and os.path.isdir(home) else dg.DagsterInstance.ephemeral()
                 with dg.build_asset_context(instance=instance) as context:
                     frame = asset(context, project=self.project).value
             else:
