@@ -27,7 +27,6 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -39,20 +38,7 @@ sys.path.insert(0, str(REPO))
 from phi4_assets.evaluation.runner import greedy_generate, user_message  # noqa: E402
 from phi4_assets.generation import chat_prompt, load_policy  # noqa: E402
 from phi4_assets.hardware import cpu_has_fast_bf16  # noqa: E402
-
-
-def base_model_dir(explicit: str | None) -> str:
-    if explicit:
-        return explicit
-    built = sorted((REPO / "data" / "models" / "base_model").glob("[0-9a-f]*"))
-    if built:
-        return str(built[-1])
-    from phi4_assets.models.base import save_from_gguf
-
-    out = Path(tempfile.mkdtemp()) / "base"
-    save_from_gguf(out)
-    return str(out)
-
+from common import base_model_dir  # noqa: E402  (bench/common.py)
 
 def questions(n: int) -> list[dict]:
     rows = [json.loads(line) for line in (REPO / "data/eval/simpleqa.jsonl").read_text().splitlines() if line]

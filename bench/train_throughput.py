@@ -29,20 +29,7 @@ from phi4_assets.sources.records import read_records  # noqa: E402
 from phi4_assets.training.common import ProgressCallback, TrainSettings  # noqa: E402
 from phi4_assets.training.dpo import build_dpo_trainer  # noqa: E402
 from phi4_assets.training.sft import conversational  # noqa: E402
-
-
-def base_model_dir(explicit: str | None) -> str:
-    if explicit:
-        return explicit
-    built = sorted((REPO / "data" / "models" / "base_model").glob("[0-9a-f]*"))
-    if built:
-        return str(built[-1])
-    from phi4_assets.models.base import save_from_gguf
-
-    out = Path(tempfile.mkdtemp()) / "base"
-    save_from_gguf(out)
-    return str(out)
-
+from common import base_model_dir  # noqa: E402  (bench/common.py)
 
 def data(n: int):
     trivia = read_records(REPO / "data/seeds/trivia.jsonl", schemas.TRIVIA)[:n]

@@ -28,6 +28,7 @@ seen; the profile's values are used.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import warnings
@@ -42,7 +43,6 @@ from .lineage import SCHEMA, _columns, _connect
 from .profiles import Profile, load_profile
 from .settings import Paths
 from .teacher import ChatRequest
-from .teacher.types import call_key
 
 SHARDED = ("answer_checks", "reference_answers", "bogus_questions", "refusals")
 TEACHER_ASSETS = (*SHARDED, "sft_dataset", "judge_candidates", "judge_ratings")
@@ -192,10 +192,12 @@ class Inputs:
         return self._identity
 
     def key(self, identity: str, request: ChatRequest) -> str:
-        """The teacher cache key of a request (as ``TeacherResource.complete`` computes it)."""
+        """The teacher cache key of a request (as ``TeacherResource.complete`` computes it). A
+        request for another model is keyed by that model's name, also where the embedded
+        teacher could not serve it (the estimate still counts what it would ask)."""
         if request.model is not None and request.model != self.teacher.model:
-            identity = request.model
-        return call_key(identity, request.wire_messages(), self.teacher._params(request))
+            identity, request = request.model, dataclasses.replace(request, model=None)
+        return self.teacher.request_key(request, identity)[0]
 
     def cached(self, keys: list[str]) -> int:
         from .teacher.cache import TeacherCache

@@ -15,12 +15,11 @@ import pytest
 
 from phi4_assets.defs import hallucination as h
 from phi4_assets.defs import operations, sources
-from phi4_assets.defs.partitions import register_seed_shards, seed_shard_keys, seed_shards
+from phi4_assets.defs.partitions import register_seed_shards, seed_shard_keys
 from phi4_assets.defs.resources import build_resources
 from phi4_assets.defs.training import retrain_when_data_changes
 from phi4_assets.settings import REPO_ROOT
 from phi4_assets.sources.shards import assign_shards, file_shard_keys, set_name, shard_keys
-from stub_openai import StubOpenAI
 
 SEED = {"question": "Which river flows through Lyon besides the Rhone?", "answer": "Saone", "aliases": [],
         "topic": "geography", "difficulty": "medium"}

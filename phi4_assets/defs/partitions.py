@@ -21,14 +21,6 @@ from ..sources.shards import SHIPPED, file_shard_keys, set_name
 seed_shards = dg.DynamicPartitionsDefinition(name="seed_shards")
 
 
-def _count_lines(path) -> int:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return sum(1 for line in f if line.strip())
-    except OSError:
-        return 0
-
-
 def incoming_files(incoming_dir: Path) -> list[Path]:
     """Seed files waiting in the incoming folder (``*.jsonl``), in name order."""
     return sorted(incoming_dir.glob("*.jsonl")) if incoming_dir.is_dir() else []
@@ -41,13 +33,14 @@ def seed_sets(profile: Profile | None = None, paths: Paths | None = None,
     (``FILE:LINE: field 'F': problem``)."""
     profile = profile or load_profile()
     paths = paths or Paths.from_env()
-    shipped = profile.data_files.get("trivia") or paths.data_dir / "seeds" / "trivia.jsonl"
-    n = _count_lines(shipped)
+    shipped = Path(profile.data_files.get("trivia") or paths.data_dir / "seeds" / "trivia.jsonl")
+    records = read_records(shipped, schemas.TRIVIA) if shipped.exists() else []
+    n = len(records)
     for cap in (profile.source_limit, profile.hallucination_seeds):
         if cap is not None:
             n = min(n, cap)
     sets = {SHIPPED: n}
-    seen = {r["id"]: shipped.name for r in read_records(shipped, schemas.TRIVIA)} if n else {}
+    seen = {r["id"]: shipped.name for r in records}
     for path in incoming_files(paths.incoming_dir):
         try:
             name = set_name(path.stem)

@@ -39,7 +39,7 @@ def answer_check_messages(question: str, key: str, aliases: list[str], response:
     ]
 
 
-def _json_object(text: str) -> dict:
+def first_json_object(text: str) -> dict:
     """The first JSON object in ``text`` (a reply may wrap it in prose or a code fence)."""
     start = text.find("{")
     while start != -1:
@@ -71,7 +71,7 @@ def parse_answer_check(text: str | None) -> str:
     if not text or not text.strip():
         raise ReplyError("empty reply")
     try:
-        value = _json_object(text).get("matches_key")
+        value = first_json_object(text).get("matches_key")
     except ReplyError:
         m = _BARE_GRADE.match(text)
         if not m:
@@ -120,7 +120,7 @@ def bogus_messages(question: str) -> list[dict]:
 def parse_bogus(text: str | None) -> tuple[str, int]:
     if not text or not text.strip():
         raise ReplyError("empty reply")
-    value = _json_object(text)
+    value = first_json_object(text)
     question = value.get("bogus_question")
     quality = value.get("quality")
     if not isinstance(question, str) or not question.strip():

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..hallucination.prompts import ReplyError, _json_object
+from ..hallucination.prompts import ReplyError, first_json_object
 
 FAULTS = ("lack of comprehension", "logical error", "factual error", "stylistic issue")
 CRITERIA = ("accuracy", "style", "detail")
@@ -139,7 +139,7 @@ def parse_verdict(text: str | None) -> Verdict:
     """A ``Verdict`` from a judge reply, or ``ReplyError`` saying what is wrong with it."""
     if not text or not text.strip():
         raise ReplyError("empty reply")
-    value = _json_object(text)
+    value = first_json_object(text)
     if "scores" not in value:
         raise ReplyError("no scores")
     scores = _by_assistant(value["scores"], "scores")

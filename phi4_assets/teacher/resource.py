@@ -162,9 +162,8 @@ class TeacherResource(dg.ConfigurableResource):
         stats = TeacherStats(requests=len(requests))
         keyed: list[tuple[str, ChatRequest, dict]] = []
         for request in requests:
-            params = self._params(request)
-            keyed.append((call_key(self._request_identity(request, model_id), request.wire_messages(), params),
-                          request, params))
+            key, params = self.request_key(request, model_id)
+            keyed.append((key, request, params))
             stats.by_task[request.task] = stats.by_task.get(request.task, 0) + 1
         unique = {key: (request, params) for key, request, params in keyed}
         stats.unique_calls = len(unique)
@@ -211,6 +210,12 @@ class TeacherResource(dg.ConfigurableResource):
             logger.info(f"teacher: {stats.calls_made} calls in {stats.wall_s:.1f}s, {stats.errors} errors, "
                         f"{stats.prompt_tokens}+{stats.completion_tokens} tokens")
         return TeacherBatch(replies=[replies[key] for key, _, _ in keyed], stats=stats, model=model_id)
+
+    def request_key(self, request: ChatRequest, model_id: str) -> tuple[str, dict]:
+        """The cache key of ``request`` and the parameters sent with it; ``model_id`` is
+        ``model_identity(...)``. ``complete`` and ``phi4 estimate`` both key requests this way."""
+        params = self._params(request)
+        return call_key(self._request_identity(request, model_id), request.wire_messages(), params), params
 
     def _request_identity(self, request: ChatRequest, model_id: str) -> str:
         """The cache identity of one request: another model at the same endpoint, or the resource's."""
