@@ -62,7 +62,26 @@ def release_dead_runs(instance: dg.DagsterInstance) -> list[str]:
     return released
 
 
-def run_demo(stop_after: str | None = None, start_from: str | None = None) -> int:
+def failure_summary(result: dg.ExecuteInProcessResult, stage: str, partition: str | None) -> str:
+    """One line per failed step (the asset, the partition, the error's last line), then how to resume."""
+    lines = []
+    for event in result.all_events:
+        if event.event_type_value != "STEP_FAILURE":
+            continue
+        error = event.step_failure_data.error if event.step_failure_data else None
+        while error is not None and error.cause is not None:  # the root cause says what went wrong
+            error = error.cause
+        message = (error.message.strip().splitlines() or ["?"])[-1] if error else "unknown error"
+        lines.append(f"   failed: {event.step_key}" + (f" [partition {partition}]" if partition else "") + f": {message}")
+    if not lines:
+        lines.append(f"   failed: stage {stage}" + (f" [partition {partition}]" if partition else "")
+                     + " (no step failed: see the run's logs in the UI)")
+    lines.append(f'   resume with: phi4 demo --from "{stage}"')
+    return "\n".join(lines)
+
+
+def run_demo(stop_after: str | None = None, start_from: str | None = None,
+             instance: dg.DagsterInstance | None = None) -> int:
     names = [name for name, _, _ in STAGES]
     for wanted in (start_from, stop_after):
         if wanted is not None and wanted not in names:
@@ -70,7 +89,7 @@ def run_demo(stop_after: str | None = None, start_from: str | None = None) -> in
     defs = dg.load_defs(defs_root=phi4_assets.defs)
     assets = [*defs.assets, *(defs.asset_checks or [])]
     resources = defs.resources
-    instance = dg.DagsterInstance.get()
+    instance = instance or dg.DagsterInstance.get()
     for run_id in release_dead_runs(instance):
         print(f"run {run_id} was left started by a process that is gone: marked failed, its pool slots freed")
     added = register_seed_shards(instance)
@@ -94,6 +113,7 @@ def run_demo(stop_after: str | None = None, start_from: str | None = None) -> in
             print(f"   {'ok' if result.success else 'FAILED'} in {timings[-1][1]:.1f}s"
                   + (f"; failed checks: {', '.join(failed_checks)}" if failed_checks else ""), flush=True)
             if not result.success:
+                print(failure_summary(result, name, partition), flush=True)
                 return 1
         if stop_after == name:
             break

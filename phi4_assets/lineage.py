@@ -487,7 +487,8 @@ def summary(node: Node) -> str:
         return (f"token={_short(r.get('token_text'))} ({r.get('token')}) at {r.get('index')} "
                 f"p {_p(r.get('p_before'))}->{_p(r.get('p_after'))} {state} prefix={_short(r.get('prefix_text'), 36)}")
     if t == "judge_ratings":
-        scores = lambda s: "/".join(str(r.get(f"{k}_{s}")) for k in ("accuracy", "style", "detail"))  # noqa: E731
+        scores = lambda s: "/".join(f"{r.get(f'{k}_{s}'):g}" if isinstance(r.get(f"{k}_{s}"), (int, float))  # noqa: E731
+                                    else str(r.get(f"{k}_{s}")) for k in ("accuracy", "style", "detail"))
         extra = f" failure={_short(r.get('failure'), 30)}" if r.get("failure") else ""
         return (f"judge={r.get('judge')} A acc/style/detail={scores('a')} B={scores('b')} "
                 f"order_consistent={r.get('order_consistent')}{extra}")

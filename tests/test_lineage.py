@@ -8,49 +8,17 @@ import pytest
 
 from phi4_assets import lineage
 from phi4_assets.cli import main
+from phi4_assets.defs import table_schemas
 from phi4_assets.pts.memo import Estimate, EstimateMemo, estimate_key
 from phi4_assets.teacher.cache import CallRecord, TeacherCache
 from phi4_assets.teacher.types import TeacherReply
+from phi4_assets.warehouse import column_names, write_frame
 
 MEMO_PARAMS = {"temperature": 0.7, "max_new_tokens": 6}
 PIVOT_KEY = estimate_key("mv1", "math-aaa", (5, 6), 4, MEMO_PARAMS)
 
-# The tables the assets write (their real columns; the ones not set here are null).
-COLUMNS = {
-    "trivia_seeds": ["id", "question", "answer", "aliases", "topic", "difficulty"],
-    "math_problems": ["id", "question", "answer", "difficulty", "template"],
-    "chat_prompts": ["id", "prompt", "category"],
-    "safety_prompts": ["id", "prompt", "kind", "category", "pair"],
-    "policy_answer_samples": ["id", "shard", "question_id", "sample_index", "text", "n_tokens", "finished",
-                              "model_version", "temperature"],
-    "answer_checks": ["id", "shard", "sample_id", "question_id", "sample_index", "matches_key", "grader",
-                      "teacher_call_id", "teacher_raw", "failure"],
-    "reference_answers": ["id", "shard", "question_id", "answer_text", "generator", "teacher_call_id", "teacher_raw",
-                          "rejected_reason"],
-    "bogus_questions": ["id", "shard", "question_id", "original", "teacher_call_id", "teacher_raw",
-                        "teacher_rejected", "bogus_question", "quality", "method", "generator", "entity",
-                        "drop_reason", "kept"],
-    "refusals": ["id", "shard", "target_id", "question_id", "bogus", "question", "refusal", "generator",
-                 "teacher_call_id", "teacher_raw", "rejected_reason"],
-    "hallucination_sft_data": ["id", "prompt", "completion", "kind", "question_id", "p_correct", "source_id",
-                               "generator"],
-    "hallucination_dpo_pairs": ["id", "prompt", "chosen", "rejected", "chosen_token_ids", "rejected_token_ids", "kind",
-                                "question_id", "p_correct", "chosen_from", "rejected_from"],
-    "sft_dataset": ["id", "prompt", "completion", "source", "kind", "generator", "source_id", "teacher_call_id",
-                    "truncated"],
-    "pivotal_tokens": ["id", "domain", "problem_id", "response_id", "response_text", "index", "token", "token_text",
-                       "prefix_ids", "prefix_text", "prefix_hash", "estimate_key", "prompt_ids", "p_before", "p_after",
-                       "delta", "rollouts_per_estimate", "accepted", "model_version"],
-    "pts_dpo_pairs": ["id", "prompt", "prompt_token_ids", "chosen", "rejected", "chosen_token_ids",
-                      "rejected_token_ids", "source", "pivot_id", "problem_id", "p_before", "p_after", "partner_rate"],
-    "judge_candidates": ["id", "prompt_id", "prompt_kind", "prompt", "source", "generator", "response", "truncated",
-                         "teacher_call_id", "model_version", "oracle_correct", "failure"],
-    "judge_ratings": ["id", "prompt_id", "prompt_kind", "candidate_a_id", "candidate_b_id", "source_a", "source_b",
-                      "judge", "call_ab_id", "call_ba_id", "accuracy_a", "style_a", "detail_a", "accuracy_b",
-                      "style_b", "detail_b", "order_consistent", "failure", "accuracy_source"],
-    "judge_dpo_pairs": ["id", "prompt_id", "prompt", "chosen", "rejected", "subset", "margin", "rating_id",
-                        "chosen_candidate_id", "rejected_candidate_id", "source"],
-}
+# The tables the assets write, as declared by the assets (the columns not set here are null).
+SCHEMAS = table_schemas()
 
 ROWS = {
     "trivia_seeds": [
@@ -169,14 +137,9 @@ def build_warehouse(paths, tables=None) -> None:
     paths.warehouse.parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(paths.warehouse)) as con:
         con.execute("CREATE SCHEMA IF NOT EXISTS phi4")
-        for name in tables or COLUMNS:
-            frame = pd.DataFrame(ROWS[name]).reindex(columns=COLUMNS[name])
-            frame = frame.astype(object).where(frame.notna(), None)
-            con.register("frame", frame)
-            casts = ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' if frame[c].isna().all() else f'"{c}"'
-                              for c in frame.columns)
-            con.execute(f"CREATE TABLE phi4.{name} AS SELECT {casts} FROM frame")
-            con.unregister("frame")
+        for name in tables or ROWS:
+            frame = pd.DataFrame(ROWS[name]).reindex(columns=column_names(SCHEMAS[name]))
+            write_frame(con, f"phi4.{name}", frame, SCHEMAS[name], partitioned=False, where=name)
     TeacherCache(paths.teacher_cache).store([
         CallRecord(reply=TeacherReply(call_id=cid, text=response, finish_reason="stop", prompt_tokens=30,
                                       completion_tokens=8),
@@ -425,3 +388,17 @@ def test_view_over_an_empty_warehouse_and_after_tables_appear(state):
         rows = set(con.execute("SELECT child_id, parent_table, parent_id FROM phi4.lineage_edges").fetchall())
     assert rows == {("sft-chat", "chat_prompts", "chat-0001"), ("sft-chat", "teacher_calls", "call-chat"),
                     ("sft-lost", "teacher_calls", "call-not-cached")}
+
+
+def test_every_lineage_edge_names_declared_columns():
+    """The edge spec reads the tables as the assets declare them: a renamed column fails here."""
+    for edge in lineage.EDGES:
+        assert edge.column in column_names(SCHEMAS[edge.child]), (edge.child, edge.column)
+        if edge.when:
+            assert edge.when[0] in column_names(SCHEMAS[edge.child]), (edge.child, edge.when)
+        for parent in edge.parents:
+            if parent not in lineage.EXTERNAL_KEYS:
+                assert edge.parent_key in column_names(SCHEMAS[parent]), (parent, edge.parent_key)
+    partitioned = {name for name, schema in SCHEMAS.items()
+                   if set(column_names(schema)) & set(lineage.PARTITION_COLUMNS)}
+    assert {"policy_answer_samples", "pivotal_tokens", "pts_difficulty"} <= partitioned

@@ -67,11 +67,11 @@ def test_sft_and_a_dpo_stage_materialize_on_tiny(state, stub_teacher):
     from phi4_assets.defs import hallucination as h
     from phi4_assets.defs import sft, sources
     from phi4_assets.defs.resources import build_resources
-    from phi4_assets.defs.training import dpo_stage, settings_from
+    from phi4_assets.defs.training import TRAIN, dpo_stage, settings_from
     from phi4_assets.models.ref import ModelRef
     from phi4_assets.resources import ModelStoreResource, ProjectResource
 
-    @dg.asset(pool="train")
+    @dg.asset(**TRAIN)
     def tiny_dpo_model(context: dg.AssetExecutionContext, project: ProjectResource, model_store: ModelStoreResource,
                        sft_model: pd.DataFrame,
                        hallucination_dpo_pairs: pd.DataFrame) -> dg.Output[pd.DataFrame]:

@@ -1,1 +1,20 @@
 """Dagster definitions, one module per asset group (loaded by ``definitions.py``)."""
+
+from functools import cache
+
+
+@cache
+def load() -> "dg.Definitions":
+    """Every definition of the project (what ``definitions.py`` serves)."""
+    import dagster as dg
+
+    import phi4_assets.defs
+
+    return dg.load_defs(defs_root=phi4_assets.defs)
+
+
+def table_schemas() -> dict:
+    """Asset name -> its declared ``dg.TableSchema``: the columns of every warehouse table."""
+    from ..warehouse import declared_schemas
+
+    return declared_schemas(load().assets or [])

@@ -20,6 +20,8 @@ from ..models.ref import ModelRef
 from ..reporting import markdown_table
 from ..resources import ProjectResource
 from ..teacher.resource import TeacherResource
+from ..evaluation.runner import ITEM_TYPES
+from ..warehouse import schema_metadata, table_schema
 
 GROUP = "evaluation"
 STAGES = list(report.STAGES)
@@ -28,6 +30,17 @@ stages = dg.StaticPartitionsDefinition(STAGES)
 STAGE_MODELS = {"base": "base_model", "sft": "sft_model", "dpo1": "dpo1_model", "dpo2_only": "dpo2_only_model",
                 "final": "dpo2_model"}
 ALL_STAGES = dg.AssetIn(partition_mapping=dg.AllPartitionMapping())
+
+STAGE_EVALUATIONS = table_schema(stage="VARCHAR", model_version="VARCHAR", **ITEM_TYPES)
+# report.ablation_table's columns: per stage its value, CI and n, then the report's values.
+_LABELS = [report.STAGE_LABELS[s] for s in report.STAGES]
+ABLATION_TABLE = table_schema(
+    benchmark="VARCHAR", metric="VARCHAR", row="VARCHAR",
+    **{f"{label}{part}": type_ for label in _LABELS
+       for part, type_ in (("", "DOUBLE"), (" ci_low", "DOUBLE"), (" ci_high", "DOUBLE"), (" n", "BIGINT"))},
+    **{f"report: {label}": "DOUBLE" for label in _LABELS}, **{"report row": "VARCHAR"})
+SIMPLEQA_EVOLUTION = table_schema(stage="VARCHAR", source=("VARCHAR", "ours | report"), outcome="VARCHAR",
+                                  percent="DOUBLE", ci_low="DOUBLE", ci_high="DOUBLE", n="BIGINT")
 
 
 # Within a benchmark, a limit takes its strata in turn (real and bogus SimpleQA questions,
@@ -55,7 +68,7 @@ def _items(eval_sets: pd.DataFrame, limits: dict) -> pd.DataFrame:
 # not trained yet fails alone while the others complete.
 @dg.asset(group_name=GROUP, partitions_def=stages, pool="train", kinds={"pytorch", "duckdb"}, code_version="1",
           backfill_policy=dg.BackfillPolicy.multi_run(1),
-          metadata={"partition_expr": "stage"})
+          metadata=schema_metadata(STAGE_EVALUATIONS, partition_expr="stage"))
 def stage_evaluations(context: dg.AssetExecutionContext, project: ProjectResource, teacher: TeacherResource,
                       eval_sets: pd.DataFrame, base_model: pd.DataFrame, sft_model: pd.DataFrame,
                       dpo1_model: pd.DataFrame, dpo2_only_model: pd.DataFrame,
@@ -94,7 +107,7 @@ def _aggregates_by_stage(stage_evaluations: pd.DataFrame) -> dict[str, pd.DataFr
 
 
 @dg.asset(group_name=GROUP, pool="duckdb", kinds={"duckdb"}, code_version="1",
-          ins={"stage_evaluations": ALL_STAGES})
+          ins={"stage_evaluations": ALL_STAGES}, metadata=schema_metadata(ABLATION_TABLE))
 def ablation_table(context: dg.AssetExecutionContext, stage_evaluations: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """The report's Table 9 layout: rows are benchmark metrics, columns base | SFT | DPO stage 1 |
     DPO stage 2 only | both (final), each with its 95% CI, and the report's own values beside."""
@@ -105,7 +118,7 @@ def ablation_table(context: dg.AssetExecutionContext, stage_evaluations: pd.Data
 
 
 @dg.asset(group_name=GROUP, pool="duckdb", kinds={"duckdb"}, code_version="1",
-          ins={"stage_evaluations": ALL_STAGES})
+          ins={"stage_evaluations": ALL_STAGES}, metadata=schema_metadata(SIMPLEQA_EVOLUTION))
 def simpleqa_evolution(context: dg.AssetExecutionContext, project: ProjectResource,
                        stage_evaluations: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """Figure 6: SimpleQA correct / not attempted / incorrect at base, SFT, DPO1 and final, as a

@@ -16,6 +16,7 @@ from ..resources import ProjectResource
 from ..teacher import ChatRequest
 from ..teacher.resource import TeacherResource
 from ..text import normalize_question
+from ..warehouse import frame_of, schema_metadata, table_schema
 from .common import ask_teacher, column_lineage, shares, table_metadata
 from ..sources.shards import assign_shards, shard_seed
 from .partitions import seed_shards
@@ -24,8 +25,45 @@ GROUP = "hallucination"
 # One run per shard in a backfill: a shard is the unit of teacher spend and of resumption (a
 # failed shard is retried alone), and the assets read one shard at a time (no range support).
 SHARDED = dict(group_name=GROUP, partitions_def=seed_shards, pool="duckdb", kinds={"duckdb"},
-               backfill_policy=dg.BackfillPolicy.multi_run(1),
-               metadata={"partition_expr": "shard"})
+               backfill_policy=dg.BackfillPolicy.multi_run(1))
+
+
+def _sharded(schema) -> dict:
+    return dict(SHARDED, metadata=schema_metadata(schema, partition_expr="shard"))
+
+
+def _table(schema, **extra) -> dict:
+    return dict(group_name=GROUP, pool="duckdb", kinds={"duckdb"}, metadata=schema_metadata(schema), **extra)
+
+
+# The tables of this group, in graph order (``shard`` is the partition column).
+POLICY_ANSWER_SAMPLES = table_schema(
+    id="VARCHAR", shard="VARCHAR", question_id="VARCHAR", sample_index="BIGINT", text="VARCHAR", n_tokens="BIGINT",
+    finished=("BOOLEAN", "ended with end-of-turn (not cut at the token limit)"), model_version="VARCHAR",
+    temperature="DOUBLE")
+ANSWER_CHECKS = table_schema(
+    id="VARCHAR", shard="VARCHAR", sample_id="VARCHAR", question_id="VARCHAR", sample_index="BIGINT",
+    matches_key=("VARCHAR", "True | False | Uncertain"), grader="VARCHAR", teacher_call_id="VARCHAR",
+    teacher_raw="VARCHAR", failure="VARCHAR")
+REFERENCE_ANSWERS = table_schema(
+    id="VARCHAR", shard="VARCHAR", question_id="VARCHAR", answer_text="VARCHAR", generator="VARCHAR",
+    teacher_call_id="VARCHAR", teacher_raw="VARCHAR", rejected_reason="VARCHAR")
+BOGUS_QUESTIONS = table_schema(
+    shard="VARCHAR", question_id="VARCHAR", original="VARCHAR", teacher_call_id="VARCHAR", teacher_raw="VARCHAR",
+    teacher_rejected="VARCHAR", bogus_question="VARCHAR", quality=("DOUBLE", "1-5"), method="VARCHAR",
+    generator="VARCHAR", drop_reason="VARCHAR", entity=("VARCHAR", "the invented name, where a rule made one"),
+    kept="BOOLEAN", id="VARCHAR")
+REFUSALS = table_schema(
+    id="VARCHAR", shard="VARCHAR", target_id=("VARCHAR", "the question refused: a seed or a bogus question"),
+    question_id="VARCHAR", bogus="BOOLEAN", question="VARCHAR", refusal="VARCHAR", generator="VARCHAR",
+    teacher_call_id="VARCHAR", teacher_raw="VARCHAR", rejected_reason="VARCHAR")
+HALLUCINATION_SFT_DATA = table_schema(
+    id="VARCHAR", prompt="VARCHAR", completion="VARCHAR", kind=("VARCHAR", "answer | refusal | bogus_refusal"),
+    question_id="VARCHAR", p_correct="DOUBLE", source_id="VARCHAR", generator="VARCHAR")
+HALLUCINATION_DPO_PAIRS = table_schema(
+    id="VARCHAR", prompt="VARCHAR", chosen="VARCHAR", rejected="VARCHAR", chosen_token_ids="INTEGER[]",
+    rejected_token_ids="INTEGER[]", kind="VARCHAR", question_id="VARCHAR", p_correct="DOUBLE",
+    chosen_from="VARCHAR", rejected_from="VARCHAR")
 ALL_SHARDS = dg.AllPartitionMapping()
 
 
@@ -68,7 +106,7 @@ class SamplingConfig(dg.Config):
 # -- policy samples and answer checks ------------------------------------------------------
 
 
-@dg.asset(**SHARDED, code_version="1")
+@dg.asset(**_sharded(POLICY_ANSWER_SAMPLES), code_version="1")
 def policy_answer_samples(context: dg.AssetExecutionContext, config: SamplingConfig, project: ProjectResource,
                           trivia_seeds: pd.DataFrame, base_model: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """k sampled answers per seed question from the policy (``base_model``)."""
@@ -91,7 +129,7 @@ def policy_answer_samples(context: dg.AssetExecutionContext, config: SamplingCon
                          "shard": shard, "question_id": q["id"], "sample_index": i, "text": s.text,
                          "n_tokens": s.n_tokens, "finished": s.finished, "model_version": policy.data_version,
                          "temperature": temperature})
-    frame = pd.DataFrame(rows)
+    frame = frame_of(rows, POLICY_ANSWER_SAMPLES)
     return dg.Output(frame, metadata=table_metadata(
         frame, ["question_id", "sample_index", "text"], questions=len(questions), samples_per_question=k,
         tokens=int(frame["n_tokens"].sum()) if len(frame) else 0))
@@ -103,7 +141,7 @@ def _rule_grade(text: str, keys: list[str]) -> str:
     return "Uncertain" if rules.expresses_uncertainty(text) else "False"
 
 
-@dg.asset(**SHARDED, code_version="1",
+@dg.asset(**_sharded(ANSWER_CHECKS), code_version="1",
           check_specs=[dg.AssetCheckSpec("answer_checks_parse_failures", asset="answer_checks",
                                          description="Teacher grades that failed to parse stay under the limit.")])
 def answer_checks(context: dg.AssetExecutionContext, config: GeneratorConfig, project: ProjectResource,
@@ -147,7 +185,7 @@ def answer_checks(context: dg.AssetExecutionContext, config: GeneratorConfig, pr
         rows.append({"id": row_id("check", s["id"], grader, call_id), "shard": s["shard"], "sample_id": s["id"],
                      "question_id": s["question_id"], "sample_index": int(s["sample_index"]), "matches_key": grade,
                      "grader": grader, "teacher_call_id": call_id, "teacher_raw": raw, "failure": failure})
-    frame = pd.DataFrame(rows)
+    frame = frame_of(rows, ANSWER_CHECKS)
     stats = decision.question_stats(zip(frame["question_id"], frame["matches_key"]))
     p = pd.Series([s.p_correct for s in stats.values()], dtype=float)
     failures = int(frame["failure"].notna().sum())
@@ -167,7 +205,7 @@ def answer_checks(context: dg.AssetExecutionContext, config: GeneratorConfig, pr
 # -- what the teacher (or the rules) writes ------------------------------------------------
 
 
-@dg.asset(**SHARDED, code_version="1")
+@dg.asset(**_sharded(REFERENCE_ANSWERS), code_version="1")
 def reference_answers(context: dg.AssetExecutionContext, config: GeneratorConfig, project: ProjectResource,
                       teacher: TeacherResource, trivia_seeds: pd.DataFrame,
                       base_model: pd.DataFrame) -> dg.Output[pd.DataFrame]:
@@ -193,13 +231,13 @@ def reference_answers(context: dg.AssetExecutionContext, config: GeneratorConfig
         rows.append({"id": row_id("reference", q["id"], text), "shard": context.partition_key,
                      "question_id": q["id"], "answer_text": text, "generator": made_by,
                      "teacher_call_id": call_id, "teacher_raw": raw, "rejected_reason": rejected})
-    frame = pd.DataFrame(rows)
+    frame = frame_of(rows, REFERENCE_ANSWERS)
     return dg.Output(frame, metadata=table_metadata(
         frame, ["question_id", "answer_text", "generator"], generators=shares(frame["generator"]),
         teacher_rejected=int(frame["rejected_reason"].notna().sum()), **batch.stats.as_metadata()))
 
 
-@dg.asset(**SHARDED, code_version="1")
+@dg.asset(**_sharded(BOGUS_QUESTIONS), code_version="1")
 def bogus_questions(context: dg.AssetExecutionContext, config: GeneratorConfig, project: ProjectResource,
                     teacher: TeacherResource, trivia_seeds: pd.DataFrame,
                     base_model: pd.DataFrame) -> dg.Output[pd.DataFrame]:
@@ -259,14 +297,14 @@ def bogus_questions(context: dg.AssetExecutionContext, config: GeneratorConfig, 
         row["kept"] = row["drop_reason"] is None
         row["id"] = row_id("bogus", q["id"], row["bogus_question"], row["generator"])
         rows.append(row)
-    frame = pd.DataFrame(rows)
+    frame = frame_of(rows, BOGUS_QUESTIONS)
     return dg.Output(frame, metadata=table_metadata(
         frame, ["question_id", "bogus_question", "method", "quality", "kept"], kept=int(frame["kept"].sum()),
         dropped=frame["drop_reason"].value_counts().to_dict(), methods=frame["method"].value_counts().to_dict(),
         generators=shares(frame["generator"]), **batch.stats.as_metadata()))
 
 
-@dg.asset(**SHARDED, code_version="1")
+@dg.asset(**_sharded(REFUSALS), code_version="1")
 def refusals(context: dg.AssetExecutionContext, config: GeneratorConfig, project: ProjectResource,
              teacher: TeacherResource, trivia_seeds: pd.DataFrame, answer_checks: pd.DataFrame,
              bogus_questions: pd.DataFrame, base_model: pd.DataFrame) -> dg.Output[pd.DataFrame]:
@@ -306,8 +344,7 @@ def refusals(context: dg.AssetExecutionContext, config: GeneratorConfig, project
                      "target_id": t["target_id"], "question_id": t["question_id"], "bogus": t["bogus"],
                      "question": t["question"], "refusal": text, "generator": made_by, "teacher_call_id": call_id,
                      "teacher_raw": raw, "rejected_reason": rejected})
-    frame = pd.DataFrame(rows, columns=["id", "shard", "target_id", "question_id", "bogus", "question", "refusal",
-                                        "generator", "teacher_call_id", "teacher_raw", "rejected_reason"])
+    frame = frame_of(rows, REFUSALS)
     return dg.Output(frame, metadata=table_metadata(
         frame, ["target_id", "bogus", "refusal", "generator"], real=int((~frame["bogus"]).sum()),
         bogus=int(frame["bogus"].sum()), generators=shares(frame["generator"]),
@@ -321,7 +358,7 @@ def _all(name: str) -> dg.AssetIn:
     return dg.AssetIn(name, partition_mapping=ALL_SHARDS)
 
 
-@dg.asset(group_name=GROUP, pool="duckdb", kinds={"duckdb"}, code_version="1",
+@dg.asset(**_table(HALLUCINATION_SFT_DATA), code_version="1",
           automation_condition=dg.AutomationCondition.eager(),
           ins={"answer_checks": _all("answer_checks"), "reference_answers": _all("reference_answers"),
                "refusals": _all("refusals")})
@@ -351,8 +388,9 @@ def hallucination_sft_data(context: dg.AssetExecutionContext, project: ProjectRe
         rows.append({"prompt": r["question"], "completion": r["refusal"], "kind": "bogus_refusal",
                      "question_id": r["question_id"], "p_correct": None, "source_id": r["id"],
                      "generator": r["generator"]})
-    frame = pd.DataFrame(rows)
-    frame.insert(0, "id", [row_id("sft", r.prompt, r.completion, r.source_id) for r in frame.itertuples()])
+    for row in rows:
+        row["id"] = row_id("sft", row["prompt"], row["completion"], row["source_id"])
+    frame = frame_of(rows, HALLUCINATION_SFT_DATA)
     kinds = frame["kind"].value_counts().to_dict()
     return dg.Output(frame, metadata=table_metadata(
         frame, ["kind", "prompt", "completion"], rows_by_kind=kinds, usually_right=settings.usually_right,
@@ -360,7 +398,7 @@ def hallucination_sft_data(context: dg.AssetExecutionContext, project: ProjectRe
         shards=int(answer_checks["shard"].nunique())))
 
 
-@dg.asset(group_name=GROUP, pool="duckdb", kinds={"duckdb"}, code_version="1",
+@dg.asset(**_table(HALLUCINATION_DPO_PAIRS), code_version="1",
           automation_condition=dg.AutomationCondition.eager(),
           ins={"answer_checks": _all("answer_checks"), "policy_answer_samples": _all("policy_answer_samples"),
                "reference_answers": _all("reference_answers"), "refusals": _all("refusals")})
@@ -407,9 +445,7 @@ def hallucination_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectR
                          "chosen": chosen_text, "rejected": rejected_text, "chosen_token_ids": chosen_ids,
                          "rejected_token_ids": rejected_ids, "kind": kind, "question_id": qid,
                          "p_correct": s.p_correct, "chosen_from": chosen_from, "rejected_from": rejected_from})
-    frame = pd.DataFrame(rows, columns=["id", "prompt", "chosen", "rejected", "chosen_token_ids",
-                                        "rejected_token_ids", "kind", "question_id", "p_correct", "chosen_from",
-                                        "rejected_from"])
+    frame = frame_of(rows, HALLUCINATION_DPO_PAIRS)
     return dg.Output(frame, metadata=table_metadata(
         frame, ["kind", "prompt", "chosen", "rejected"], pairs_by_kind=frame["kind"].value_counts().to_dict(),
         questions=int(frame["question_id"].nunique()), tokens_per_side=settings.dpo_tokens,

@@ -25,6 +25,7 @@ from ..reporting import markdown_table
 from ..resources import ModelStoreResource, ProjectResource
 from ..teacher import ChatRequest
 from ..teacher.resource import TeacherResource
+from ..warehouse import frame_of, schema_metadata, table_schema
 from .common import ask_teacher, column_lineage, shares, table_metadata
 from .pts import domain_problems
 from .training import TRAIN, retrain_when_data_changes, dpo_stage, settings_from
@@ -32,16 +33,30 @@ from .training import TRAIN, retrain_when_data_changes, dpo_stage, settings_from
 GROUP = "judge"
 TABLE = dict(group_name=GROUP, pool="duckdb", kinds={"duckdb"})
 
-CANDIDATE_COLUMNS = ["id", "prompt_id", "prompt_kind", "prompt", "source", "generator", "response", "truncated",
-                     "teacher_call_id", "model_version", "oracle_correct", "failure"]
-RATING_COLUMNS = ["id", "prompt_id", "prompt_kind", "candidate_a_id", "candidate_b_id", "source_a", "source_b",
-                  "judge", "call_ab_id", "call_ba_id", "failure_ab", "failure_ba", "rated", "accuracy_a", "style_a",
-                  "detail_a", "overall_a", "accuracy_b", "style_b", "detail_b", "overall_b", "judge_accuracy_a",
-                  "judge_accuracy_b", "faults_a", "faults_b", "faults_discussion", "order_consistent",
-                  "accuracy_consistent", "overall_consistent",
-                  "accuracy_source", "oracle_agrees", "failure"]
-PAIR_COLUMNS = ["id", "prompt_id", "prompt", "chosen", "rejected", "chosen_token_ids", "rejected_token_ids",
-                "subset", "margin", "rating_id", "chosen_candidate_id", "rejected_candidate_id", "source"]
+
+def _table(schema) -> dict:
+    return dict(TABLE, metadata=schema_metadata(schema))
+
+
+JUDGE_CANDIDATES = table_schema(
+    id="VARCHAR", prompt_id="VARCHAR", prompt_kind="VARCHAR", prompt="VARCHAR",
+    source=("VARCHAR", "the teacher, a model asset, or a model at the teacher endpoint"), generator="VARCHAR",
+    response="VARCHAR", truncated="BOOLEAN", teacher_call_id="VARCHAR", model_version="VARCHAR",
+    oracle_correct=("BOOLEAN", "on keyed prompts: the answer key's verdict"), failure="VARCHAR")
+JUDGE_RATINGS = table_schema(
+    id="VARCHAR", prompt_id="VARCHAR", prompt_kind="VARCHAR", candidate_a_id="VARCHAR", candidate_b_id="VARCHAR",
+    source_a="VARCHAR", source_b="VARCHAR", judge=("VARCHAR", "the judge model, or rules"), call_ab_id="VARCHAR",
+    call_ba_id="VARCHAR", failure_ab="VARCHAR", failure_ba="VARCHAR", rated="BOOLEAN", accuracy_a="DOUBLE",
+    style_a="DOUBLE", detail_a="DOUBLE", overall_a="DOUBLE", accuracy_b="DOUBLE", style_b="DOUBLE",
+    detail_b="DOUBLE", overall_b="DOUBLE", judge_accuracy_a="DOUBLE", judge_accuracy_b="DOUBLE",
+    faults_a="VARCHAR[]", faults_b="VARCHAR[]", faults_discussion="VARCHAR", order_consistent="BOOLEAN",
+    accuracy_consistent="BOOLEAN", overall_consistent="BOOLEAN", accuracy_source="VARCHAR",
+    oracle_agrees="BOOLEAN", failure="VARCHAR")
+JUDGE_DPO_PAIRS = table_schema(
+    id="VARCHAR", prompt_id="VARCHAR", prompt="VARCHAR", chosen="VARCHAR", rejected="VARCHAR",
+    chosen_token_ids="INTEGER[]", rejected_token_ids="INTEGER[]", subset=("VARCHAR", "accuracy | overall"),
+    margin="DOUBLE", rating_id="VARCHAR", chosen_candidate_id="VARCHAR", rejected_candidate_id="VARCHAR",
+    source="VARCHAR")
 
 
 def _prompts(settings, chat_prompts, safety_prompts, trivia_seeds, math_problems, mcq_questions) -> list[dict]:
@@ -76,7 +91,7 @@ def _from_endpoint(context, teacher: TeacherResource, base: ModelRef, source: st
     return rows, batch.stats.as_metadata(f"teacher_{source}_")
 
 
-@dg.asset(**TABLE, code_version="1")
+@dg.asset(**_table(JUDGE_CANDIDATES), code_version="1")
 def judge_candidates(context: dg.AssetExecutionContext, project: ProjectResource, teacher: TeacherResource,
                      chat_prompts: pd.DataFrame, safety_prompts: pd.DataFrame, trivia_seeds: pd.DataFrame,
                      math_problems: pd.DataFrame, mcq_questions: pd.DataFrame, base_model: pd.DataFrame,
@@ -100,7 +115,7 @@ def judge_candidates(context: dg.AssetExecutionContext, project: ProjectResource
             rows.append({"id": row_id("candidate", p["prompt_id"], source, m["generator"], m["response"]),
                          "prompt_id": p["prompt_id"], "prompt_kind": p["prompt_kind"], "prompt": p["prompt"],
                          "source": source, **m, "oracle_correct": correct if m["failure"] is None else None})
-    frame = pd.DataFrame(rows, columns=CANDIDATE_COLUMNS)
+    frame = frame_of(rows, JUDGE_CANDIDATES)
     keyed = frame[frame["oracle_correct"].notna()]
     return dg.Output(frame, metadata=table_metadata(
         frame, ["prompt_id", "source", "response", "oracle_correct"], prompts=len(prompts),
@@ -121,7 +136,7 @@ def _verdict(reply):
         return None, str(e)
 
 
-@dg.asset(**TABLE, code_version="1")
+@dg.asset(**_table(JUDGE_RATINGS), code_version="1")
 def judge_ratings(context: dg.AssetExecutionContext, project: ProjectResource, teacher: TeacherResource,
                   judge_candidates: pd.DataFrame, base_model: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """Every pair of candidates for a prompt, judged in both orders (A first, then B first);
@@ -178,7 +193,7 @@ def judge_ratings(context: dg.AssetExecutionContext, project: ProjectResource, t
                        overall_consistent=rating.overall_consistent, accuracy_source=rating.accuracy_source,
                        oracle_agrees=rating.oracle_agrees if judge != "rules" else None)
         rows.append(row)
-    frame = pd.DataFrame(rows, columns=RATING_COLUMNS)
+    frame = frame_of(rows, JUDGE_RATINGS)
     for column in ("faults_a", "faults_b"):
         frame[column] = [v if isinstance(v, list) else [] for v in frame[column]]
     return dg.Output(frame, metadata=table_metadata(
@@ -215,7 +230,7 @@ def rating_summary(frame: pd.DataFrame) -> dict:
     return summary
 
 
-@dg.asset(**TABLE, code_version="1",
+@dg.asset(**_table(JUDGE_DPO_PAIRS), code_version="1",
           ins={"hallucination_dpo_pairs": dg.AssetIn("hallucination_dpo_pairs")})
 def judge_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource, judge_ratings: pd.DataFrame,
                     judge_candidates: pd.DataFrame, hallucination_dpo_pairs: pd.DataFrame) -> dg.Output[pd.DataFrame]:
@@ -244,7 +259,7 @@ def judge_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource,
     for m in hallucination_mix(hallucination_dpo_pairs, n_judge, settings.judge_mix_share):
         rows.append({"prompt_id": m.pop("problem_id"), "subset": "hallucination", "margin": None, "rating_id": None,
                      "chosen_candidate_id": None, "rejected_candidate_id": None, **m})
-    frame = pd.DataFrame(rows, columns=PAIR_COLUMNS)
+    frame = frame_of(rows, JUDGE_DPO_PAIRS)
     inconsistent = int((rated["order_consistent"] == False).sum()) if len(rated) else 0  # noqa: E712
     by_subset = frame["subset"].value_counts().to_dict()
     return dg.Output(frame, metadata=table_metadata(

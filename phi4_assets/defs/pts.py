@@ -23,6 +23,7 @@ from ..pts.memo import prefix_hash
 from ..pts.pairs import pair_for_pivot
 from ..pts.sampler import RolloutSampler
 from ..pts.search import Pivot, pivotal_token_search, two_proportion_significant
+from ..warehouse import frame_of, schema_metadata, table_schema
 from .common import column_lineage, table_metadata
 from .training import TRAIN, retrain_when_data_changes, dpo_stage, settings_from
 
@@ -32,8 +33,28 @@ domains = dg.StaticPartitionsDefinition(DOMAINS)
 # One run per domain in a backfill: each loads the policy and samples for minutes; the train
 # pool keeps two of them from sharing the cores, and a failed domain is retried alone.
 BY_DOMAIN = dict(group_name=GROUP, partitions_def=domains, pool="train", kinds={"pytorch", "duckdb"},
-                 backfill_policy=dg.BackfillPolicy.multi_run(1),
-                 metadata={"partition_expr": "domain"})
+                 backfill_policy=dg.BackfillPolicy.multi_run(1))
+
+
+def _by_domain(schema) -> dict:
+    return dict(BY_DOMAIN, metadata=schema_metadata(schema, partition_expr="domain"))
+
+
+PTS_DIFFICULTY = table_schema(
+    id="VARCHAR", domain="VARCHAR", problem_id="VARCHAR", question="VARCHAR", p_success="DOUBLE", rollouts="BIGINT",
+    successes="BIGINT", in_window=("BOOLEAN", "p_success within pts_window: searched"), model_version="VARCHAR")
+PIVOTAL_TOKENS = table_schema(
+    id="VARCHAR", domain="VARCHAR", problem_id="VARCHAR", response_id="VARCHAR", response_text="VARCHAR",
+    index=("BIGINT", "the pivot's position in the response"), token="BIGINT", token_text="VARCHAR",
+    prefix_ids=("INTEGER[]", "the response tokens before the pivot (empty for a pivot at 0)"), prefix_text="VARCHAR",
+    prefix_hash="VARCHAR", estimate_key=("VARCHAR", "the PTS memo key of the estimate at the prefix"),
+    prompt_ids="INTEGER[]", p_before="DOUBLE", p_after="DOUBLE", delta="DOUBLE", rollouts_per_estimate="BIGINT",
+    accepted=("BOOLEAN", "kept by the significance guard"), model_version="VARCHAR")
+PTS_DPO_PAIRS = table_schema(
+    id="VARCHAR", prompt=("VARCHAR", "text prompt (mixed-in pairs); PTS pairs use prompt_token_ids"),
+    prompt_token_ids="INTEGER[]", chosen="VARCHAR", rejected="VARCHAR", chosen_token_ids="INTEGER[]",
+    rejected_token_ids="INTEGER[]", source=("VARCHAR", "pts:<domain> | hallucination"), pivot_id="VARCHAR",
+    problem_id="VARCHAR", p_before="DOUBLE", p_after="DOUBLE", partner_rate="DOUBLE")
 
 
 def domain_problems(domain: str, limit: int, math_problems, mcq_questions, trivia_seeds, code_problems) -> list[dict]:
@@ -79,7 +100,7 @@ def _inputs(context, domain, project, sft_model, math_problems, mcq_questions, t
     return settings, problems, policy
 
 
-@dg.asset(**BY_DOMAIN, code_version="1")
+@dg.asset(**_by_domain(PTS_DIFFICULTY), code_version="1")
 def pts_difficulty(context: dg.AssetExecutionContext, project: ProjectResource, pts_memo: PtsMemoResource,
                    sft_model: pd.DataFrame, math_problems: pd.DataFrame, mcq_questions: pd.DataFrame,
                    trivia_seeds: pd.DataFrame, code_problems: pd.DataFrame) -> dg.Output[pd.DataFrame]:
@@ -102,15 +123,14 @@ def pts_difficulty(context: dg.AssetExecutionContext, project: ProjectResource, 
                      "p_success": estimate.p, "rollouts": estimate.n, "successes": int(sum(estimate.outcomes)),
                      "in_window": bool(low <= estimate.p <= high), "model_version": policy.data_version})
         context.log.info(f"{domain} {i + 1}/{len(problems)} {problem['id']}: p={estimate.p:.2f}")
-    frame = pd.DataFrame(rows, columns=["id", "domain", "problem_id", "question", "p_success", "rollouts",
-                                        "successes", "in_window", "model_version"])
+    frame = frame_of(rows, PTS_DIFFICULTY)
     return dg.Output(frame, metadata=table_metadata(
         frame, ["problem_id", "p_success", "in_window"], problems=len(frame), in_window=int(frame["in_window"].sum()),
         mean_p_success=float(frame["p_success"].mean()) if len(frame) else 0.0,
         sampled_tokens=sampler.sampled_tokens, decoded_slots=sampler.slot_tokens))
 
 
-@dg.asset(**BY_DOMAIN, code_version="1")
+@dg.asset(**_by_domain(PIVOTAL_TOKENS), code_version="1")
 def pivotal_tokens(context: dg.AssetExecutionContext, project: ProjectResource, pts_memo: PtsMemoResource,
                    pts_difficulty: pd.DataFrame, sft_model: pd.DataFrame, math_problems: pd.DataFrame,
                    mcq_questions: pd.DataFrame, trivia_seeds: pd.DataFrame,
@@ -155,11 +175,7 @@ def pivotal_tokens(context: dg.AssetExecutionContext, project: ProjectResource, 
             panels.append({"title": f"{problem['id']}: {sampler.decode(response.token_ids)[:110]!r}",
                            "tokens": [sampler.tokenizer.decode([t]) for t in response.token_ids],
                            "estimates": result.estimates, "pivots": {v.index: v.delta for v in result.pivots}})
-    frame = pd.DataFrame(rows, columns=["id", "domain", "problem_id", "response_id", "response_text", "index", "token",
-                                        "token_text", "prefix_ids", "prefix_text", "prefix_hash", "estimate_key",
-                                        "prompt_ids",
-                                        "p_before", "p_after", "delta", "rollouts_per_estimate", "accepted",
-                                        "model_version"])
+    frame = frame_of(rows, PIVOTAL_TOKENS)
     metadata = table_metadata(frame, ["problem_id", "index", "token_text", "p_before", "p_after", "accepted"],
                               problems_searched=len(window), pivots=int(frame["accepted"].sum()),
                               rejected_by_guard=rejected, estimator_calls=calls, rollouts_sampled=rollouts,
@@ -173,7 +189,8 @@ def pivotal_tokens(context: dg.AssetExecutionContext, project: ProjectResource, 
 
 
 @dg.asset(group_name=GROUP, pool="duckdb", kinds={"duckdb"}, code_version="1",
-          ins={"pivotal_tokens": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())})
+          ins={"pivotal_tokens": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())},
+          metadata=schema_metadata(PTS_DPO_PAIRS))
 def pts_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource, pts_memo: PtsMemoResource,
                   pivotal_tokens: pd.DataFrame, hallucination_dpo_pairs: pd.DataFrame,
                   sft_model: pd.DataFrame) -> dg.Output[pd.DataFrame]:
@@ -204,9 +221,7 @@ def pts_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource, p
     mix = hallucination_mix(hallucination_dpo_pairs, n_pts, settings.pts_mix_share)
     rows += [{"prompt_token_ids": None, "pivot_id": None, "p_before": None, "p_after": None, "partner_rate": None,
               **m} for m in mix]
-    frame = pd.DataFrame(rows, columns=["id", "prompt", "prompt_token_ids", "chosen", "rejected", "chosen_token_ids",
-                                        "rejected_token_ids", "source", "pivot_id", "problem_id", "p_before",
-                                        "p_after", "partner_rate"])
+    frame = frame_of(rows, PTS_DPO_PAIRS)
     return dg.Output(frame, metadata=table_metadata(
         frame, ["source", "chosen", "rejected", "p_before", "p_after"], pairs_by_source=frame["source"].value_counts().to_dict(),
         pts_pairs=n_pts, mixed_in=len(mix), pivots_without_partner=no_partner,

@@ -4,6 +4,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from ..warehouse import frame_of, schema_metadata, table_schema
 from ..ids import row_id
 from ..models.ref import ModelRef
 from ..resources import ModelStoreResource, ProjectResource
@@ -43,8 +44,14 @@ class SftDataConfig(dg.Config):
     chat_prompts: int | None = Field(default=None, description="Chat prompts answered by the teacher (profile default).")
 
 
+SFT_DATASET = table_schema(
+    id="VARCHAR", prompt="VARCHAR", completion="VARCHAR", source=("VARCHAR", "chat | hallucination | safety"),
+    kind="VARCHAR", generator="VARCHAR", source_id="VARCHAR", teacher_call_id="VARCHAR",
+    truncated=("BOOLEAN", "the teacher's response hit its token limit"))
+
+
 @dg.asset(group_name=GROUP, pool="duckdb", kinds={"duckdb"}, code_version="1",
-          automation_condition=dg.AutomationCondition.eager())
+          automation_condition=dg.AutomationCondition.eager(), metadata=schema_metadata(SFT_DATASET))
 def sft_dataset(context: dg.AssetExecutionContext, config: SftDataConfig, project: ProjectResource,
                 teacher: TeacherResource, chat_prompts: pd.DataFrame, safety_prompts: pd.DataFrame,
                 hallucination_sft_data: pd.DataFrame, base_model: pd.DataFrame) -> dg.Output[pd.DataFrame]:
@@ -81,9 +88,7 @@ def sft_dataset(context: dg.AssetExecutionContext, config: SftDataConfig, projec
         for row in pool:
             row["id"] = row_id("sft", row["prompt"], row["completion"])
     mixed = mix_by_shares(pools, settings.sft_mix)
-    frame = pd.DataFrame([row for rows in mixed.values() for row in rows],
-                         columns=["id", "prompt", "completion", "source", "kind", "generator", "source_id",
-                                  "teacher_call_id", "truncated"])
+    frame = frame_of((row for rows in mixed.values() for row in rows), SFT_DATASET)
     if frame.empty:
         raise ValueError("sft_dataset: no rows (every source is empty)")
     meta = {**chat_meta, **benign_meta, **refusal_meta}

@@ -8,7 +8,7 @@ import pandas as pd
 
 from ..ids import content_hash
 from ..models import base as base_models
-from ..models.ref import ModelRef
+from ..models.ref import MODEL_REF_SCHEMA, ModelRef
 from ..profiles import EMBEDDED_GGUF, TINY_MODEL
 from ..reporting import counts_table, markdown_table
 from ..resources import ModelStoreResource, ProjectResource
@@ -19,10 +19,31 @@ from ..sources.mathgen import generate_math_problems
 from ..sources.records import read_records
 from ..sources.shards import SHIPPED, set_name
 from ..text import normalize_question
+from ..warehouse import column_names, schema_metadata, table_schema
 from .partitions import incoming_files, seed_shards
 
 GROUP = "sources"
 TABLE = dict(group_name=GROUP, kinds={"duckdb"}, pool="duckdb")
+
+
+def _table(schema) -> dict:
+    return dict(TABLE, metadata=schema_metadata(schema))
+
+
+CHOICES = "STRUCT(A VARCHAR, B VARCHAR, C VARCHAR, D VARCHAR)"
+TRIVIA_SEEDS = table_schema(id="VARCHAR", question="VARCHAR", answer="VARCHAR", aliases="VARCHAR[]", topic="VARCHAR",
+                            difficulty="VARCHAR", seed_set=("VARCHAR", "the seed file: shipped, or an incoming file"))
+MCQ_QUESTIONS = table_schema(id="VARCHAR", question="VARCHAR", choices=CHOICES, answer="VARCHAR", subject="VARCHAR")
+MATH_PROBLEMS = table_schema(id="VARCHAR", question="VARCHAR", answer="VARCHAR", difficulty="BIGINT",
+                             template="VARCHAR")
+CODE_PROBLEMS = table_schema(id="VARCHAR", prompt="VARCHAR", tests="VARCHAR", entry_point="VARCHAR",
+                             canonical_solution="VARCHAR")
+SAFETY_PROMPTS = table_schema(id="VARCHAR", prompt="VARCHAR", kind=("VARCHAR", "harmful | benign"),
+                              category="VARCHAR", pair=("VARCHAR", "the id of its look-alike"))
+CHAT_PROMPTS = table_schema(id="VARCHAR", prompt="VARCHAR", category="VARCHAR")
+EVAL_SETS = table_schema(id="VARCHAR", benchmark=("VARCHAR", "simpleqa | mcq | math | code | safety"),
+                         question="VARCHAR", answer="VARCHAR", aliases="VARCHAR[]", bogus="BOOLEAN", choices=CHOICES,
+                         category="VARCHAR", tests="VARCHAR", entry_point="VARCHAR")
 
 
 def _table_output(frame: pd.DataFrame, files: list[Path], by: str | None = None, **extra) -> dg.Output:
@@ -39,7 +60,7 @@ def _table_output(frame: pd.DataFrame, files: list[Path], by: str | None = None,
     return dg.Output(frame, data_version=dg.DataVersion(content_hash(records)), metadata=metadata)
 
 
-@dg.asset(**TABLE, code_version="2")
+@dg.asset(**_table(TRIVIA_SEEDS), code_version="2")
 def trivia_seeds(context: dg.AssetExecutionContext, project: ProjectResource) -> dg.Output[pd.DataFrame]:
     """Trivia questions with answer keys and aliases: the hallucination-mitigation seeds.
 
@@ -70,7 +91,7 @@ def trivia_seeds(context: dg.AssetExecutionContext, project: ProjectResource) ->
     return _table_output(frame, files, by="seed_set")
 
 
-@dg.asset(**TABLE, code_version="1")
+@dg.asset(**_table(MCQ_QUESTIONS), code_version="1")
 def mcq_questions(project: ProjectResource) -> dg.Output[pd.DataFrame]:
     """Four-option multiple-choice questions with keys (a PTS domain)."""
     path = project.data_file("mcq", "seeds/mcq.jsonl")
@@ -78,7 +99,7 @@ def mcq_questions(project: ProjectResource) -> dg.Output[pd.DataFrame]:
     return _table_output(frame, [path], by="subject")
 
 
-@dg.asset(**TABLE, code_version="1")
+@dg.asset(**_table(MATH_PROBLEMS), code_version="1")
 def math_problems(project: ProjectResource) -> dg.Output[pd.DataFrame]:
     """Short problems with exact integer answers from a seeded generator, five difficulty levels."""
     settings = project.settings()
@@ -86,7 +107,7 @@ def math_problems(project: ProjectResource) -> dg.Output[pd.DataFrame]:
     return _table_output(frame, [], by="difficulty", generator_seed=settings.math_seed)
 
 
-@dg.asset(**TABLE, code_version="1")
+@dg.asset(**_table(CODE_PROBLEMS), code_version="1")
 def code_problems(project: ProjectResource) -> dg.Output[pd.DataFrame]:
     """HumanEval's odd-numbered tasks (the even ones are held out in ``eval_sets``), minus any
     whose prompt twins a held-out one."""
@@ -95,7 +116,7 @@ def code_problems(project: ProjectResource) -> dg.Output[pd.DataFrame]:
     return _table_output(frame, [])
 
 
-@dg.asset(**TABLE, code_version="1")
+@dg.asset(**_table(SAFETY_PROMPTS), code_version="1")
 def safety_prompts(project: ProjectResource) -> dg.Output[pd.DataFrame]:
     """Harmful requests that deserve a refusal, each paired with a benign look-alike to answer."""
     path = project.data_file("safety", "seeds/safety.jsonl")
@@ -105,7 +126,7 @@ def safety_prompts(project: ProjectResource) -> dg.Output[pd.DataFrame]:
     return _table_output(frame, [path], by="kind")
 
 
-@dg.asset(**TABLE, code_version="1")
+@dg.asset(**_table(CHAT_PROMPTS), code_version="1")
 def chat_prompts(project: ProjectResource) -> dg.Output[pd.DataFrame]:
     """General instruction prompts for SFT and judge-guided DPO."""
     path = project.data_file("chat", "seeds/chat.jsonl")
@@ -113,11 +134,10 @@ def chat_prompts(project: ProjectResource) -> dg.Output[pd.DataFrame]:
     return _table_output(frame, [path], by="category")
 
 
-EVAL_COLUMNS = ["id", "benchmark", "question", "answer", "aliases", "bogus", "choices", "category",
-                "tests", "entry_point"]
+EVAL_COLUMNS = column_names(EVAL_SETS)
 
 
-@dg.asset(**TABLE, code_version="1")
+@dg.asset(**_table(EVAL_SETS), code_version="1")
 def eval_sets(project: ProjectResource) -> dg.Output[pd.DataFrame]:
     """Held-out evaluation splits in one table, one ``benchmark`` per split: simpleqa (real and
     bogus), mcq, math, code (HumanEval's even tasks) and safety."""
@@ -197,7 +217,8 @@ def trivia_seeds_distinct(trivia_seeds: pd.DataFrame) -> dg.AssetCheckResult:
                                                             "ids": ", ".join(dupes["id"].head(20))})
 
 
-@dg.asset(group_name=GROUP, kinds={"pytorch", "huggingface"}, pool="duckdb", code_version="1")
+@dg.asset(group_name=GROUP, kinds={"pytorch", "huggingface"}, pool="duckdb", code_version="1",
+          metadata=schema_metadata(MODEL_REF_SCHEMA))
 def base_model(context: dg.AssetExecutionContext, project: ProjectResource,
                model_store: ModelStoreResource) -> dg.Output[pd.DataFrame]:
     """The policy's starting point as a Hugging Face model directory.

@@ -8,12 +8,13 @@ import dagster as dg
 import pandas as pd
 
 from ..ids import content_hash
-from ..models.ref import ModelRef
+from ..models.ref import MODEL_REF_SCHEMA, ModelRef
 from ..resources import ModelStoreResource
 from ..training.common import TrainSettings, clear_work_dir, write_training_record
 from ..training.dpo import train_dpo
+from ..warehouse import schema_metadata
 
-TRAIN = dict(pool="train", kinds={"pytorch", "huggingface"})
+TRAIN = dict(pool="train", kinds={"pytorch", "huggingface"}, metadata=schema_metadata(MODEL_REF_SCHEMA))
 
 
 def retrain_when_data_changes(data_asset: str) -> dg.AutomationCondition:

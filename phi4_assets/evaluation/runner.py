@@ -26,8 +26,12 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_NEW_TOKENS = {"simpleqa": 48, "mcq": 16, "math": 96, "code": 192, "safety": 64}
 BENCHMARKS = tuple(DEFAULT_MAX_NEW_TOKENS)
-ITEM_COLUMNS = ["id", "benchmark", "question", "response", "response_tokens", "finished", "grade", "correct",
-                "grader", "bogus", "category", "extracted", "teacher_call_id", "grader_reply", "grade_failure"]
+# The per-item columns and their DuckDB types (the stored ``stage_evaluations`` table adds the stage).
+ITEM_TYPES = {"id": "VARCHAR", "benchmark": "VARCHAR", "question": "VARCHAR", "response": "VARCHAR",
+              "response_tokens": "BIGINT", "finished": "BOOLEAN", "grade": "VARCHAR", "correct": "BOOLEAN",
+              "grader": "VARCHAR", "bogus": "BOOLEAN", "category": "VARCHAR", "extracted": "VARCHAR",
+              "teacher_call_id": "VARCHAR", "grader_reply": "VARCHAR", "grade_failure": "VARCHAR"}
+ITEM_COLUMNS = list(ITEM_TYPES)
 # Text columns that may be empty throughout: typed, so a stored table gets VARCHAR, not a NULL type.
 NULLABLE_TEXT = ["category", "extracted", "teacher_call_id", "grader_reply", "grade_failure"]
 

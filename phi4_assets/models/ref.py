@@ -8,6 +8,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..warehouse import table_schema
+
+# What every model asset stores in the warehouse (one row).
+MODEL_REF_SCHEMA = table_schema(
+    path=("VARCHAR", "the model directory (save_pretrained / from_pretrained)"),
+    name=("VARCHAR", "the asset that made it"),
+    base_model=("VARCHAR", "where its weights came from"),
+    data_version=("VARCHAR", "a hash of everything that determined the weights"),
+    metrics=("VARCHAR", "training metrics, JSON"),
+)
+
 
 @dataclass(frozen=True)
 class ModelRef:

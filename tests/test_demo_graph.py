@@ -1,0 +1,61 @@
+"""The whole graph, end to end, the way ``phi4 demo`` runs it: every stage in order on the tiny
+profile (scripted teacher on loopback), from an empty state to Table 9 and Figure 6."""
+
+import duckdb
+import dagster as dg
+import pytest
+
+from phi4_assets.defs import table_schemas
+from phi4_assets.demo import STAGES, run_demo
+from phi4_assets.warehouse import column_names
+from stub_openai import StubOpenAI
+from test_judge_assets import script
+
+
+@pytest.fixture
+def scripted_endpoint(state, monkeypatch):
+    with StubOpenAI(script) as stub:
+        monkeypatch.setenv("PHI4_TEACHER_BASE_URL", stub.base_url)
+        monkeypatch.setenv("PHI4_TEACHER_MODEL", "stub-teacher")
+        yield stub
+
+
+def test_the_demo_runs_every_stage_from_an_empty_state(state, scripted_endpoint, capsys):
+    with dg.DagsterInstance.ephemeral() as instance:
+        code = run_demo(instance=instance)
+        out = capsys.readouterr().out
+        assert code == 0, out
+        stages_run = [line[3:].split(":")[0] for line in out.splitlines() if line.startswith("== ") and ":" in line]
+        for name, _, _ in STAGES:
+            assert any(s.startswith(name) for s in stages_run), name
+        assert "== demo done" in out
+
+    declared = table_schemas()
+    with duckdb.connect(str(state.warehouse), read_only=True) as con:
+        tables = {t for (t,) in con.execute("select table_name from information_schema.tables "
+                                             "where table_schema = 'phi4' and table_type = 'BASE TABLE'").fetchall()}
+        assert tables == set(declared)  # every asset wrote its table, and nothing else is there
+        for name, schema in declared.items():
+            actual = con.execute("select column_name, data_type from information_schema.columns where "
+                                 "table_schema = 'phi4' and table_name = ? order by ordinal_position",
+                                 [name]).fetchall()
+            assert actual == [(c.name, c.type) for c in schema.columns], name
+        ablation = con.execute("select row, \"both (final) n\" from phi4.ablation_table").fetchall()
+        stages = {s for (s,) in con.execute("select distinct stage from phi4.simpleqa_evolution "
+                                            "where source = 'ours'").fetchall()}
+    assert len(ablation) >= 10 and any(n > 0 for _, n in ablation)
+    assert stages == {"base", "sft", "dpo1", "final"}
+    figure = state.state_dir / "reports" / "simpleqa_evolution.png"
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert column_names(declared["ablation_table"])[:3] == ["benchmark", "metric", "row"]
+
+
+def test_a_failed_stage_says_what_failed_and_how_to_resume(state, scripted_endpoint, capsys):
+    with dg.DagsterInstance.ephemeral() as instance:
+        code = run_demo(start_from="pts", instance=instance)  # nothing before it was materialized
+    out = capsys.readouterr().out
+    assert code == 1
+    failed = [line for line in out.splitlines() if line.strip().startswith("failed:")]
+    assert failed and ("pts_dpo_pairs" in failed[0] or "dpo1_model" in failed[0])
+    assert "exactly one row" in failed[0]  # the error's last line, not a traceback
+    assert 'resume with: phi4 demo --from "pts"' in out
