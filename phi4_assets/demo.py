@@ -86,7 +86,7 @@ def run_demo(stop_after: str | None = None, start_from: str | None = None,
     for wanted in (start_from, stop_after):
         if wanted is not None and wanted not in names:
             raise ValueError(f"unknown stage {wanted!r}; stages: {', '.join(names)}")
-    defs = dg.load_defs(defs_root=phi4_assets.defs)
+    defs = phi4_assets.defs.load()
     assets = [*defs.assets, *(defs.asset_checks or [])]
     resources = defs.resources
     instance = instance or dg.DagsterInstance.get()
@@ -120,7 +120,10 @@ def run_demo(stop_after: str | None = None, start_from: str | None = None,
     from .lineage import create_lineage_view
     from .settings import Paths
 
-    create_lineage_view(Paths.from_env().warehouse)  # phi4.lineage_edges, for SQL users
+    from .warehouse import column_names
+
+    declared = {name: column_names(schema) for name, schema in phi4_assets.defs.table_schemas().items()}
+    create_lineage_view(Paths.from_env().warehouse, declared)  # phi4.lineage_edges, for SQL users
     print(f"== demo done in {time.monotonic() - started:.1f}s")
     for label, seconds in timings:
         print(f"   {seconds:8.1f}s  {label}")

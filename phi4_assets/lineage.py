@@ -216,18 +216,24 @@ def lineage_view_sql(tables: dict[str, list[str]]) -> str:
     return "\nUNION\n".join(parts)
 
 
-def create_lineage_view(warehouse_path: str | Path) -> int:
+def create_lineage_view(warehouse_path: str | Path, declared: dict[str, list[str]] | None = None) -> int:
     """Create (or replace) the view ``phi4.lineage_edges`` over the warehouse tables that exist
     now; returns how many (edge, parent) links it covers. Call it again after a table appears
     (the view names the tables it was made over). Rows of warehouse parents are joined, so a
     dangling id gives no row; links into the teacher cache and the PTS memo (other files) are
-    listed by the id recorded, found there or not. Takes the warehouse's write lock briefly."""
+    listed by the id recorded, found there or not. Takes the warehouse's write lock briefly.
+
+    ``declared`` (table -> column names, from the assets' declared schemas) gives the columns of
+    the tables that exist; without it they are read from the catalog (the same, since every
+    table is created from its declaration)."""
     path = Path(warehouse_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with _connect(path, read_only=False) as con:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
         tables = _columns(con, SCHEMA)
         tables.pop(VIEW, None)
+        if declared is not None:
+            tables = {name: declared[name] for name in tables if name in declared}
         con.execute(f"CREATE OR REPLACE VIEW {SCHEMA}.{VIEW} AS {lineage_view_sql(tables)}")
     return sum(1 for _ in active_links(tables))
 

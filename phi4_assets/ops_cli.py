@@ -17,7 +17,11 @@ def _lineage(args: argparse.Namespace) -> int:
         print("phi4 lineage: give a ROW_ID, or --create-view", file=sys.stderr)
         return 2
     if args.create_view:
-        links = lineage.create_lineage_view(paths.warehouse)
+        from .defs import table_schemas
+        from .warehouse import column_names
+
+        declared = {name: column_names(schema) for name, schema in table_schemas().items()}
+        links = lineage.create_lineage_view(paths.warehouse, declared)
         print(f"{lineage.SCHEMA}.{lineage.VIEW}: {links} links over the tables of {paths.warehouse}",
               file=sys.stderr if args.json else sys.stdout)
     if not args.row_id:

@@ -3,9 +3,9 @@
 from functools import cache
 
 
-@cache
 def load() -> "dg.Definitions":
-    """Every definition of the project (what ``definitions.py`` serves)."""
+    """Every definition of the project (what ``definitions.py`` serves), its resources configured
+    from the environment now."""
     import dagster as dg
 
     import phi4_assets.defs
@@ -13,6 +13,7 @@ def load() -> "dg.Definitions":
     return dg.load_defs(defs_root=phi4_assets.defs)
 
 
+@cache
 def table_schemas() -> dict:
     """Asset name -> its declared ``dg.TableSchema``: the columns of every warehouse table."""
     from ..warehouse import declared_schemas
