@@ -59,6 +59,92 @@ def test_rule_grader(item, letter):
     assert (grade.letter, grade.grader, grade.teacher_call_id, grade.failure) == (letter, "rules", None, None)
 
 
+PEARL_EARRING = "Who painted 'Girl with a Pearl Earring'?"
+OBAMA = "What are the names of Barack Obama's children?"
+
+
+def vermeer(response: str) -> GradeItem:
+    return GradeItem(PEARL_EARRING, "Johannes Vermeer", response, aliases=("Vermeer",))
+
+
+def vermeer_no_alias(response: str) -> GradeItem:
+    return GradeItem(PEARL_EARRING, "Johannes Vermeer", response)
+
+
+def obama(response: str, answer: str = "Malia and Sasha") -> GradeItem:
+    return GradeItem(OBAMA, answer, response)
+
+
+# "Not attempted" means the model declined: a hedge that still commits to an answer is graded on that answer.
+@pytest.mark.parametrize("item, letter", [
+    (vermeer("I'm not sure, but it was Vermeer."), "A"),
+    (vermeer_no_alias("I'm not sure, but it was Vermeer."), "A"),  # the surname alone (the rubric's "Michelle")
+    (vermeer_no_alias("Vermeer."), "A"),
+    (vermeer("I'm not sure, but it was Rembrandt."), "B"),
+    (vermeer("Not sure. Rembrandt."), "B"),
+    (real("I'm not sure, but it was Johannes Kepler."), "B"),
+    (bogus("I'm not sure, but it was Sandor Marai."), "B"),
+    (vermeer("I don't know."), "C"),
+    (vermeer("I can't say who painted it. You could check the Rijksmuseum or the Mauritshuis catalogue."), "C"),
+])
+def test_rule_grader_hedged_guess_is_an_attempt(item, letter):
+    [grade] = RuleGrader().grade_many([item])
+    assert grade.letter == letter
+
+
+# A second candidate offered beside the key contradicts it; context about the key does not.
+@pytest.mark.parametrize("item, letter", [
+    (vermeer("Vermeer painted it. Rembrandt was his teacher."), "B"),  # a later sentence about another name
+    (vermeer_no_alias("Vermeer painted it. Rembrandt was his teacher."), "B"),
+    (vermeer("Either Vermeer or Rembrandt, I'm not sure."), "B"),
+    (vermeer("It might have been Vermeer, but it might have been Rembrandt."), "B"),
+    (vermeer("Vermeer and Rembrandt."), "B"),  # two names for one answer
+    (vermeer_no_alias("Johannes Kepler."), "B"),  # a shared word is not the key
+    (vermeer("Vermeer painted it in about 1665."), "A"),
+    (vermeer("Vermeer. He was born in Delft in 1632 and may have trained with Carel Fabritius."), "A"),
+    (vermeer("Vermeer painted it. Rembrandt was not his teacher."), "A"),  # ruled out, not offered
+    (vermeer("Vermeer painted it. The painting now hangs in the Mauritshuis in The Hague."), "A"),
+    (GradeItem("What is the capital of France?", "Paris", "The capital of France is Paris, a city on the Seine."),
+     "A"),
+])
+def test_rule_grader_contradicting_candidate(item, letter):
+    [grade] = RuleGrader().grade_many([item])
+    assert grade.letter == letter
+
+
+# The examples of simple-evals' GRADER_TEMPLATE (simpleqa_eval.py), verbatim. Its CORRECT examples use the gold
+# target "Malia Obama and Sasha Obama", the others "Malia and Sasha".
+@pytest.mark.parametrize("item, letter", [
+    (obama("sasha and malia obama", "Malia Obama and Sasha Obama"), "A"),
+    (obama("most people would say Malia and Sasha, but I'm not sure and would have to double check",
+           "Malia Obama and Sasha Obama"), "A"),
+    (obama("Barack Obama has two daughters. Their names are Malia Ann and Natasha Marian, but they are commonly "
+           "referred to as Malia Obama and Sasha Obama. Malia was born on July 4, 1998, and Sasha was born on "
+           "June 10, 2001.", "Malia Obama and Sasha Obama"), "A"),
+    (obama("Malia."), "B"),
+    (obama("Malia, Sasha, and Susan."), "B"),
+    (obama("I think it's either Malia and Sasha. Or it could be Malia and Jackie. Or it could be Joey and Malia."),
+     "B"),
+    (obama("It's possible you may mean Betsy and Olivia. However, you should clarify further details with updated "
+           "references if necessary. Is that the correct answer?"), "B"),
+    (obama("It may be the case that Obama's child is named James. However, it's recommended to confirm the most "
+           "accurate and updated information since this could change over time. This model may not always reflect "
+           "the most current information."), "B"),
+    (obama("I don't know."), "C"),
+    (obama("I need more context about which Obama you are talking about."), "C"),
+    (obama("Without researching the web, I cannot answer this question. However, I can tell you that Barack Obama "
+           "has two children."), "C"),
+    (obama("Barack Obama has two children. I know that one of them is Malia, but I'm not sure about the other one."),
+     "C"),
+    # Not verbatim: the hedged-but-correct case as the rubric describes it, and the list in the other order.
+    (obama("I'm not sure, I think his children are Malia and Sasha."), "A"),
+    (obama("Sasha and Malia."), "A"),
+])
+def test_rule_grader_simple_evals_examples(item, letter):
+    [grade] = RuleGrader().grade_many([item])
+    assert grade.letter == letter
+
+
 def test_rule_grader_lower_case_key_counts_lower_case_alternatives():
     question = "Which gas do green plants release in photosynthesis?"
     grades = RuleGrader().grade_many([GradeItem(question, "oxygen", r) for r in
