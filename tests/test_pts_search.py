@@ -116,9 +116,35 @@ def test_pairs_take_the_partner_from_rollouts_already_sampled():
     down = Pivot(index=4, token=9, p_before=0.5, p_after=0.1)
     pair = pair_for_pivot(down, at_prefix)
     assert (pair.chosen, pair.rejected, pair.partner_rate) == (7, 9, 1.0)
-    # No partner whose rollouts did worse than the pivot's own p_after: no pair.
-    assert pair_for_pivot(Pivot(4, 7, 0.5, 0.9), Estimate(0.5, 2, (7, 5), (True, True))) is None
+    # No partner whose rollouts did worse than the prefix's own p_before: no pair.
+    assert pair_for_pivot(Pivot(4, 7, 0.5, 0.9), Estimate(0.5, 4, (7, 5, 7, 5), (True, True, True, True))) is None
     assert pair_for_pivot(Pivot(4, 7, 0.5, 0.9), Estimate(0.5, 2, (7, 7), (True, False))) is None
+
+
+def test_a_partner_must_have_the_opposite_effect_and_enough_rollouts():
+    from phi4_assets.pts.memo import Estimate
+    from phi4_assets.pts.pairs import pair_for_pivot
+
+    # A raising pivot 0.3 -> 0.9; token 5's rollouts succeed 0.6: it raises p too, so it is no partner.
+    raising = Pivot(index=3, token=7, p_before=0.3, p_after=0.9)
+    also_up = Estimate(p=0.3, n=10, first_tokens=(7, 7, 5, 5, 5, 5, 5, 8, 8, 8),
+                       outcomes=(True, True, True, True, True, False, False, True, True, False))
+    assert pair_for_pivot(raising, also_up) is None
+    # A lowering pivot 0.7 -> 0.1; token 5 at 0.4 lowers p too: no partner either.
+    lowering = Pivot(index=3, token=7, p_before=0.7, p_after=0.1)
+    also_down = Estimate(p=0.7, n=7, first_tokens=(7, 7, 5, 5, 5, 5, 5),
+                         outcomes=(False, False, True, True, False, False, False))
+    assert pair_for_pivot(lowering, also_down) is None
+    # A partner seen in a single rollout says nothing: token 9 (one failed rollout) is skipped...
+    single = Estimate(p=0.3, n=6, first_tokens=(7, 7, 9, 5, 5, 5), outcomes=(True, True, False, False, False, True))
+    # (token 5, at 1/3 over 3 rollouts, is above p_before = 0.3: not a partner either)
+    assert pair_for_pivot(raising, single) is None
+    # ...and with the minimum lowered to 1 it becomes the partner.
+    assert pair_for_pivot(raising, single, min_count=1).rejected == 9
+    # A real partner: two or more rollouts, below p_before.
+    good = Estimate(p=0.3, n=6, first_tokens=(7, 7, 5, 5, 5, 9), outcomes=(True, True, False, False, False, True))
+    pair = pair_for_pivot(raising, good)
+    assert (pair.chosen, pair.rejected, pair.partner_rate, pair.partner_count) == (7, 5, 0.0, 3)
 
 
 def test_memo_stores_and_returns_an_estimate_by_key(tmp_path):
@@ -131,3 +157,31 @@ def test_memo_stores_and_returns_an_estimate_by_key(tmp_path):
     assert memo.get(estimate_key("v1", "q1", (3, 4), 4, params)) == stored
     assert memo.get(estimate_key("v1", "q1", (3, 5), 4, params)) is None
     assert list(memo.load("v1", "q1", 4, params).values()) == [stored]
+
+
+def test_the_rollout_budget_is_per_response_not_per_prefix():
+    """Prefix + rollout never exceeds the response's own budget: later prefixes get less room."""
+    from phi4_assets.pts.estimator import PrefixEstimator
+    from phi4_assets.pts.sampler import Rollout
+
+    class Recorder:
+        max_new_tokens = 10
+        params = {"temperature": 0.7, "top_p": 1.0, "max_new_tokens": 10}
+
+        def __init__(self):
+            self.asked = {}
+
+        def rollouts(self, context, n, seed, max_new_tokens=None):
+            self.asked[len(context)] = max_new_tokens
+            return [Rollout((1,) * max_new_tokens, 1, False) for _ in range(n)]
+
+        def decode(self, ids):
+            return " ".join(map(str, ids))
+
+    sampler = Recorder()
+    estimator = PrefixEstimator(sampler, lambda text: True, prompt_ids=[0, 0, 0], n=2, problem_id="p",
+                                model_version="mv")
+    for prefix in [(), (5, 6, 7), tuple(range(9)), tuple(range(12))]:
+        estimator.estimate(prefix)
+    assert sampler.asked == {3: 10, 6: 7, 12: 1, 15: 1}  # context = 3 prompt tokens + the prefix
+    assert estimator.params["budget"] == "per-response"  # memo keys of the old fixed budget are not reused

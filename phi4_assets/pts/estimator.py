@@ -1,5 +1,11 @@
 """p(success | question + prefix) by sampling rollouts and checking them with an oracle,
-memoized in memory and in the persistent memo."""
+memoized in memory and in the persistent memo.
+
+The token budget is per response: a rollout from a prefix of k tokens samples at most
+``max_new_tokens - k`` more, so prefix + rollout is never longer than the response could have
+been when it was sampled. A fixed budget after every prefix would give later prefixes more room
+to reach an answer, and p would drift upward along the response for that reason alone.
+"""
 
 from __future__ import annotations
 
@@ -17,11 +23,16 @@ class PrefixEstimator:
                  oracle_version: str = ""):
         self.sampler, self.oracle, self.prompt_ids, self.n = sampler, oracle, prompt_ids, n
         self.problem_id, self.model_version, self.memo, self.seed = problem_id, model_version, memo, seed
-        self.params = {**sampler.params, "seed": seed, "oracle": oracle_version}
+        # "budget": the per-response token budget above (it changed what an estimate means).
+        self.params = {**sampler.params, "seed": seed, "oracle": oracle_version, "budget": "per-response"}
         self.known: dict[str, Estimate] = memo.load(model_version, problem_id, n, self.params) if memo else {}
         self.by_prefix: dict[tuple[int, ...], Estimate] = {}
         self.rollouts = 0  # sampled in this process (memo hits excluded)
         self.memo_hits = 0
+
+    def budget(self, prefix: tuple[int, ...]) -> int:
+        """New tokens a rollout from ``prefix`` may sample (at least one)."""
+        return max(1, self.sampler.max_new_tokens - len(prefix))
 
     def key(self, prefix: tuple[int, ...]) -> str:
         """The memo key of the estimate at ``prefix`` (what pair building looks up later)."""
@@ -37,7 +48,8 @@ class PrefixEstimator:
             result = self.known[key]
         else:
             rollouts = self.sampler.rollouts(self.prompt_ids + list(prefix), self.n,
-                                             seed=hash((self.seed, len(prefix))) & 0x7FFFFFFF)
+                                             seed=hash((self.seed, len(prefix))) & 0x7FFFFFFF,
+                                             max_new_tokens=self.budget(prefix))
             outcomes = tuple(bool(self.oracle(self.sampler.decode(prefix + r.token_ids))) for r in rollouts)
             result = Estimate(p=sum(outcomes) / len(outcomes), n=len(outcomes),
                               first_tokens=tuple(r.first_token for r in rollouts), outcomes=outcomes,

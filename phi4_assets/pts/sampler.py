@@ -68,9 +68,10 @@ class RolloutSampler:
         return SampledResponse(tokens, tuple(float(s) for s in scores[:len(tokens)]))
 
     @torch.inference_mode()
-    def rollouts(self, context: list[int], n: int, seed: int) -> list[Rollout]:
-        """``n`` sampled continuations of ``context``, in batches; the context's KV cache is
-        computed once and shared by every batch."""
+    def rollouts(self, context: list[int], n: int, seed: int, max_new_tokens: int | None = None) -> list[Rollout]:
+        """``n`` sampled continuations of ``context`` of at most ``max_new_tokens`` (default: the
+        sampler's), in batches; the context's KV cache is computed once and shared by every batch."""
+        max_new = self.max_new_tokens if max_new_tokens is None else max_new_tokens
         from transformers import DynamicCache
 
         torch.manual_seed(seed)
@@ -87,7 +88,7 @@ class RolloutSampler:
             ids = ctx.repeat(b, 1)
             generated = self.model.generate(ids, attention_mask=torch.ones_like(ids), past_key_values=batch_cache,
                                             do_sample=True, temperature=self.temperature, top_p=self.top_p,
-                                            max_new_tokens=self.max_new_tokens, pad_token_id=self.tokenizer.pad_token_id)
+                                            max_new_tokens=max_new, pad_token_id=self.tokenizer.pad_token_id)
             rows = generated[:, len(context):].tolist()
             self.slot_tokens += len(rows) * len(rows[0]) if rows else 0
             for row in rows:
