@@ -23,7 +23,7 @@ STAGES: list[tuple[str, list[str], bool | str]] = [
     ("hallucination shards", ["policy_answer_samples", "answer_checks", "reference_answers", "bogus_questions",
                               "refusals"], True),
     ("hallucination data", ["hallucination_sft_data", "hallucination_dpo_pairs"], False),
-    ("sft", ["sft_dataset", "sft_model"], False),
+    ("sft", ["sft_dataset", "sft_model", "safety_dpo_pairs"], False),
     ("pts domains", ["pts_difficulty", "pivotal_tokens"], "domains"),
     ("pts", ["pts_dpo_pairs", "dpo1_model"], False),
     ("judge", ["judge_candidates", "judge_ratings", "judge_dpo_pairs", "dpo2_model", "dpo2_only_model"], False),

@@ -49,7 +49,7 @@ TEACHER_ASSETS = (*SHARDED, "sft_dataset", "judge_candidates", "judge_ratings")
 # The other asset keys of the design (DESIGN.md section 2): they make no teacher calls.
 OTHER_ASSETS = ("trivia_seeds", "math_problems", "mcq_questions", "code_problems", "safety_prompts", "chat_prompts",
                 "eval_sets", "base_model", "policy_answer_samples", "hallucination_sft_data",
-                "hallucination_dpo_pairs", "sft_model", "pts_difficulty", "pivotal_tokens", "pts_dpo_pairs",
+                "hallucination_dpo_pairs", "sft_model", "safety_dpo_pairs", "pts_difficulty", "pivotal_tokens", "pts_dpo_pairs",
                 "dpo1_model", "judge_dpo_pairs", "dpo2_model", "dpo2_only_model", "stage_evaluations",
                 "ablation_table", "simpleqa_evolution")
 
@@ -304,9 +304,9 @@ def plan_refusals(inputs: Inputs, shard: str, questions: pd.DataFrame) -> list[P
         seeds = trivia.set_index("id")
         stats = decision.question_stats(zip(checks["question_id"], checks["matches_key"]))
         for qid, s in sorted(stats.items()):
-            if decision.sft_target(s, p.usually_right) == "refusal" or s.n_incorrect >= 1:
+            if decision.needs_refusal(s):
                 targets.append((seeds.loc[qid]["question"], False))
-        why.append(f"{len(targets)} real questions the policy gets wrong (answer_checks [{shard}])")
+        why.append(f"{len(targets)} real questions (answer_checks [{shard}])")
     else:
         why.append(f"up to {len(questions)} real questions (answer_checks [{shard}] is not materialized)")
     if bogus is not None:

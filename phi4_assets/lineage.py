@@ -74,11 +74,13 @@ PTS_PROBLEMS = ("math_problems", "mcq_questions", "trivia_seeds", "code_problems
 JUDGE_PROMPTS = ("chat_prompts", "safety_prompts", "trivia_seeds", "math_problems", "mcq_questions")
 CALL = (TEACHER_CALLS,)
 HALLUCINATION = ("source", ("hallucination",))
+SAFETY = ("source", ("safety",))
 
 EDGES: tuple[Edge, ...] = (
     # pts: pair -> pivot -> PTS estimate at its prefix (the rollouts) and the problem
     Edge("pts_dpo_pairs", "pivot_id", ("pivotal_tokens",)),
     Edge("pts_dpo_pairs", "id", ("hallucination_dpo_pairs",), when=HALLUCINATION),  # the mixed-in pairs
+    Edge("pts_dpo_pairs", "id", ("safety_dpo_pairs",), when=SAFETY),
     Edge("pivotal_tokens", "estimate_key", (PTS_ESTIMATES,), parent_key="key"),
     Edge("pivotal_tokens", "problem_id", PTS_PROBLEMS),
     # judge: pair -> rating (two judge calls, both orders) -> candidates -> teacher call and prompt
@@ -86,6 +88,8 @@ EDGES: tuple[Edge, ...] = (
     Edge("judge_dpo_pairs", "chosen_candidate_id", ("judge_candidates",)),
     Edge("judge_dpo_pairs", "rejected_candidate_id", ("judge_candidates",)),
     Edge("judge_dpo_pairs", "id", ("hallucination_dpo_pairs",), when=HALLUCINATION),
+    Edge("judge_dpo_pairs", "id", ("safety_dpo_pairs",), when=SAFETY),
+    Edge("safety_dpo_pairs", "prompt_id", ("safety_prompts",)),
     Edge("judge_ratings", "candidate_a_id", ("judge_candidates",)),
     Edge("judge_ratings", "candidate_b_id", ("judge_candidates",)),
     Edge("judge_ratings", "call_ab_id", CALL, "call_id"),

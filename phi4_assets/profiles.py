@@ -66,6 +66,8 @@ class Profile:
     sft_mix: dict[str, float] = field(default_factory=lambda: {"chat": 0.45, "hallucination": 0.4, "safety": 0.15})
     sft_chat_prompts: int | None = 96  # chat prompts sent to the teacher for SFT responses (None: all)
     sft_response_tokens: int = 160
+    sft_max_decline_share: float = 0.5  # declines (refusals, bogus refusals) at most this share of the
+    #                                     hallucination SFT rows (see sft_data.cap_declines)
     # Pivotal Token Search (report Fig. 4).
     pts_problems: dict[str, int] = field(default_factory=lambda: {"math": 12, "mcq": 12, "qa": 12, "code": 2})
     pts_rollouts: int = 12  # rollouts per p(success) estimate
@@ -75,7 +77,8 @@ class Profile:
     pts_gap: float = 0.2  # the report's p_gap
     pts_window: tuple[float, float] = (0.2, 0.8)  # only problems with p(success) in this range are searched
     pts_significance_z: float = 1.96  # two-proportion z a pivot must also pass (0: off)
-    pts_mix_share: float = 0.03  # hallucination/safety pairs mixed into DPO stage 1 (report: 1-5%)
+    pts_min_partner_rollouts: int = 2  # rollouts a PTS partner token needs to show its effect
+    pts_mix_share: float = 0.012  # unknown + safety pairs in DPO stage 1 (report: 3,000 of ~250k)
     # Judge-guided DPO (report App. A.2). Candidate prompts per kind: open chat prompts, safety
     # prompts (harmful ones and their benign look-alikes), and keyed questions (trivia, math,
     # multiple choice, in equal parts) whose accuracy an oracle can check.
@@ -94,7 +97,8 @@ class Profile:
     judge_min_accuracy_margin: float = 1.0
     judge_min_overall_margin: float = 0.5
     judge_keep_inconsistent: bool = False  # keep pairs whose verdict flips with the order shown
-    judge_mix_share: float = 0.03  # hallucination pairs mixed into DPO stage 2 (report: 1-5%)
+    judge_mix_share: float = 0.052  # unknown + safety pairs in DPO stage 2 (report: 43,842 of ~842k)
+    mix_floor: int = 24  # at least this many unknown + safety pairs per DPO stage (preference_mix)
     # Teacher tokens the seed generation schedule may spend per tick (estimated before running).
     schedule_token_budget: int = 200_000
     # Evaluation: items kept per benchmark of eval_sets (None: all), greedy decoding.
@@ -146,6 +150,7 @@ PROFILES: dict[str, Profile] = {
         judge_response_tokens=12,
         judge_verdict_tokens=64,
         judge_teacher_pairs=None,
+        mix_floor=4,
         dpo2_train={"max_steps": 2, "per_device_train_batch_size": 2, "save_steps": 1, "max_length": 128},
     ),
     "small": Profile(name="small"),

@@ -52,3 +52,61 @@ def mix_by_shares(sources: dict[str, list[dict]], shares: dict[str, float]) -> d
         n = min(len(rows), int(round(total * share)))
         picked[name] = _stable_order(rows)[:n]
     return picked
+
+
+DECLINE_KINDS = ("refusal", "bogus_refusal")
+
+
+def cap_declines(rows: list[dict], max_share: float) -> list[dict]:
+    """The hallucination SFT rows with declines (``refusal``, ``bogus_refusal``) at most
+    ``max_share`` of them; answers are all kept, declines taken in a stable pseudo-random order.
+
+    A small policy is wrong on most trivia, so A.1's rule alone makes its SFT data mostly "I don't
+    know": trained on that, it declines what it knows too (measured: "What is the capital of France?"
+    -> "I'm not sure. I don't know. I don't know..."). The report's SFT kept 54% of the base model's
+    correct answers; answering what the model knows has to be taught as often as declining."""
+    if not 0 < max_share <= 1:
+        raise ValueError(f"a decline share must be in (0, 1]; got {max_share}")
+    answers = [r for r in rows if r["kind"] not in DECLINE_KINDS]
+    declines = [r for r in rows if r["kind"] in DECLINE_KINDS]
+    if max_share >= 1 or not declines:
+        return list(rows)
+    order = sorted(declines, key=lambda r: hashlib.sha256(str(r["source_id"]).encode()).hexdigest())
+    keep = {id(r) for r in order[:int(max_share / (1 - max_share) * len(answers))]}
+    return answers + [r for r in declines if id(r) in keep]
+
+
+SAFETY_PAIR_KINDS = ("safety_refuse_over_comply", "benign_answer_over_refusal")
+
+
+def safety_pairs(prompts: list[dict], answers: dict[str, tuple[str, str]],
+                 responses: dict[str, str]) -> list[dict]:
+    """Safety preference pairs for the DPO mixes, in the report's "unknown + safety" spirit.
+
+    ``prompts``: safety prompts (id, prompt, kind, category); ``answers``: benign prompt id ->
+    (answer, source row id) from the SFT data; ``responses``: prompt id -> the policy's own response.
+
+    - harmful prompt: a refusal > the policy's own response, where that response complies (a
+      response that already refuses gives no pair);
+    - benign look-alike: the SFT answer (else the policy's own, if it answers) > a refusal (the
+      policy's own if it refused, else the refusal it would have learnt): refusing a benign
+      request stays a fault, so the model does not learn to refuse everything that looks risky.
+    """
+    out = []
+    for p in prompts:
+        own = (responses.get(p["id"]) or "").strip()
+        refusal = template_safety_refusal(p["id"], p["category"])
+        if p["kind"] == "harmful":
+            if own and not is_refusal(own):
+                out.append({"prompt_id": p["id"], "prompt": p["prompt"], "chosen": refusal, "rejected": own,
+                            "kind": "safety_refuse_over_comply", "chosen_from": "rules", "rejected_from": "policy"})
+            continue
+        answer, answer_from = answers.get(p["id"], (None, None))
+        if answer is None and own and not is_refusal(own):
+            answer, answer_from = own, "policy"
+        if answer is None:
+            continue
+        rejected, rejected_from = (own, "policy") if own and is_refusal(own) else (refusal, "rules")
+        out.append({"prompt_id": p["id"], "prompt": p["prompt"], "chosen": answer, "rejected": rejected,
+                    "kind": "benign_answer_over_refusal", "chosen_from": answer_from, "rejected_from": rejected_from})
+    return out

@@ -14,7 +14,8 @@ from stub_openai import StubReply
 SHARDED = [h.policy_answer_samples, h.answer_checks, h.reference_answers, h.bogus_questions, h.refusals]
 DOWNSTREAM = [h.hallucination_sft_data, h.hallucination_dpo_pairs]
 ALL = [sources.trivia_seeds, sources.base_model, *SHARDED, *DOWNSTREAM, h.refusals_never_answer,
-       h.bogus_questions_differ, h.hallucination_sft_data_nonempty, h.hallucination_dpo_pairs_valid]
+       h.bogus_questions_differ, h.hallucination_sft_data_nonempty, h.hallucination_dpo_pairs_valid,
+       h.hallucination_dpo_pairs_follow_a1]
 
 
 def scripted_teacher(request: dict, hit: int) -> StubReply:
@@ -105,7 +106,8 @@ def test_group_materializes_with_teacher_and_rules_and_records_failures(state, s
     assert references.loc["trivia-0004", "rejected_reason"] == "does not contain the key or an alias"
 
     refusals = table(state, "refusals").set_index("target_id")
-    assert "trivia-0001" not in refusals.index  # always right: needs no refusal
+    # Always right, and still refused once: the rejected side of its answer > refusal pair (App. A.1).
+    assert refusals.loc["trivia-0001", "bogus"] == False  # noqa: E712
     spain = refusals.loc["trivia-0005"]
     assert spain["generator"] == "stub-teacher" and spain["refusal"] == "I'm not aware of that, so I won't guess."
     assert refusals.loc["trivia-0004", "rejected_reason"] == "expresses no uncertainty"
@@ -119,11 +121,18 @@ def test_group_materializes_with_teacher_and_rules_and_records_failures(state, s
     assert len(kinds["refusal"]) == 11
 
     pairs = table(state, "hallucination_dpo_pairs")
-    assert set(pairs["kind"]) == {"refusal_over_wrong"}  # France is always right and needs no refusal
+    # France is always right: its answer > refusal pair keeps the model answering what it knows.
+    france = pairs[pairs["question_id"] == "trivia-0001"]
+    assert list(france["kind"]) == ["answer_over_refusal"]
+    assert france["chosen"].iloc[0].startswith("The capital of France") and france["rejected_from"].iloc[0] \
+        == refusals.loc["trivia-0001", "id"]
+    assert set(pairs["kind"]) == {"refusal_over_wrong", "answer_over_refusal"}
     assert all(len(ids) <= 5 for ids in pairs["chosen_token_ids"]) and all(len(ids) <= 5 for ids in pairs["rejected_token_ids"])
     assert (pairs["chosen"] != pairs["rejected"]).all()
-    assert set(pairs["rejected_from"]) <= set(samples["id"])  # lineage back to the policy's own sample
+    wrong_pairs = pairs[pairs["kind"] == "refusal_over_wrong"]
+    assert set(wrong_pairs["rejected_from"]) <= set(samples["id"])  # lineage back to the policy's own sample
     assert run["checks"][("hallucination_dpo_pairs_valid", None)].passed
+    assert run["checks"][("hallucination_dpo_pairs_follow_a1", None)].passed
     assert run["checks"][("refusals_never_answer", "001")].passed
 
 

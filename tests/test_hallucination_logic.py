@@ -150,3 +150,38 @@ def test_first_tokens_with_the_policy_tokenizer(tiny_model_dir):
     assert text == tok.decode(ids) and "question" not in text
     short, short_ids = decision.first_tokens("Paris.", encode, tok.decode, n=5)
     assert short == "Paris." and len(short_ids) < 5
+
+
+@pytest.mark.parametrize("text, declined", [
+    ("I don't know.", True),
+    ("I'm not sure of the answer. I can't give a specific answer.", True),
+    ("I don't know. I don't know. I don't know", True),
+    ("Sorry, I cannot help with that.", True),
+    ("I'm not sure, but it was Vermeer.", False),  # a hedged guess commits to an answer
+    ("I think it is 381, but I'm not sure.", False),
+    ("I am not sure. Maybe Rembrandt?", False),
+    ("The capital of France is Paris.", False),
+    ("17*23 = 381", False),
+    ("", False),
+])
+def test_a_decline_commits_to_no_answer(text, declined):
+    assert rules.declines(text) is declined
+
+
+def test_every_refusal_the_pipeline_writes_is_a_decline():
+    from phi4_assets import sft_data
+
+    for i in range(40):
+        for bogus, entity in ((False, None), (True, None), (True, "the Zorblax Prize")):
+            assert rules.declines(rules.template_refusal(f"q{i}", "art", entity, bogus=bogus))
+        assert rules.declines(sft_data.template_safety_refusal(f"s{i}", "crime"))
+
+
+def test_every_sampled_question_gets_a_refusal():
+    """Also those the policy always gets right: the refusal is the rejected side of their
+    answer > refusal pair (App. A.1), not only the SFT target of the ones it gets wrong."""
+    always_right = decision.QuestionStats("q", n_samples=8, n_correct=8, n_incorrect=0, n_uncertain=0)
+    mostly_right = decision.QuestionStats("q", n_samples=8, n_correct=6, n_incorrect=0, n_uncertain=2)
+    assert decision.needs_refusal(always_right) and decision.needs_refusal(mostly_right)
+    assert decision.dpo_pair_kinds(always_right) == ["answer_over_refusal"]
+    assert not decision.needs_refusal(decision.QuestionStats("q", 0, 0, 0, 0))

@@ -81,7 +81,7 @@ def script(request: dict, hit: int) -> StubReply:
 
 
 JUDGE = [judge.judge_candidates, judge.judge_ratings, judge.judge_dpo_pairs, judge.dpo2_model,
-         judge.dpo2_only_model, judge.judge_dpo_pairs_valid]
+         judge.dpo2_only_model, judge.judge_dpo_pairs_valid, judge.judge_dpo_pairs_calibrated]
 EVALUATION = [evaluation.stage_evaluations, evaluation.ablation_table, evaluation.simpleqa_evolution]
 
 
@@ -108,11 +108,12 @@ def chain(tmp_path_factory):
         instance = dg.DagsterInstance.ephemeral()
         run_all(instance)
         assets = [*ALL, sources.math_problems, sources.mcq_questions, sources.code_problems, sources.chat_prompts,
-                  sources.safety_prompts, sources.eval_sets, sft.sft_dataset, sft.sft_model, pts.pts_difficulty,
-                  pts.pivotal_tokens, pts.pts_dpo_pairs, pts.dpo1_model, *JUDGE, *EVALUATION]
+                  sources.safety_prompts, sources.eval_sets, sft.sft_dataset, sft.sft_model, sft.safety_dpo_pairs,
+                  pts.pts_difficulty, pts.pivotal_tokens, pts.pts_dpo_pairs, pts.dpo1_model, *JUDGE, *EVALUATION]
         resources = build_resources()
         upstream = [sources.math_problems, sources.mcq_questions, sources.code_problems, sources.chat_prompts,
-                    sources.safety_prompts, sft.sft_dataset, sft.sft_model, pts.pts_dpo_pairs, pts.dpo1_model]
+                    sources.safety_prompts, sft.sft_dataset, sft.sft_model, sft.safety_dpo_pairs, pts.pts_dpo_pairs,
+                    pts.dpo1_model]
         assert dg.materialize(assets, selection=[a.key for a in upstream], resources=resources,
                               instance=instance).success
         calls_before = stub.hits
@@ -128,13 +129,16 @@ def test_judge_group_rates_both_orders_anchors_on_keys_and_trains_stage_two(chai
     meta = _meta(result)
 
     candidates = result.output_for_node("judge_candidates")
-    # 2 chat + 2 safety (a harmful prompt and its look-alike) + 3 keyed, from 3 sources each.
+    # 2 chat + 2 safety (a harmful prompt and its look-alike) + 3 keyed (2 math, 1 multiple choice; trivia is
+    # left to the hallucination data), from 3 sources each.
     assert len(candidates) == 7 * 3 and candidates["id"].is_unique
     assert set(candidates["source"]) == {"teacher", "sft_model", "dpo1_model"}
-    assert sorted(candidates["prompt_kind"].unique()) == ["chat", "keyed:math", "keyed:mcq", "keyed:qa",
-                                                          "safety:benign", "safety:harmful"]
+    assert sorted(candidates["prompt_kind"].unique()) == ["chat", "keyed:math", "keyed:mcq", "safety:benign",
+                                                          "safety:harmful"]
     teacher = candidates[candidates["source"] == "teacher"].set_index("prompt_kind")
-    assert teacher.loc["keyed:qa", "oracle_correct"] and teacher.loc["keyed:mcq", "oracle_correct"]
+    assert teacher.loc["keyed:mcq", "oracle_correct"] and teacher.loc["keyed:mcq", "oracle_outcome"] == "correct"
+    keyed = candidates[candidates["oracle_correct"].notna()]
+    assert set(keyed["oracle_outcome"]) <= {"correct", "declined", "wrong"} and keyed["oracle_outcome"].notna().all()
     assert teacher["teacher_call_id"].notna().all() and set(teacher["generator"]) == {"stub-teacher"}
 
     ratings = result.output_for_node("judge_ratings")
@@ -161,18 +165,18 @@ def test_judge_group_rates_both_orders_anchors_on_keys_and_trains_stage_two(chai
     assert (safety["judge"] == "rules").all() and safety["failure_ab"].str.startswith("no JSON object").all()
     math = ratings[ratings["prompt_kind"] == "keyed:math"]
     assert (math["failure_ab"] == "scores: missing assistant_2").all() and (math["judge"] == "rules").all()
-    qa = rating("keyed:qa", "dpo1_model", "teacher")
-    assert qa["failure_ab"] is None and qa["failure_ba"] is None and bool(qa["order_consistent"])
-    assert (qa["accuracy_a"], qa["accuracy_b"], qa["accuracy_source"]) == (1.0, 5.0, "oracle")
-    assert bool(qa["oracle_agrees"]) and not bool(rating("keyed:mcq", "dpo1_model", "teacher")["oracle_agrees"])
+    mcq = rating("keyed:mcq", "dpo1_model", "teacher")  # the scripted judge contradicts the key here
+    assert mcq["failure_ab"] is None and mcq["failure_ba"] is None
+    assert (mcq["accuracy_a"], mcq["accuracy_b"], mcq["accuracy_source"]) == (1.0, 5.0, "oracle")
+    assert not bool(mcq["oracle_agrees"])
     harmful = rating("safety:harmful", "sft_model", "teacher")
     assert (harmful["accuracy_a"], harmful["accuracy_b"]) == (1.0, 5.0)
     rmeta = meta["judge_ratings"]
     assert rmeta["judge_verdicts"].value == 2 * 21
-    assert rmeta["judge_parse_failure_rate"].value == pytest.approx((2 * 3 * 2 + 1 * 3 * 2) / 42, abs=1e-3)  # safety x2, math
-    assert rmeta["order_inconsistency_rate"].value == pytest.approx(3 / 12, abs=1e-3)  # chat x2, qa, mcq
-    assert rmeta["judge_oracle_agreement"].value == pytest.approx(0.5)  # qa agrees, mcq does not
-    assert rmeta["oracle_comparable"].value == 4
+    assert rmeta["judge_parse_failure_rate"].value == pytest.approx((2 * 3 * 2 + 2 * 3 * 2) / 42, abs=1e-3)  # safety x2, math x2
+    assert rmeta["order_inconsistency_rate"].value == pytest.approx(3 / 9, abs=1e-3)  # chat x2, mcq
+    assert rmeta["judge_oracle_agreement"].value == pytest.approx(0.0)  # the mcq judge contradicts the key
+    assert rmeta["oracle_comparable"].value == 2
 
     pairs = result.output_for_node("judge_dpo_pairs")
     judged = pairs[pairs["source"] == "judge"]
@@ -183,12 +187,20 @@ def test_judge_group_rates_both_orders_anchors_on_keys_and_trains_stage_two(chai
     assert len(accuracy) > 0 and (accuracy["margin"] >= 1.0).all()
     assert set(by_id.loc[accuracy["chosen_candidate_id"], "source"]) == {"teacher"}
     assert set(judged["rating_id"]) <= set(ratings["id"])
-    assert (pairs["subset"] == "hallucination").sum() == 1  # the 1-5% mix, at least one pair
+    # The "unknown + safety" mix: the floor (4 on tiny), both halves, none of the pairs stage 1 took.
+    mixed = pairs[pairs["source"] != "judge"]
+    assert len(mixed) == 4 and set(mixed["source"]) == {"hallucination", "safety"}
+    pts_pairs = dg.materialize(assets, selection=[pts.pts_dpo_pairs.key], resources=resources,
+                               instance=instance).output_for_node("pts_dpo_pairs")
+    assert not set(mixed["id"]) & set(pts_pairs[pts_pairs["source"].isin(["hallucination", "safety"])]["id"])
+    assert set(judged["kind"]) <= {"correct_over_wrong", "correct_over_declined", "declined_over_wrong",
+                                   "safety_refuse_over_comply", "benign_answer_over_refusal", "chat"}
+    assert meta["judge_dpo_pairs"]["pairs_by_kind"] is not None
     lineage = meta["judge_dpo_pairs"]["dagster/column_lineage"].value.deps_by_column
     assert {(d.asset_key.path[-1], d.column_name) for d in lineage["chosen"]} == {
-        ("judge_candidates", "response"), ("hallucination_dpo_pairs", "chosen")}
+        ("judge_candidates", "response"), ("hallucination_dpo_pairs", "chosen"), ("safety_dpo_pairs", "chosen")}
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
-    assert checks["judge_dpo_pairs_valid"].passed
+    assert checks["judge_dpo_pairs_valid"].passed and checks["judge_dpo_pairs_calibrated"].passed
 
     assert meta["dpo2_model"]["steps"].value == 2 and meta["dpo2_only_model"]["steps"].value == 2
     dpo2 = result.output_for_node("dpo2_model").iloc[0]

@@ -90,7 +90,7 @@ def test_a_position_biased_judge_is_flagged_inconsistent():
 
 def test_the_oracle_decides_accuracy_even_when_the_judge_is_position_biased():
     biased = V((5, 4, 4), (3, 4, 4))  # whatever is shown first wins on accuracy
-    r = rate(biased, biased, True, False, anchored=True)
+    r = rate(biased, biased, "correct", "wrong", anchored=True)
     assert (r.a.accuracy, r.b.accuracy) == (5.0, 1.0)
     assert r.accuracy_consistent is True and r.overall_consistent is False
     prefs = select_preferences([RatedPair("r", "a", "b", r.a.accuracy, r.b.accuracy, r.a.overall, r.b.overall,
@@ -101,19 +101,19 @@ def test_the_oracle_decides_accuracy_even_when_the_judge_is_position_biased():
 def test_one_readable_order_is_used_alone_and_both_failed_gives_none():
     r = rate(None, V((1, 2, 3), (5, 5, 5)), None, None, anchored=False)
     assert r.a.accuracy == 5 and r.b.accuracy == 1 and r.order_consistent is None and r.verdicts_used == 1
-    assert rate(None, None, True, False, anchored=True) is None
+    assert rate(None, None, "correct", "wrong", anchored=True) is None
 
 
 def test_oracle_anchoring_replaces_accuracy_and_measures_agreement():
     judge_prefers_b = V((2, 4, 4), (4, 4, 4))
-    r = rate(judge_prefers_b, V((4, 4, 4), (2, 4, 4)), True, False, anchored=True)
+    r = rate(judge_prefers_b, V((4, 4, 4), (2, 4, 4)), "correct", "wrong", anchored=True)
     assert (r.a.accuracy, r.b.accuracy) == (5.0, 1.0) and r.accuracy_source == "oracle"
     assert (r.judge_accuracy_a, r.judge_accuracy_b) == (2.0, 4.0)
     assert r.oracle_agrees is False and r.a.style == 4.0
-    agrees = rate(V((4, 4, 4), (2, 4, 4)), None, True, False, anchored=False)
+    agrees = rate(V((4, 4, 4), (2, 4, 4)), None, "correct", "wrong", anchored=False)
     assert agrees.oracle_agrees is True and agrees.accuracy_source == "judge" and agrees.a.accuracy == 4.0
     # Both right: nothing to compare, anchored to equal accuracy.
-    both = rate(judge_prefers_b, None, True, True, anchored=True)
+    both = rate(judge_prefers_b, None, "correct", "correct", anchored=True)
     assert both.oracle_agrees is None and both.a.accuracy == both.b.accuracy == 5.0
 
 
@@ -126,7 +126,7 @@ def test_rules_rate_only_what_they_can_decide():
     v = rules_verdict("safety:benign", "Sorry, I can't help with that.", "Fireworks get colours from metal salts.",
                       None, None)
     assert v.scores_1.accuracy == 1 and v.scores_2.accuracy == 4
-    v = rules_verdict("keyed:qa", "Paris.", "Rome.", True, False)
+    v = rules_verdict("keyed:math", "42.", "41.", "correct", "wrong")
     assert (v.scores_1.accuracy, v.scores_2.accuracy) == (5, 1)
 
 
@@ -151,9 +151,12 @@ def test_accuracy_winner_margin_and_ties():
     assert [(p.chosen_id, p.rejected_id, p.subset, p.margin) for p in prefs] == [("r1-a", "r1-b", "accuracy", 3.0)]
 
 
-def test_overall_subset_picks_the_higher_mean_even_against_accuracy():
-    prefs = select_preferences([P("r1", 4, 5, 4.5, 3.0)], ratio={"overall": 1}, min_overall_margin=0.5)
-    assert [(p.chosen_id, p.subset, p.margin) for p in prefs] == [("r1-a", "overall", 1.5)]
+def test_overall_subset_never_picks_against_accuracy():
+    # The higher mean belongs to the less accurate side: no overall pair.
+    assert select_preferences([P("r1", 4, 5, 4.5, 3.0)], ratio={"overall": 1}, min_overall_margin=0.5) == []
+    # Equal accuracy: style and detail decide.
+    prefs = select_preferences([P("r2", 4, 4, 4.5, 3.0)], ratio={"overall": 1}, min_overall_margin=0.5)
+    assert [(p.chosen_id, p.subset, p.margin) for p in prefs] == [("r2-a", "overall", 1.5)]
 
 
 def test_pairs_that_qualify_for_both_subsets_are_split_two_to_one():
@@ -209,8 +212,16 @@ def test_candidate_prompts_take_safety_twins_and_split_keyed_questions():
     out = cand.candidate_prompts({"chat": 2, "safety": 3, "keyed": 4}, chat, safety, keyed)
     assert [(p["prompt_id"], p["prompt_kind"]) for p in out] == [
         ("c0", "chat"), ("c1", "chat"), ("h1", "safety:harmful"), ("b1", "safety:benign"), ("h2", "safety:harmful"),
-        ("qa0", "keyed:qa"), ("qa1", "keyed:qa"), ("math0", "keyed:math"), ("mcq0", "keyed:mcq")]
-    assert cand.split_keyed(5) == {"qa": 2, "math": 2, "mcq": 1}
+        ("math0", "keyed:math"), ("math1", "keyed:math"), ("mcq0", "keyed:mcq"), ("mcq1", "keyed:mcq")]
+    assert cand.split_keyed(5) == {"math": 3, "mcq": 2}
+
+
+def test_stage_two_leaves_trivia_to_the_hallucination_data():
+    """The judge never re-asks the hallucination seeds: whether answering or declining a trivia
+    question is right depends on how often the policy knows it (App. A.1)."""
+    assert "qa" not in cand.KEYED_DOMAINS
+    keyed = {"qa": [{"id": "trivia-1", "question": "Who painted it?"}], "math": [], "mcq": []}
+    assert cand.candidate_prompts({"keyed": 3}, [], [], keyed) == []
 
 
 def test_comparisons_pair_usable_candidates_of_different_sources():
@@ -228,3 +239,56 @@ def test_the_teacher_judges_a_fixed_sample_of_pairs_when_capped():
     assert len(sample) == 4 and sample == sorted(sample) and set(sample) <= set(range(10))
     assert cand.teacher_sample(list(reversed(pairs)), 4) == sorted(9 - i for i in sample)  # by content, not position
     assert cand.teacher_sample(pairs, None) == list(range(10)) == cand.teacher_sample(pairs, 50)
+
+
+# -- calibration: correct > declined > wrong --------------------------------------------------
+
+def test_a_decline_is_never_scored_like_a_wrong_answer():
+    from phi4_assets.judge.rules import keyed_outcome
+
+    assert keyed_outcome(True, "It is 42.") == "correct"
+    assert keyed_outcome(False, "I'm not sure, so I won't guess.") == "declined"
+    assert keyed_outcome(False, "I'm not sure, but it was Rembrandt.") == "wrong"  # a hedged guess commits
+    assert keyed_outcome(False, "It is 41.") == "wrong"
+    v = rules_verdict("keyed:math", "I don't know the answer to this one.", "It is 41, because 6 times 7 is 41 "
+                      "and that is the whole story of the problem as stated.", "declined", "wrong")
+    assert (v.scores_1.accuracy, v.scores_2.accuracy) == (3, 1)
+    # Oracle anchoring: the decline scores between the right and the wrong answer, whatever the judge said.
+    judge_likes_the_guess = V((1, 3, 1), (4, 5, 5))
+    r = rate(judge_likes_the_guess, None, "declined", "wrong", anchored=True)
+    assert (r.a.accuracy, r.b.accuracy) == (3.0, 1.0) and r.oracle_agrees is False
+    r = rate(judge_likes_the_guess, None, "correct", "declined", anchored=True)
+    assert (r.a.accuracy, r.b.accuracy) == (5.0, 3.0)
+
+
+def test_a_long_wrong_answer_never_beats_i_dont_know_on_overall():
+    """Reproduced before: a 40-word wrong answer against "I don't know." gave wrong > refusal
+    (overall subset, margin 1.0): detail by length outweighed accuracy."""
+    text_decline, text_wrong = "I don't know.", " ".join(["The painter was Rembrandt van Rijn"] * 7)
+    v = rules_verdict("keyed:qa", text_decline, text_wrong, "declined", "wrong")
+    r = rate(v, None, "declined", "wrong", anchored=True)
+    prefs = select_preferences([RatedPair("r", "decline", "wrong", r.a.accuracy, r.b.accuracy, r.a.overall,
+                                          r.b.overall, r.accuracy_consistent, r.overall_consistent)],
+                               ratio={"accuracy": 2, "overall": 1})
+    assert [(p.chosen_id, p.rejected_id) for p in prefs] == [("decline", "wrong")]
+    # The overall subset alone: the wrong side has the higher mean, but lower accuracy: no pair at all.
+    wrong_better_overall = RatedPair("r2", "decline", "wrong", 3.0, 1.0, 2.3, 3.4)
+    assert select_preferences([wrong_better_overall], ratio={"overall": 1}) == []
+
+
+def test_the_llm_judge_is_told_that_declining_beats_a_wrong_answer():
+    from phi4_assets.judge.prompts import SYSTEM
+
+    assert "refusing a harmless one is not" not in SYSTEM  # the old instruction scored an honest decline as inaccurate
+    assert "does not know" in SYSTEM and "wrong answer" in SYSTEM and "harmless request is a fault" in SYSTEM
+
+
+def test_pair_kinds_say_what_a_pair_teaches():
+    from phi4_assets.judge.pairs import pair_kind
+
+    assert pair_kind("keyed:math", "declined", "wrong", False, False) == "declined_over_wrong"
+    assert pair_kind("keyed:mcq", "correct", "declined", False, True) == "correct_over_declined"
+    assert pair_kind("safety:harmful", None, None, True, False) == "safety_refuse_over_comply"
+    assert pair_kind("safety:benign", None, None, False, True) == "benign_answer_over_refusal"
+    assert pair_kind("safety:benign", None, None, True, False) == "benign_refusal_over_answer"
+    assert pair_kind("chat", None, None, False, False) == "chat"

@@ -16,12 +16,13 @@ def test_pts_group_materializes_and_resumes_from_the_memo(state, stub_teacher, t
     instance = dg.DagsterInstance.ephemeral()
     run_all(instance)
     assets = [*ALL, sources.math_problems, sources.mcq_questions, sources.code_problems, sources.chat_prompts,
-              sources.safety_prompts, sft.sft_dataset, sft.sft_model, pts.pts_difficulty, pts.pivotal_tokens,
-              pts.pts_dpo_pairs, pts.dpo1_model]
+              sources.safety_prompts, sft.sft_dataset, sft.sft_model, sft.safety_dpo_pairs, pts.pts_difficulty,
+              pts.pivotal_tokens, pts.pts_dpo_pairs, pts.dpo1_model, pts.pts_partners_opposite]
     resources = build_resources()
     assert dg.materialize(assets, selection=[sources.math_problems.key, sources.mcq_questions.key,
                                              sources.code_problems.key, sources.chat_prompts.key,
-                                             sources.safety_prompts.key, sft.sft_dataset.key, sft.sft_model.key],
+                                             sources.safety_prompts.key, sft.sft_dataset.key, sft.sft_model.key,
+                                             sft.safety_dpo_pairs.key],
                           resources=resources, instance=instance).success
     for domain in pts.DOMAINS:
         result = dg.materialize(assets, selection=[pts.pts_difficulty.key, pts.pivotal_tokens.key],
@@ -41,7 +42,12 @@ def test_pts_group_materializes_and_resumes_from_the_memo(state, stub_teacher, t
                             instance=instance)
     assert result.success
     pairs = result.output_for_node("pts_dpo_pairs")
-    assert "hallucination" in set(pairs["source"])  # the 1-5% mix (at least one pair)
+    mixed = pairs[pairs["source"].isin(["hallucination", "safety"])]
+    # The "unknown + safety" mix: the floor (4 on tiny) and every kind in turn.
+    assert len(mixed) == min(4, len(mixed)) and {"hallucination", "safety"} <= set(pairs["source"])
+    assert set(pairs[pairs["source"].str.startswith("pts:")]["kind"]) <= {"pts_up", "pts_down"}
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks["pts_partners_opposite"]
     meta = {e.event_specific_data.materialization.asset_key.path[-1]: e.event_specific_data.materialization.metadata
             for e in result.get_asset_materialization_events()}
     assert meta["dpo1_model"]["steps"].value == 2

@@ -1,3 +1,5 @@
+import pytest
+
 from phi4_assets.sft_data import is_refusal, mix_by_shares, template_safety_refusal
 
 
@@ -26,3 +28,44 @@ def test_safety_refusals_are_refusals():
         for category in ("weapons", "self_harm", "fraud_scams"):
             assert is_refusal(template_safety_refusal(f"p{i}", category))
     assert not is_refusal("Sure, here is how to kill a stuck Python process: use kill -9 PID.")
+
+
+def test_declines_are_capped_so_sft_teaches_answering_as_often_as_declining():
+    from phi4_assets.sft_data import cap_declines
+
+    rows = ([{"kind": "answer", "source_id": f"a{i}"} for i in range(10)]
+            + [{"kind": "refusal", "source_id": f"r{i}"} for i in range(20)]
+            + [{"kind": "bogus_refusal", "source_id": f"b{i}"} for i in range(10)])
+    capped = cap_declines(rows, 0.5)
+    kinds = [r["kind"] for r in capped]
+    assert kinds.count("answer") == 10 and kinds.count("refusal") + kinds.count("bogus_refusal") == 10
+    assert cap_declines(rows, 0.5) == capped  # the same rows every time
+    assert len(cap_declines(rows, 1.0)) == 40
+    few = rows[:10] + rows[10:13]
+    assert cap_declines(few, 0.5) == few  # under the cap: untouched
+    with pytest.raises(ValueError, match="share"):
+        cap_declines(rows, 0.0)
+
+
+def test_safety_pairs_refuse_harm_and_answer_the_look_alike():
+    from phi4_assets.sft_data import safety_pairs
+
+    prompts = [{"id": "h1", "prompt": "How do I pick my neighbour's lock?", "kind": "harmful", "category": "crime"},
+               {"id": "h2", "prompt": "How do I make a weapon?", "kind": "harmful", "category": "weapons"},
+               {"id": "b1", "prompt": "How do locks work?", "kind": "benign", "category": "crime"},
+               {"id": "b2", "prompt": "How do fireworks get their colours?", "kind": "benign", "category": "weapons"},
+               {"id": "b3", "prompt": "What is a deadbolt?", "kind": "benign", "category": "crime"}]
+    answers = {"b1": ("Pins line up when the right key is inserted.", "sft-1")}
+    responses = {"h1": "First, get a tension wrench and a pick.", "h2": "I can't help with that.",
+                 "b1": "Locks use pins.", "b2": "Sorry, I can't help with that.", "b3": ""}
+    pairs = {p["prompt_id"]: p for p in safety_pairs(prompts, answers, responses)}
+    assert set(pairs) == {"h1", "b1"}  # h2 already refuses; b2 and b3 have no answer to prefer
+    assert pairs["h1"]["kind"] == "safety_refuse_over_comply" and pairs["h1"]["rejected"].startswith("First")
+    assert is_refusal(pairs["h1"]["chosen"]) and pairs["h1"]["rejected_from"] == "policy"
+    assert pairs["b1"]["kind"] == "benign_answer_over_refusal" and pairs["b1"]["chosen_from"] == "sft-1"
+    assert is_refusal(pairs["b1"]["rejected"]) and pairs["b1"]["rejected_from"] == "rules"
+    # The policy's own refusal of a benign prompt is the rejected side, its own answer can be the chosen one.
+    more = {p["prompt_id"]: p for p in safety_pairs(prompts, {"b2": ("Metal salts burn in colours.", "sft-2")},
+                                                    dict(responses, b3="A deadbolt is a lock bolt moved by a key."))}
+    assert more["b2"]["rejected"] == "Sorry, I can't help with that." and more["b2"]["rejected_from"] == "policy"
+    assert more["b3"]["chosen_from"] == "policy"

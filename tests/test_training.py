@@ -90,10 +90,14 @@ def test_sft_and_a_dpo_stage_materialize_on_tiny(state, stub_teacher):
     from phi4_assets.sft_data import is_refusal
 
     assert all(is_refusal(c) for c in data[data["kind"] == "harmful_refusal"]["completion"])
-    assert len(data[data["source"] == "chat"]) == 6  # the scarcest pool sets the size: 6 chat rows...
-    assert len(data[data["source"] == "hallucination"]) == round(6 / 0.45 * 0.4)  # ...and the rest follow the shares
+    # The tiny policy is right on one question (France) and wrong on eleven: declines are capped at half
+    # the hallucination rows (1 answer, 1 decline), that pool is now the scarcest and sets the size...
+    hallucination = data[data["source"] == "hallucination"]
+    assert sorted(hallucination["kind"].map(lambda k: k == "answer")) == [False, True]
+    assert len(data[data["source"] == "chat"]) == round(2 / 0.4 * 0.45)  # ...and the rest follow the shares
     meta = {e.event_specific_data.materialization.asset_key.path[-1]: e.event_specific_data.materialization.metadata
             for e in result.get_asset_materialization_events()}
+    assert meta["sft_dataset"]["declines_capped"].value == 11
     for name in ("sft_model", "tiny_dpo_model"):
         for key in ("steps", "tokens", "tokens_per_s", "wall_s", "final_loss", "loss_curve", "path"):
             assert key in meta[name], (name, key)

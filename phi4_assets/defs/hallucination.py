@@ -308,16 +308,19 @@ def bogus_questions(context: dg.AssetExecutionContext, config: GeneratorConfig, 
 def refusals(context: dg.AssetExecutionContext, config: GeneratorConfig, project: ProjectResource,
              teacher: TeacherResource, trivia_seeds: pd.DataFrame, answer_checks: pd.DataFrame,
              bogus_questions: pd.DataFrame, base_model: pd.DataFrame) -> dg.Output[pd.DataFrame]:
-    """Refusals for every kept bogus question and every real question that needs one (the
-    policy is usually wrong, or wrong at least once). A refusal never guesses: one that
-    contains the key or expresses no uncertainty is rejected and replaced by the rules."""
-    settings = project.settings()
+    """Refusals for every kept bogus question and every real question the policy was sampled on.
+
+    Every real question needs one: where the policy is usually wrong it is the SFT target; where
+    it was wrong at least once it is the chosen side of "refusal > wrong answer"; and where it was
+    right at least once it is the rejected side of "answer > refusal" (App. A.1), the pair that
+    keeps the model answering what it knows. A refusal never guesses: one that contains the key
+    or expresses no uncertainty is rejected and replaced by the rules."""
     generator = _generator(project, "refusal", config.generator)
     seeds = trivia_seeds.set_index("id")
     stats = decision.question_stats(zip(answer_checks["question_id"], answer_checks["matches_key"]))
     targets = []
-    for qid, s in sorted(stats.items()):
-        if decision.sft_target(s, settings.usually_right) == "refusal" or s.n_incorrect >= 1:
+    for qid in sorted(stats):
+        if decision.needs_refusal(stats[qid]):
             q = seeds.loc[qid]
             targets.append(dict(target_id=qid, question_id=qid, bogus=False, question=q["question"],
                                 keys=_keys(q), topic=q["topic"], entity=None))
@@ -458,6 +461,22 @@ def hallucination_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectR
 
 
 # -- checks on the outputs ------------------------------------------------------------------
+
+
+@dg.asset_check(asset=hallucination_dpo_pairs, additional_ins={"answer_checks": _all("answer_checks")},
+                description="App. A.1's rule holds: every question the policy got right at least once has its "
+                            "answer > refusal pair, and no question it never got right has one.")
+def hallucination_dpo_pairs_follow_a1(hallucination_dpo_pairs: pd.DataFrame,
+                                      answer_checks: pd.DataFrame) -> dg.AssetCheckResult:
+    stats = decision.question_stats(zip(answer_checks["question_id"], answer_checks["matches_key"]))
+    sometimes_right = {qid for qid, s in stats.items() if s.n_correct >= 1}
+    frame = hallucination_dpo_pairs
+    answered = set(frame[frame["kind"] == "answer_over_refusal"]["question_id"]) if len(frame) else set()
+    missing, never_right = sorted(sometimes_right - answered), sorted(answered - sometimes_right)
+    return dg.AssetCheckResult(passed=not missing and not never_right, metadata={
+        "sometimes_right": len(sometimes_right), "answer_over_refusal": len(answered),
+        "missing": len(missing), "never_right_but_paired": len(never_right),
+        "ids": ", ".join((missing + never_right)[:10])})
 
 
 @dg.asset_check(asset=hallucination_dpo_pairs, description="Pairs exist, differ, and keep at most N tokens a side.")

@@ -14,14 +14,15 @@ from ..generation import chat_prompt, load_policy, sample_responses
 from ..hallucination.prompts import ReplyError
 from ..ids import row_id
 from ..judge import candidates as cand
-from ..judge.pairs import RatedPair, select_preferences
+from ..judge.pairs import RatedPair, pair_kind, select_preferences
 from ..judge.prompts import JUDGE_SCHEMA, judge_messages, parse_verdict
 from ..judge.rating import rate
-from ..judge.rules import rules_verdict
+from ..judge.rules import OUTCOME_RANK, keyed_outcome, rules_verdict
 from ..models.ref import ModelRef
-from ..preference_mix import hallucination_mix
+from ..preference_mix import mix_pool, stage_mix
 from ..pts import oracles
 from ..reporting import markdown_table
+from ..sft_data import is_refusal
 from ..resources import ModelStoreResource, ProjectResource
 from ..teacher import ChatRequest
 from ..teacher.resource import TeacherResource
@@ -42,7 +43,8 @@ JUDGE_CANDIDATES = table_schema(
     id="VARCHAR", prompt_id="VARCHAR", prompt_kind="VARCHAR", prompt="VARCHAR",
     source=("VARCHAR", "the teacher, a model asset, or a model at the teacher endpoint"), generator="VARCHAR",
     response="VARCHAR", truncated="BOOLEAN", teacher_call_id="VARCHAR", model_version="VARCHAR",
-    oracle_correct=("BOOLEAN", "on keyed prompts: the answer key's verdict"), failure="VARCHAR")
+    oracle_correct=("BOOLEAN", "on keyed prompts: the answer key's verdict"),
+    oracle_outcome=("VARCHAR", "on keyed prompts: correct | declined | wrong"), failure="VARCHAR")
 JUDGE_RATINGS = table_schema(
     id="VARCHAR", prompt_id="VARCHAR", prompt_kind="VARCHAR", candidate_a_id="VARCHAR", candidate_b_id="VARCHAR",
     source_a="VARCHAR", source_b="VARCHAR", judge=("VARCHAR", "the judge model, or rules"), call_ab_id="VARCHAR",
@@ -56,7 +58,9 @@ JUDGE_DPO_PAIRS = table_schema(
     id="VARCHAR", prompt_id="VARCHAR", prompt="VARCHAR", chosen="VARCHAR", rejected="VARCHAR",
     chosen_token_ids="INTEGER[]", rejected_token_ids="INTEGER[]", subset=("VARCHAR", "accuracy | overall"),
     margin="DOUBLE", rating_id="VARCHAR", chosen_candidate_id="VARCHAR", rejected_candidate_id="VARCHAR",
-    source="VARCHAR")
+    source=("VARCHAR", "judge | hallucination | safety"),
+    kind=("VARCHAR", "what the pair teaches: correct_over_declined, declined_over_wrong, correct_over_wrong, "
+                     "safety_refuse_over_comply, benign_answer_over_refusal, chat, ... (mixed-in: their own kind)"))
 
 
 def _prompts(settings, chat_prompts, safety_prompts, trivia_seeds, math_problems, mcq_questions) -> list[dict]:
@@ -112,13 +116,17 @@ def judge_candidates(context: dg.AssetExecutionContext, project: ProjectResource
             teacher_meta.update(meta)
         for p, m in zip(prompts, made):
             correct = cand.oracle_verdict(p["prompt_kind"], p["problem"], m["response"] or "", oracles.ORACLES)
+            correct = correct if m["failure"] is None else None
             rows.append({"id": row_id("candidate", p["prompt_id"], source, m["generator"], m["response"]),
                          "prompt_id": p["prompt_id"], "prompt_kind": p["prompt_kind"], "prompt": p["prompt"],
-                         "source": source, **m, "oracle_correct": correct if m["failure"] is None else None})
+                         "source": source, **m, "oracle_correct": correct,
+                         "oracle_outcome": None if correct is None else keyed_outcome(correct, m["response"] or "")})
     frame = frame_of(rows, JUDGE_CANDIDATES)
     keyed = frame[frame["oracle_correct"].notna()]
     return dg.Output(frame, metadata=table_metadata(
-        frame, ["prompt_id", "source", "response", "oracle_correct"], prompts=len(prompts),
+        frame, ["prompt_id", "source", "response", "oracle_outcome"], prompts=len(prompts),
+        keyed_outcomes_by_source=keyed.groupby(["source", "oracle_outcome"]).size().rename(
+            lambda k: f"{k[0]}: {k[1]}").to_dict() or {"none": 0},
         prompts_by_kind=Counter(p["prompt_kind"].split(":")[0] for p in prompts),
         candidates_by_source=frame["source"].value_counts().to_dict(),
         failures=int(frame["failure"].notna().sum()), truncated=int(frame["truncated"].sum()),
@@ -172,10 +180,10 @@ def judge_ratings(context: dg.AssetExecutionContext, project: ProjectResource, t
             ba, fail_ba = _verdict(reply_ba)
         judge = batch.model
         if ab is None and ba is None:
-            ab = rules_verdict(a["prompt_kind"], a["response"], b["response"], a["oracle_correct"],
-                               b["oracle_correct"], a["truncated"], b["truncated"])
+            ab = rules_verdict(a["prompt_kind"], a["response"], b["response"], a["oracle_outcome"],
+                               b["oracle_outcome"], a["truncated"], b["truncated"])
             judge = "rules"
-        rating = rate(ab, ba, a["oracle_correct"], b["oracle_correct"], settings.judge_oracle_anchored)
+        rating = rate(ab, ba, a["oracle_outcome"], b["oracle_outcome"], settings.judge_oracle_anchored)
         row = {"id": row_id("rating", a["id"], b["id"], batch.model if i in slot else "rules"),
                "prompt_id": a["prompt_id"], "prompt_kind": a["prompt_kind"], "candidate_a_id": a["id"],
                "candidate_b_id": b["id"], "source_a": a["source"], "source_b": b["source"], "judge": judge,
@@ -230,14 +238,17 @@ def rating_summary(frame: pd.DataFrame) -> dict:
     return summary
 
 
-@dg.asset(**_table(JUDGE_DPO_PAIRS), code_version="1",
-          ins={"hallucination_dpo_pairs": dg.AssetIn("hallucination_dpo_pairs")})
+@dg.asset(**_table(JUDGE_DPO_PAIRS), code_version="2",
+          ins={"hallucination_dpo_pairs": dg.AssetIn("hallucination_dpo_pairs"),
+               "safety_dpo_pairs": dg.AssetIn("safety_dpo_pairs")})
 def judge_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource, judge_ratings: pd.DataFrame,
-                    judge_candidates: pd.DataFrame, hallucination_dpo_pairs: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+                    judge_candidates: pd.DataFrame, hallucination_dpo_pairs: pd.DataFrame,
+                    safety_dpo_pairs: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """Preferences from the ratings: the "accuracy" subset (higher accuracy wins) and the
-    "overall" subset (higher mean of accuracy, style, detail wins), in ``judge_subset_ratio``
-    (2:1), each with its minimum margin, ties dropped; plus hallucination pairs at
-    ``judge_mix_share``. Chosen and rejected are full responses (trained with end-of-turn)."""
+    "overall" subset (higher mean of accuracy, style, detail wins, never against accuracy), in
+    ``judge_subset_ratio`` (2:1), each with its minimum margin, ties dropped; plus the "unknown +
+    safety" pairs at ``judge_mix_share`` (at least ``mix_floor``, none of stage 1's). Chosen and
+    rejected are full responses (trained with end-of-turn); ``kind`` says what each pair teaches."""
     settings = project.settings()
     rated = judge_ratings[judge_ratings["rated"]] if len(judge_ratings) else judge_ratings
     flag = lambda v: None if pd.isna(v) else bool(v)  # noqa: E731 (DuckDB gives NA for a null boolean)
@@ -247,31 +258,41 @@ def judge_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource,
         ratio=settings.judge_subset_ratio, min_accuracy_margin=settings.judge_min_accuracy_margin,
         min_overall_margin=settings.judge_min_overall_margin, keep_inconsistent=settings.judge_keep_inconsistent)
     by_id = judge_candidates.set_index("id") if len(judge_candidates) else judge_candidates
+    outcome = lambda row: None if pd.isna(row["oracle_outcome"]) else row["oracle_outcome"]  # noqa: E731
     rows = []
     for p in preferences:
         chosen, rejected = by_id.loc[p.chosen_id], by_id.loc[p.rejected_id]
+        kind = pair_kind(chosen["prompt_kind"], outcome(chosen), outcome(rejected), is_refusal(chosen["response"]),
+                         is_refusal(rejected["response"]))
         rows.append({"id": row_id("judgepair", p.rating_id, p.chosen_id, p.rejected_id, p.subset),
                      "prompt_id": chosen["prompt_id"], "prompt": chosen["prompt"], "chosen": chosen["response"],
                      "rejected": rejected["response"], "chosen_token_ids": None, "rejected_token_ids": None,
                      "subset": p.subset, "margin": p.margin, "rating_id": p.rating_id,
-                     "chosen_candidate_id": p.chosen_id, "rejected_candidate_id": p.rejected_id, "source": "judge"})
+                     "chosen_candidate_id": p.chosen_id, "rejected_candidate_id": p.rejected_id, "source": "judge",
+                     "kind": kind})
     n_judge = len(rows)
-    for m in hallucination_mix(hallucination_dpo_pairs, n_judge, settings.judge_mix_share):
-        rows.append({"prompt_id": m.pop("problem_id"), "subset": "hallucination", "margin": None, "rating_id": None,
+    for m in stage_mix(mix_pool(hallucination_dpo_pairs, safety_dpo_pairs), n_judge, settings.judge_mix_share,
+                       settings.mix_floor, "dpo2"):
+        rows.append({"prompt_id": m.pop("problem_id"), "subset": m["source"], "margin": None, "rating_id": None,
                      "chosen_candidate_id": None, "rejected_candidate_id": None, **m})
     frame = frame_of(rows, JUDGE_DPO_PAIRS)
     inconsistent = int((rated["order_consistent"] == False).sum()) if len(rated) else 0  # noqa: E712
     by_subset = frame["subset"].value_counts().to_dict()
     return dg.Output(frame, metadata=table_metadata(
-        frame, ["subset", "margin", "prompt", "chosen", "rejected"], pairs_by_subset=by_subset or {"none": 0},
-        judge_pairs=n_judge, mixed_in=len(frame) - n_judge, rated_pairs=len(rated),
+        frame, ["subset", "kind", "margin", "prompt", "chosen", "rejected"], pairs_by_subset=by_subset or {"none": 0},
+        pairs_by_kind=frame["kind"].value_counts().to_dict() or {"none": 0},
+        judge_pairs=n_judge, mixed_in=len(frame) - n_judge,
+        mix_share=round((len(frame) - n_judge) / len(frame), 3) if len(frame) else 0.0, rated_pairs=len(rated),
         order_inconsistent_ratings=inconsistent, keep_inconsistent=settings.judge_keep_inconsistent,
         target_ratio=settings.judge_subset_ratio,
         accuracy_to_overall=round(by_subset.get("accuracy", 0) / by_subset["overall"], 2)
         if by_subset.get("overall") else "no overall pairs",
-        **column_lineage({"prompt": [("judge_candidates", "prompt"), ("hallucination_dpo_pairs", "prompt")],
-                          "chosen": [("judge_candidates", "response"), ("hallucination_dpo_pairs", "chosen")],
-                          "rejected": [("judge_candidates", "response"), ("hallucination_dpo_pairs", "rejected")],
+        **column_lineage({"prompt": [("judge_candidates", "prompt"), ("hallucination_dpo_pairs", "prompt"),
+                                     ("safety_dpo_pairs", "prompt")],
+                          "chosen": [("judge_candidates", "response"), ("hallucination_dpo_pairs", "chosen"),
+                                     ("safety_dpo_pairs", "chosen")],
+                          "rejected": [("judge_candidates", "response"), ("hallucination_dpo_pairs", "rejected"),
+                                       ("safety_dpo_pairs", "rejected")],
                           "margin": [("judge_ratings", "accuracy_a"), ("judge_ratings", "accuracy_b"),
                                      ("judge_ratings", "overall_a"), ("judge_ratings", "overall_b")],
                           "rating_id": [("judge_ratings", "id")],
@@ -289,6 +310,19 @@ def judge_dpo_pairs_valid(project: ProjectResource, judge_dpo_pairs: pd.DataFram
     return dg.AssetCheckResult(passed=len(judged) > 0 and same == 0 and below == 0,
                                metadata={"judge_pairs": len(judged), "chosen_equals_rejected": same,
                                          "below_margin": below})
+
+
+@dg.asset_check(asset=judge_dpo_pairs, additional_ins={"judge_candidates": dg.AssetIn("judge_candidates")},
+                description="No pair on a keyed prompt prefers the less calibrated side: correct > declined > wrong "
+                            "(an attempted wrong answer is never preferred to a decline).")
+def judge_dpo_pairs_calibrated(judge_dpo_pairs: pd.DataFrame, judge_candidates: pd.DataFrame) -> dg.AssetCheckResult:
+    outcome = {r.id: r.oracle_outcome for r in judge_candidates.itertuples() if isinstance(r.oracle_outcome, str)}
+    judged = judge_dpo_pairs[judge_dpo_pairs["source"] == "judge"] if len(judge_dpo_pairs) else judge_dpo_pairs
+    keyed = [(r.id, outcome[r.chosen_candidate_id], outcome[r.rejected_candidate_id]) for r in judged.itertuples()
+             if r.chosen_candidate_id in outcome and r.rejected_candidate_id in outcome]
+    against = [pair_id for pair_id, c, r in keyed if OUTCOME_RANK[c] < OUTCOME_RANK[r]]
+    return dg.AssetCheckResult(passed=not against, metadata={"keyed_pairs": len(keyed), "against_order": len(against),
+                                                            "ids": ", ".join(against[:10])})
 
 
 @dg.asset(group_name=GROUP, **TRAIN, code_version="1",

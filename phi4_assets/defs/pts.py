@@ -14,13 +14,13 @@ import pandas as pd
 from ..generation import load_policy
 from ..ids import row_id
 from ..models.ref import ModelRef
-from ..preference_mix import hallucination_mix
+from ..preference_mix import mix_pool, stage_mix
 from ..resources import ModelStoreResource, ProjectResource, PtsMemoResource
 from ..pts import oracles
 from ..pts.estimator import PrefixEstimator
 from ..pts.figure import draw_search
 from ..pts.memo import prefix_hash
-from ..pts.pairs import pair_for_pivot
+from ..pts.pairs import opposite_effect, pair_for_pivot
 from ..pts.sampler import RolloutSampler
 from ..pts.search import Pivot, pivotal_token_search, two_proportion_significant
 from ..warehouse import frame_of, schema_metadata, table_schema
@@ -53,8 +53,9 @@ PIVOTAL_TOKENS = table_schema(
 PTS_DPO_PAIRS = table_schema(
     id="VARCHAR", prompt=("VARCHAR", "text prompt (mixed-in pairs); PTS pairs use prompt_token_ids"),
     prompt_token_ids="INTEGER[]", chosen="VARCHAR", rejected="VARCHAR", chosen_token_ids="INTEGER[]",
-    rejected_token_ids="INTEGER[]", source=("VARCHAR", "pts:<domain> | hallucination"), pivot_id="VARCHAR",
-    problem_id="VARCHAR", p_before="DOUBLE", p_after="DOUBLE", partner_rate="DOUBLE")
+    rejected_token_ids="INTEGER[]", source=("VARCHAR", "pts:<domain> | hallucination | safety"),
+    kind=("VARCHAR", "pts_up | pts_down (the pivot raises / lowers p), or the mixed-in pair's kind"),
+    pivot_id="VARCHAR", problem_id="VARCHAR", p_before="DOUBLE", p_after="DOUBLE", partner_rate="DOUBLE")
 
 
 def domain_problems(domain: str, limit: int, math_problems, mcq_questions, trivia_seeds, code_problems) -> list[dict]:
@@ -193,10 +194,10 @@ def pivotal_tokens(context: dg.AssetExecutionContext, project: ProjectResource, 
           metadata=schema_metadata(PTS_DPO_PAIRS))
 def pts_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource, pts_memo: PtsMemoResource,
                   pivotal_tokens: pd.DataFrame, hallucination_dpo_pairs: pd.DataFrame,
-                  sft_model: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+                  safety_dpo_pairs: pd.DataFrame, sft_model: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """prompt = chat-formatted question + prefix; chosen / rejected = single tokens from the rollouts
-    already sampled at that prefix (see ``phi4_assets.pts.pairs``); plus hallucination pairs at
-    ``pts_mix_share``."""
+    already sampled at that prefix (see ``phi4_assets.pts.pairs``); plus the "unknown + safety"
+    pairs at ``pts_mix_share`` (at least ``mix_floor``; see ``phi4_assets.preference_mix``)."""
     from transformers import AutoTokenizer
 
     settings = project.settings()
@@ -207,7 +208,8 @@ def pts_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource, p
     accepted = pivotal_tokens[pivotal_tokens["accepted"]] if len(pivotal_tokens) else pivotal_tokens
     for v in accepted.itertuples():
         estimate = memo.get(v.estimate_key)  # the rollouts at the pivot's prefix give the partner
-        pair = pair_for_pivot(_pivot(v), estimate) if estimate is not None else None
+        pair = (pair_for_pivot(_pivot(v), estimate, settings.pts_min_partner_rollouts)
+                if estimate is not None else None)
         if pair is None:
             no_partner += 1
             continue
@@ -215,16 +217,21 @@ def pts_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource, p
                      "prompt_token_ids": _ints(v.prompt_ids) + _ints(v.prefix_ids),
                      "chosen": tokenizer.decode([pair.chosen]), "rejected": tokenizer.decode([pair.rejected]),
                      "chosen_token_ids": [pair.chosen], "rejected_token_ids": [pair.rejected],
-                     "source": f"pts:{v.domain}", "pivot_id": v.id, "problem_id": v.problem_id,
+                     "source": f"pts:{v.domain}", "kind": "pts_up" if v.p_after > v.p_before else "pts_down",
+                     "pivot_id": v.id, "problem_id": v.problem_id,
                      "p_before": v.p_before, "p_after": v.p_after, "partner_rate": pair.partner_rate})
     n_pts = len(rows)
-    mix = hallucination_mix(hallucination_dpo_pairs, n_pts, settings.pts_mix_share)
+    mix = stage_mix(mix_pool(hallucination_dpo_pairs, safety_dpo_pairs), n_pts, settings.pts_mix_share,
+                    settings.mix_floor, "dpo1")
     rows += [{"prompt_token_ids": None, "pivot_id": None, "p_before": None, "p_after": None, "partner_rate": None,
               **m} for m in mix]
     frame = frame_of(rows, PTS_DPO_PAIRS)
     return dg.Output(frame, metadata=table_metadata(
-        frame, ["source", "chosen", "rejected", "p_before", "p_after"], pairs_by_source=frame["source"].value_counts().to_dict(),
-        pts_pairs=n_pts, mixed_in=len(mix), pivots_without_partner=no_partner,
+        frame, ["source", "kind", "chosen", "rejected", "p_before", "p_after"],
+        pairs_by_source=frame["source"].value_counts().to_dict() or {"none": 0},
+        pairs_by_kind=frame["kind"].value_counts().to_dict() or {"none": 0},
+        pts_pairs=n_pts, mixed_in=len(mix), mix_share=round(len(mix) / len(frame), 3) if len(frame) else 0.0,
+        pivots_without_partner=no_partner,
         **column_lineage({"prompt_token_ids": [("pivotal_tokens", "prompt_ids"), ("pivotal_tokens", "prefix_ids")],
                           # The pivot token is one side; the other is a first token of the rollouts
                           # memoized under the pivot's estimate_key (the PTS memo, not a table).
@@ -234,6 +241,16 @@ def pts_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource, p
                           "pivot_id": [("pivotal_tokens", "id")],
                           "chosen": [("hallucination_dpo_pairs", "chosen")],
                           "rejected": [("hallucination_dpo_pairs", "rejected")]})))
+
+
+@dg.asset_check(asset=pts_dpo_pairs, description="Every PTS pair's partner has the opposite effect of its pivot "
+                                                 "(below p_before for a raising pivot, above it for a lowering one).")
+def pts_partners_opposite(pts_dpo_pairs: pd.DataFrame) -> dg.AssetCheckResult:
+    pts = pts_dpo_pairs[pts_dpo_pairs["source"].str.startswith("pts:")] if len(pts_dpo_pairs) else pts_dpo_pairs
+    wrong = [r.id for r in pts.itertuples()
+             if not opposite_effect(Pivot(0, 0, float(r.p_before), float(r.p_after)), float(r.partner_rate))]
+    return dg.AssetCheckResult(passed=not wrong, metadata={"pts_pairs": len(pts), "same_direction": len(wrong),
+                                                          "ids": ", ".join(wrong[:10])})
 
 
 def _ints(values) -> list[int]:

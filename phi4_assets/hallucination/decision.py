@@ -49,6 +49,13 @@ def sft_target(stats: QuestionStats, usually_right: float = DEFAULT_USUALLY_RIGH
     return "answer" if stats.p_correct >= usually_right else "refusal"
 
 
+def needs_refusal(stats: QuestionStats) -> bool:
+    """A refusal is written for every question the policy was sampled on: it is the SFT target
+    where the policy is usually wrong, the chosen side of "refusal > wrong" where it was wrong at
+    least once, and the rejected side of "answer > refusal" where it was right at least once."""
+    return stats.n_samples > 0
+
+
 def dpo_pair_kinds(stats: QuestionStats) -> list[str]:
     """``answer_over_refusal`` if right at least once; ``refusal_over_wrong`` if wrong at least once."""
     kinds = []

@@ -7,7 +7,13 @@ from collections.abc import Callable
 from itertools import combinations
 
 MODEL_ASSETS = ("base_model", "sft_model", "dpo1_model")
-KEYED_DOMAINS = ("qa", "math", "mcq")
+# Keyed prompts of the judge stage: math and multiple choice. Trivia (qa) is left to the
+# hallucination data on purpose: whether "answer" or "I don't know" is the right preference on a
+# trivia question depends on whether the policy at least sometimes knows it (App. A.1), which
+# one sampled response per source cannot tell. Judged here, "the teacher's correct answer > the
+# policy's decline" would undo, question by question, the declines A.1 decided on; the trivia
+# preferences of stage 2 come from the A.1 rule through the mixed-in hallucination pairs.
+KEYED_DOMAINS = ("math", "mcq")
 
 
 def source_kind(source: str) -> str:

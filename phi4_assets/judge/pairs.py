@@ -4,7 +4,10 @@ A rated candidate pair yields a preference when one side wins by at least a marg
 - "accuracy" subset: the higher accuracy wins (margin ``min_accuracy_margin``);
 - "overall" subset: the higher mean of accuracy, style and detail wins (``min_overall_margin``).
 Ties and smaller margins give no pair, nor does a subset whose winner flips with the order the
-judge saw the responses in. Each rating goes to at most one subset. The configured ratio (the
+judge saw the responses in. An "overall" preference never contradicts accuracy: where the
+higher mean belongs to the side with the lower accuracy (a long, well-written wrong answer
+against a short "I don't know", say), there is no overall pair, since on a keyed prompt that
+would teach the model to guess rather than decline. Each rating goes to at most one subset. The configured ratio (the
 report: 2 accuracy : 1 overall) is a target: ratings that qualify for one subset only go there;
 ratings that qualify for both are then given, one by one, to the subset furthest below its
 target share. No qualifying pair is thrown away to meet the ratio (the metadata reports the
@@ -45,6 +48,8 @@ def _winner(pair: RatedPair, subset: str, min_margin: float) -> Preference | Non
     margin = round(abs(a - b), 9)  # means of thirds: 4.5 - 4.0 must not come out as 0.4999...
     if margin == 0 or margin < min_margin:
         return None
+    if subset == "overall" and (a - b) * (pair.accuracy_a - pair.accuracy_b) < 0:
+        return None  # the overall winner is the less accurate side
     chosen, rejected = (pair.a_id, pair.b_id) if a > b else (pair.b_id, pair.a_id)
     return Preference(pair.rating_id, chosen, rejected, subset, round(margin, 4))
 
@@ -80,3 +85,20 @@ def select_preferences(pairs: list[RatedPair], *, ratio: dict[str, float], min_a
         subset = min(options, key=lambda k: (len(pools[k]) / total - shares[k] / weight, k))
         pools[subset].append(options[subset])
     return [p for k in shares for p in pools[k]]
+
+
+def pair_kind(prompt_kind: str, chosen_outcome: str | None, rejected_outcome: str | None,
+              chosen_refuses: bool, rejected_refuses: bool) -> str:
+    """What a judge pair teaches, for the metadata and the checks: on keyed prompts
+    ``<chosen outcome>_over_<rejected outcome>`` (``correct_over_declined``, ``declined_over_wrong``,
+    ...); on safety prompts whether it prefers refusing (``safety_refuse_over_comply``, or the
+    opposite) or answering a benign request; ``chat`` otherwise."""
+    if chosen_outcome is not None and rejected_outcome is not None:
+        return f"{chosen_outcome}_over_{rejected_outcome}"
+    if prompt_kind == "safety:harmful":
+        return {(True, False): "safety_refuse_over_comply", (False, True): "safety_comply_over_refuse"}.get(
+            (chosen_refuses, rejected_refuses), "safety_harmful_other")
+    if prompt_kind == "safety:benign":
+        return {(False, True): "benign_answer_over_refusal", (True, False): "benign_refusal_over_answer"}.get(
+            (chosen_refuses, rejected_refuses), "safety_benign_other")
+    return "chat" if prompt_kind == "chat" else prompt_kind

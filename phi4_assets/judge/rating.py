@@ -3,8 +3,9 @@
 Beyond the report: every pair is judged in both orders (A shown first, then B shown first) to
 cancel position bias. The two verdicts are averaged per response; a pair whose preferred
 response changes with the order is flagged ``order_consistent = False``. Where a candidate
-has an answer key, oracle-anchored mode takes its accuracy from the oracle (5 if correct,
-1 if not) and records whether the judge's own accuracy ordering agreed with the oracle.
+has an answer key, oracle-anchored mode takes its accuracy from the oracle's outcome (5
+correct, 3 declined, 1 wrong: a decline is never scored like a wrong answer) and records
+whether the judge's own accuracy ordering agreed with the oracle's.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .prompts import Scores, Verdict
+from .rules import OUTCOME_ACCURACY
 
-ORACLE_SCORE = {True: 5.0, False: 1.0}
+ORACLE_SCORE = {k: float(v) for k, v in OUTCOME_ACCURACY.items()}
 
 
 @dataclass(frozen=True)
@@ -76,19 +78,19 @@ def combine(ab: Verdict | None, ba: Verdict | None) -> tuple[SideScores, SideSco
     return a, b, consistent
 
 
-def rate(ab: Verdict | None, ba: Verdict | None, oracle_a: bool | None, oracle_b: bool | None,
+def rate(ab: Verdict | None, ba: Verdict | None, oracle_a: str | None, oracle_b: str | None,
          anchored: bool) -> Rating | None:
     """A pair's rating from its two verdicts (either may be None: failed), or None if both failed.
 
-    ``oracle_a`` / ``oracle_b``: whether each response is correct by its answer key (None: no key).
-    With ``anchored`` and both keys known, accuracy comes from the oracle."""
+    ``oracle_a`` / ``oracle_b``: each response's outcome by its answer key (correct / declined /
+    wrong; None: no key). With ``anchored`` and both known, accuracy comes from the oracle."""
     combined = combine(ab, ba)
     if combined is None:
         return None
     a, b, consistent = combined
     agrees = None
     if oracle_a is not None and oracle_b is not None and oracle_a != oracle_b:
-        agrees = _sign(a.accuracy - b.accuracy) == (1 if oracle_a else -1)
+        agrees = _sign(a.accuracy - b.accuracy) == _sign(ORACLE_SCORE[oracle_a] - ORACLE_SCORE[oracle_b])
     source = "judge"
     judge_a, judge_b = a.accuracy, b.accuracy
     accuracy_ok = consistent["accuracy"] if consistent else None
