@@ -1,3 +1,4 @@
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -35,13 +36,21 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return out
 
 
+@contextlib.contextmanager
+def scripted_endpoint(script, monkeypatch):
+    """A scripted OpenAI-compatible server on loopback, configured as the teacher endpoint."""
+    from stub_openai import StubOpenAI
+
+    with StubOpenAI(script) as stub:
+        monkeypatch.setenv("PHI4_TEACHER_BASE_URL", stub.base_url)
+        monkeypatch.setenv("PHI4_TEACHER_MODEL", "stub-teacher")
+        yield stub
+
+
 @pytest.fixture
 def stub_teacher(state, monkeypatch):
     """The scripted teacher (tests/test_hallucination_assets.py) on loopback, as the endpoint."""
-    from stub_openai import StubOpenAI
     from test_hallucination_assets import scripted_teacher
 
-    with StubOpenAI(scripted_teacher) as stub:
-        monkeypatch.setenv("PHI4_TEACHER_BASE_URL", stub.base_url)
-        monkeypatch.setenv("PHI4_TEACHER_MODEL", "stub-teacher")
+    with scripted_endpoint(scripted_teacher, monkeypatch) as stub:
         yield stub

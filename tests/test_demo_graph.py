@@ -8,19 +8,18 @@ import pytest
 from phi4_assets.defs import table_schemas
 from phi4_assets.demo import STAGES, run_demo
 from phi4_assets.warehouse import column_names
-from stub_openai import StubOpenAI
+from conftest import scripted_endpoint
 from test_judge_assets import script
 
 
 @pytest.fixture
-def scripted_endpoint(state, monkeypatch):
-    with StubOpenAI(script) as stub:
-        monkeypatch.setenv("PHI4_TEACHER_BASE_URL", stub.base_url)
-        monkeypatch.setenv("PHI4_TEACHER_MODEL", "stub-teacher")
+def judge_endpoint(state, monkeypatch):
+    """The scripted teacher and judge of tests/test_judge_assets.py."""
+    with scripted_endpoint(script, monkeypatch) as stub:
         yield stub
 
 
-def test_the_demo_runs_every_stage_from_an_empty_state(state, scripted_endpoint, capsys):
+def test_the_demo_runs_every_stage_from_an_empty_state(state, judge_endpoint, capsys):
     with dg.DagsterInstance.ephemeral() as instance:
         code = run_demo(instance=instance)
         out = capsys.readouterr().out
@@ -50,7 +49,7 @@ def test_the_demo_runs_every_stage_from_an_empty_state(state, scripted_endpoint,
     assert column_names(declared["ablation_table"])[:3] == ["benchmark", "metric", "row"]
 
 
-def test_a_failed_stage_says_what_failed_and_how_to_resume(state, scripted_endpoint, capsys):
+def test_a_failed_stage_says_what_failed_and_how_to_resume(state, judge_endpoint, capsys):
     with dg.DagsterInstance.ephemeral() as instance:
         code = run_demo(start_from="pts", instance=instance)  # nothing before it was materialized
     out = capsys.readouterr().out

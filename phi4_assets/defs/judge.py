@@ -125,8 +125,8 @@ def judge_candidates(context: dg.AssetExecutionContext, project: ProjectResource
     keyed = frame[frame["oracle_correct"].notna()]
     return dg.Output(frame, metadata=table_metadata(
         frame, ["prompt_id", "source", "response", "oracle_outcome"], prompts=len(prompts),
-        keyed_outcomes_by_source=keyed.groupby(["source", "oracle_outcome"]).size().rename(
-            lambda k: f"{k[0]}: {k[1]}").to_dict() or {"none": 0},
+        keyed_outcomes_by_source={f"{source}: {outcome}": int(n) for (source, outcome), n in
+                                  keyed.groupby(["source", "oracle_outcome"]).size().items()} or {"none": 0},
         prompts_by_kind=Counter(p["prompt_kind"].split(":")[0] for p in prompts),
         candidates_by_source=frame["source"].value_counts().to_dict(),
         failures=int(frame["failure"].notna().sum()), truncated=int(frame["truncated"].sum()),
