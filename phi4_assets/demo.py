@@ -62,6 +62,21 @@ def release_dead_runs(instance: dg.DagsterInstance) -> list[str]:
     return released
 
 
+def _default_dagster_home() -> None:
+    """``make demo``'s Dagster home when ``$DAGSTER_HOME`` is unset (``phi4 demo`` run by hand):
+    ``<state dir>/dagster_home`` with the project's ``dagster.yaml`` (pools, run queue)."""
+    if os.environ.get("DAGSTER_HOME"):
+        return
+    from .settings import REPO_ROOT, Paths
+
+    home = Paths.from_env().state_dir / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists() and (REPO_ROOT / "dagster.yaml").exists():
+        (home / "dagster.yaml").write_text((REPO_ROOT / "dagster.yaml").read_text())
+    os.environ["DAGSTER_HOME"] = str(home)
+    print(f"DAGSTER_HOME is not set: using {home}", flush=True)
+
+
 def failure_summary(result: dg.ExecuteInProcessResult, stage: str, partition: str | None) -> str:
     """One line per failed step (the asset, the partition, the error's last line), then how to resume."""
     lines = []
@@ -89,7 +104,9 @@ def run_demo(stop_after: str | None = None, start_from: str | None = None,
     defs = phi4_assets.defs.load()
     assets = [*defs.assets, *(defs.asset_checks or [])]
     resources = defs.resources
-    instance = instance or dg.DagsterInstance.get()
+    if instance is None:
+        _default_dagster_home()
+        instance = dg.DagsterInstance.get()
     for run_id in release_dead_runs(instance):
         print(f"run {run_id} was left started by a process that is gone: marked failed, its pool slots freed")
     added = register_seed_shards(instance)

@@ -58,3 +58,17 @@ def test_a_failed_stage_says_what_failed_and_how_to_resume(state, judge_endpoint
     assert failed and ("pts_dpo_pairs" in failed[0] or "dpo1_model" in failed[0])
     assert "exactly one row" in failed[0]  # the error's last line, not a traceback
     assert 'resume with: phi4 demo --from "pts"' in out
+
+
+def test_phi4_demo_outside_make_uses_the_default_dagster_home(state, monkeypatch, capsys):
+    """``phi4 demo`` run by hand, with no DAGSTER_HOME: the Makefile's default, not a traceback."""
+    import os
+
+    from phi4_assets.cli import main
+
+    monkeypatch.setenv("DAGSTER_HOME", "recorded")  # so that the test's end restores the variable as it was
+    monkeypatch.delenv("DAGSTER_HOME")
+    assert main(["demo", "--stop-after", "sources"]) == 0
+    home = state.state_dir / "dagster_home"
+    assert os.environ["DAGSTER_HOME"] == str(home) and (home / "dagster.yaml").exists()
+    assert f"DAGSTER_HOME is not set: using {home}" in capsys.readouterr().out
