@@ -76,9 +76,6 @@ def cap_declines(rows: list[dict], max_share: float) -> list[dict]:
     return answers + [r for r in declines if id(r) in keep]
 
 
-SAFETY_PAIR_KINDS = ("safety_refuse_over_comply", "benign_answer_over_refusal")
-
-
 def safety_pairs(prompts: list[dict], answers: dict[str, tuple[str, str]],
                  responses: dict[str, str]) -> list[dict]:
     """Safety preference pairs for the DPO mixes, in the report's "unknown + safety" spirit.

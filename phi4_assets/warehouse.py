@@ -52,11 +52,6 @@ def table_schema(**columns: str | tuple[str, str]) -> dg.TableSchema:
     return dg.TableSchema(columns=out)
 
 
-def extend(schema: dg.TableSchema, **columns: str | tuple[str, str]) -> dg.TableSchema:
-    """``schema`` with more columns after its own."""
-    return dg.TableSchema(columns=[*schema.columns, *table_schema(**columns).columns])
-
-
 def schema_metadata(schema: dg.TableSchema, **metadata) -> dict:
     """Definition metadata for a table asset: its declared schema (and any other entries)."""
     return {SCHEMA_KEY: schema, **metadata}

@@ -1,9 +1,15 @@
 """Dagster definitions, one module per asset group (loaded by ``definitions.py``)."""
 
+from __future__ import annotations
+
 from functools import cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import dagster as dg
 
 
-def load() -> "dg.Definitions":
+def load() -> dg.Definitions:
     """Every definition of the project (what ``definitions.py`` serves), its resources configured
     from the environment now."""
     import dagster as dg

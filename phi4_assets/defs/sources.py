@@ -134,9 +134,6 @@ def chat_prompts(project: ProjectResource) -> dg.Output[pd.DataFrame]:
     return _table_output(frame, [path], by="category")
 
 
-EVAL_COLUMNS = column_names(EVAL_SETS)
-
-
 @dg.asset(**_table(EVAL_SETS), code_version="1")
 def eval_sets(project: ProjectResource) -> dg.Output[pd.DataFrame]:
     """Held-out evaluation splits in one table, one ``benchmark`` per split: simpleqa (real and
@@ -166,7 +163,7 @@ def eval_sets(project: ProjectResource) -> dg.Output[pd.DataFrame]:
     for r in safety:
         if r["id"] in keep or r["pair"] in keep:
             rows.append({"id": r["id"], "benchmark": "safety", "question": r["prompt"], "category": r["kind"]})
-    frame = pd.DataFrame(rows).reindex(columns=EVAL_COLUMNS)
+    frame = pd.DataFrame(rows).reindex(columns=column_names(EVAL_SETS))
     frame["bogus"] = frame["bogus"].astype("boolean").fillna(False).astype(bool)
     frame["aliases"] = [list(a) if isinstance(a, list) else [] for a in frame["aliases"]]
     return _table_output(frame, list(files.values()), by="benchmark",
