@@ -17,11 +17,9 @@ def _lineage(args: argparse.Namespace) -> int:
         print("phi4 lineage: give a ROW_ID, or --create-view", file=sys.stderr)
         return 2
     if args.create_view:
-        from .defs import table_schemas
-        from .warehouse import column_names
+        from .defs import table_columns
 
-        declared = {name: column_names(schema) for name, schema in table_schemas().items()}
-        links = lineage.create_lineage_view(paths.warehouse, declared)
+        links = lineage.create_lineage_view(paths.warehouse, table_columns())
         print(f"{lineage.SCHEMA}.{lineage.VIEW}: {links} links over the tables of {paths.warehouse}",
               file=sys.stderr if args.json else sys.stdout)
     if not args.row_id:

@@ -30,8 +30,8 @@ def template_safety_refusal(prompt_id: str, category: str) -> str:
     return _SAFETY_REFUSALS[random.Random(f"safety:{prompt_id}").randrange(len(_SAFETY_REFUSALS))]
 
 
-def _stable_order(rows: list[dict]) -> list[dict]:
-    return sorted(rows, key=lambda r: hashlib.sha256(str(r["id"]).encode()).hexdigest())
+def _stable_order(rows: list[dict], key: str = "id") -> list[dict]:
+    return sorted(rows, key=lambda r: hashlib.sha256(str(r[key]).encode()).hexdigest())
 
 
 def mix_by_shares(sources: dict[str, list[dict]], shares: dict[str, float]) -> dict[str, list[dict]]:
@@ -71,8 +71,7 @@ def cap_declines(rows: list[dict], max_share: float) -> list[dict]:
     declines = [r for r in rows if r["kind"] in DECLINE_KINDS]
     if max_share >= 1 or not declines:
         return list(rows)
-    order = sorted(declines, key=lambda r: hashlib.sha256(str(r["source_id"]).encode()).hexdigest())
-    keep = {id(r) for r in order[:int(max_share / (1 - max_share) * len(answers))]}
+    keep = {id(r) for r in _stable_order(declines, "source_id")[:int(max_share / (1 - max_share) * len(answers))]}
     return answers + [r for r in declines if id(r) in keep]
 
 

@@ -29,6 +29,7 @@ import pandas as pd
 from dagster._core.definitions.metadata import TableMetadataSet
 from dagster._core.storage.db_io_manager import DbTypeHandler
 from dagster_duckdb import DuckDBIOManager
+from dagster_duckdb.io_manager import DuckDbClient
 
 SCHEMA_KEY = "dagster/column_schema"
 NULL_TYPES = ('"NULL"', "NULL")
@@ -240,8 +241,6 @@ class DeclaredSchemaPandasTypeHandler(DbTypeHandler[pd.DataFrame]):
             if not exists:
                 context.log.warning(f"{table_slice.schema}.{table_slice.table} has no rows yet: loading it as empty")
             return empty_frame(connection, schema) if schema is not None else pd.DataFrame()
-        from dagster_duckdb.io_manager import DuckDbClient
-
         return connection.execute(DuckDbClient.get_select_statement(table_slice)).fetchdf()
 
 

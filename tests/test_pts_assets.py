@@ -44,7 +44,7 @@ def test_pts_group_materializes_and_resumes_from_the_memo(state, stub_teacher, t
     pairs = result.output_for_node("pts_dpo_pairs")
     mixed = pairs[pairs["source"].isin(["hallucination", "safety"])]
     # The "unknown + safety" mix: the floor (4 on tiny) and every kind in turn.
-    assert len(mixed) == min(4, len(mixed)) and {"hallucination", "safety"} <= set(pairs["source"])
+    assert len(mixed) == 4 and {"hallucination", "safety"} <= set(pairs["source"])
     assert set(pairs[pairs["source"].str.startswith("pts:")]["kind"]) <= {"pts_up", "pts_down"}
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks["pts_partners_opposite"]

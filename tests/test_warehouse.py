@@ -115,7 +115,6 @@ def test_zero_rows_then_sparse_then_normal_partitions_keep_the_declared_types(tm
             return pd.DataFrame(columns=column_names(schema))
         row = {c.name: _value(c.type, shape) for c in schema.columns}
         row[expr] = partition
-        row.setdefault("id", f"{partition}-row")
         row["id"] = f"{partition}-row"
         return pd.DataFrame([row, dict(row, id=f"{partition}-row2")])
 

@@ -25,3 +25,10 @@ def table_schemas() -> dict:
     from ..warehouse import declared_schemas
 
     return declared_schemas(load().assets or [])
+
+
+def table_columns() -> dict[str, list[str]]:
+    """Asset name -> the declared column names of its warehouse table."""
+    from ..warehouse import column_names
+
+    return {name: column_names(schema) for name, schema in table_schemas().items()}

@@ -11,6 +11,7 @@ import random
 import re
 from dataclasses import dataclass
 
+from ..sft_data import is_refusal
 from ..text import normalize_answer
 
 # -- matching and detection ----------------------------------------------------------------
@@ -53,8 +54,6 @@ _ASSERTION = re.compile(r"\b(is|was|are|were|it'?s)\b|\d", re.IGNORECASE)
 
 
 def _clause_declines(clause: str) -> bool:
-    from ..sft_data import is_refusal  # the refusal detector of the safety data
-
     return bool(UNCERTAINTY.search(clause) or _DECLINING.search(clause) or is_refusal(clause))
 
 
