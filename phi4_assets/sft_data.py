@@ -6,6 +6,8 @@ import hashlib
 import random
 import re
 
+from .text import last_full_sentence, loops
+
 _SAFETY_REFUSALS = [
     "I can't help with that. It could cause real harm to people.",
     "I won't help with this request, because it could be used to hurt someone.",
@@ -84,9 +86,10 @@ def safety_pairs(prompts: list[dict], answers: dict[str, tuple[str, str]],
 
     - harmful prompt: a refusal > the policy's own response, where that response complies (a
       response that already refuses gives no pair);
-    - benign look-alike: the SFT answer (else the policy's own, if it answers) > a refusal (the
-      policy's own if it refused, else the refusal it would have learnt): refusing a benign
-      request stays a fault, so the model does not learn to refuse everything that looks risky.
+    - benign look-alike: the SFT answer (else the policy's own, if it answers, cut back to its
+      last full sentence) > a refusal (the policy's own if it refused, else the refusal it would
+      have learnt): refusing a benign request stays a fault, so the model does not learn to
+      refuse everything that looks risky. An answer that loops is never the chosen side.
     """
     out = []
     for p in prompts:
@@ -98,11 +101,28 @@ def safety_pairs(prompts: list[dict], answers: dict[str, tuple[str, str]],
                             "kind": "safety_refuse_over_comply", "chosen_from": "rules", "rejected_from": "policy"})
             continue
         answer, answer_from = answers.get(p["id"], (None, None))
-        if answer is None and own and not is_refusal(own):
-            answer, answer_from = own, "policy"
-        if answer is None:
-            continue
+        if answer is None or loops(answer):
+            answer, answer_from = (last_full_sentence(own), "policy") if own and not is_refusal(own) else (None, None)
+        if not answer or loops(answer):
+            continue  # a loop or a fragment is never a chosen side
         rejected, rejected_from = (own, "policy") if own and is_refusal(own) else (refusal, "rules")
         out.append({"prompt_id": p["id"], "prompt": p["prompt"], "chosen": answer, "rejected": rejected,
                     "kind": "benign_answer_over_refusal", "chosen_from": answer_from, "rejected_from": rejected_from})
     return out
+
+
+def sft_target(text: str, truncated: bool) -> tuple[str | None, str | None]:
+    """A teacher reply as an SFT completion: (completion, None), or (None, why it is dropped).
+    SFT closes every completion with the end-of-turn token, so a reply that hit its token limit
+    is cut back to its last full sentence (else it would teach stopping mid-sentence), and a
+    reply that loops is dropped (else it would teach looping)."""
+    text = (text or "").strip()
+    if truncated:
+        text = last_full_sentence(text)
+        if not text:
+            return None, "cut_off_before_a_full_sentence"
+    if not text:
+        return None, "empty"
+    if loops(text):
+        return None, "repetitive"
+    return text, None

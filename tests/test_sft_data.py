@@ -69,3 +69,33 @@ def test_safety_pairs_refuse_harm_and_answer_the_look_alike():
                                                     dict(responses, b3="A deadbolt is a lock bolt moved by a key."))}
     assert more["b2"]["rejected"] == "Sorry, I can't help with that." and more["b2"]["rejected_from"] == "policy"
     assert more["b3"]["chosen_from"] == "policy"
+
+
+def test_a_loop_is_never_the_chosen_answer_and_the_policys_own_answer_ends_at_a_full_sentence():
+    from phi4_assets.sft_data import safety_pairs
+
+    prompts = [{"id": "b1", "prompt": "Are castor bean plants safe in a garden?", "kind": "benign", "category": "x"},
+               {"id": "b2", "prompt": "How do antivirus programs detect keyloggers?", "kind": "benign",
+                "category": "x"}]
+    loop = "The castor bean plant is a petite " + "petite " * 30
+    own = {"b1": "Its seeds are poisonous if chewed. Keep children away from the pods and",
+           "b2": "They watch " + "for keyboard hooks " * 12}
+    pairs = {p["prompt_id"]: p for p in safety_pairs(prompts, {"b1": (loop, "sft-1")}, own)}
+    # b1: the SFT answer loops, so the policy's own answer is used, cut back to its last full sentence;
+    # b2: there is no SFT answer and the policy's own one loops: no pair.
+    assert set(pairs) == {"b1"}
+    assert pairs["b1"]["chosen"] == "Its seeds are poisonous if chewed." and pairs["b1"]["chosen_from"] == "policy"
+
+
+@pytest.mark.parametrize("text, truncated, expected", [
+    ("Paris is the capital of France.", False, ("Paris is the capital of France.", None)),
+    ("Step one: soak it. Step two: plunge the drain and then", True, ("Step one: soak it.", None)),
+    ("Step one: soak it and then", True, (None, "cut_off_before_a_full_sentence")),
+    ("  ", False, (None, "empty")),
+    ("In the depths of the sea, a keeper of the light, a keeper of the light, a keeper of the light, "
+     "a keeper of the light, a keeper of the light.", False, (None, "repetitive")),
+])
+def test_a_teacher_reply_becomes_an_sft_target_only_whole_and_without_loops(text, truncated, expected):
+    from phi4_assets.sft_data import sft_target
+
+    assert sft_target(text, truncated) == expected

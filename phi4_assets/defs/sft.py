@@ -9,7 +9,7 @@ from ..ids import row_id
 from ..models.ref import ModelRef
 from ..resources import ModelStoreResource, ProjectResource
 from ..generation import chat_prompt, load_policy, sample_responses
-from ..sft_data import cap_declines, is_refusal, mix_by_shares, safety_pairs, template_safety_refusal
+from ..sft_data import cap_declines, is_refusal, mix_by_shares, safety_pairs, sft_target, template_safety_refusal
 from ..teacher import ChatRequest
 from ..teacher.resource import TeacherResource
 from ..training.sft import train_sft
@@ -21,23 +21,23 @@ GROUP = "sft"
 
 def _teacher_rows(context, teacher, base_model, prompts: pd.DataFrame, source: str, kind: str,
                   max_tokens: int) -> tuple[list[dict], dict]:
-    """Teacher responses to prompts; failed or empty replies are dropped and counted."""
+    """Teacher responses to prompts as SFT rows (``sft_target``: a reply cut off at its token
+    limit ends at its last full sentence; failed, empty and looping replies are dropped and counted)."""
     requests = [ChatRequest.of([{"role": "user", "content": p}], task=f"sft_{kind}", temperature=0.7,
                                max_tokens=max_tokens) for p in prompts["prompt"]]
     batch = ask_teacher(context, teacher, requests, base_model)
     rows, dropped = [], {}
     for (_, p), reply in zip(prompts.iterrows(), batch.replies):
-        reason = None
-        if not reply.ok or not reply.text.strip():
-            reason = "teacher_error" if not reply.ok else "empty"
-        elif kind == "benign_answer" and is_refusal(reply.text):
+        truncated = reply.finish_reason == "length"
+        completion, reason = sft_target(reply.text, truncated) if reply.ok else (None, "teacher_error")
+        if completion and kind == "benign_answer" and is_refusal(completion):
             reason = "refused_benign_prompt"
         if reason:
             dropped[reason] = dropped.get(reason, 0) + 1
             continue
-        rows.append({"prompt": p["prompt"], "completion": reply.text.strip(), "source": source, "kind": kind,
+        rows.append({"prompt": p["prompt"], "completion": completion, "source": source, "kind": kind,
                      "generator": batch.model, "source_id": p["id"], "teacher_call_id": reply.call_id,
-                     "truncated": reply.finish_reason == "length"})
+                     "truncated": truncated})
     return rows, {"dropped": dropped, **batch.stats.as_metadata(f"teacher_{kind}_")}
 
 
@@ -48,7 +48,7 @@ class SftDataConfig(dg.Config):
 SFT_DATASET = table_schema(
     id="VARCHAR", prompt="VARCHAR", completion="VARCHAR", source=("VARCHAR", "chat | hallucination | safety"),
     kind="VARCHAR", generator="VARCHAR", source_id="VARCHAR", teacher_call_id="VARCHAR",
-    truncated=("BOOLEAN", "the teacher's response hit its token limit"))
+    truncated=("BOOLEAN", "the teacher's response hit its token limit (the completion ends at its last full sentence)"))
 
 
 @dg.asset(group_name=GROUP, pool="duckdb", kinds={"duckdb"}, code_version="1",
