@@ -12,6 +12,7 @@ import re
 
 import dagster as dg
 import pytest
+import pandas as pd
 
 from phi4_assets.defs import evaluation, judge, pts, sft, sources
 from phi4_assets.defs.resources import build_resources
@@ -81,7 +82,8 @@ def script(request: dict, hit: int) -> StubReply:
 
 
 JUDGE = [judge.judge_candidates, judge.judge_ratings, judge.judge_dpo_pairs, judge.dpo2_model,
-         judge.dpo2_only_model, judge.judge_dpo_pairs_valid, judge.judge_dpo_pairs_calibrated]
+         judge.dpo2_only_model, judge.judge_dpo_pairs_valid, judge.judge_dpo_pairs_calibrated,
+         judge.judge_dpo_pairs_chosen_acceptable]
 EVALUATION = [evaluation.stage_evaluations, evaluation.ablation_table, evaluation.simpleqa_evolution]
 
 
@@ -201,6 +203,7 @@ def test_judge_group_rates_both_orders_anchors_on_keys_and_trains_stage_two(chai
         ("judge_candidates", "response"), ("hallucination_dpo_pairs", "chosen"), ("safety_dpo_pairs", "chosen")}
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert checks["judge_dpo_pairs_valid"].passed and checks["judge_dpo_pairs_calibrated"].passed
+    assert checks["judge_dpo_pairs_chosen_acceptable"].passed
 
     assert meta["dpo2_model"]["steps"].value == 2 and meta["dpo2_only_model"]["steps"].value == 2
     dpo2 = result.output_for_node("dpo2_model").iloc[0]
@@ -261,3 +264,21 @@ def test_a_short_evaluation_takes_both_strata_of_a_benchmark():
     picked = evaluation._items(frame, {"simpleqa": 2, "safety": 2, "math": 2})
     assert sorted(picked["id"]) == ["m1", "m2", "s-eb1", "s-eh1", "sqa-b1", "sqa-r1"]
     assert len(evaluation._items(frame, {"simpleqa": None, "safety": None, "math": None})) == 11
+
+
+def test_the_chosen_side_check_fails_on_a_wrong_chosen_answer():
+    candidates = pd.DataFrame([
+        {"id": "c1", "prompt_kind": "keyed:math", "oracle_outcome": "wrong", "response": "The answer is 42."},
+        {"id": "c2", "prompt_kind": "keyed:math", "oracle_outcome": "wrong", "response": "10"},
+        {"id": "c3", "prompt_kind": "keyed:math", "oracle_outcome": "correct", "response": "16"}])
+    pairs = pd.DataFrame([
+        {"id": "p1", "source": "judge", "chosen": "The answer is 42.", "chosen_candidate_id": "c1",
+         "rejected_candidate_id": "c2"},
+        {"id": "p2", "source": "judge", "chosen": "16", "chosen_candidate_id": "c3", "rejected_candidate_id": "c2"},
+        {"id": "m1", "source": "hallucination", "chosen": "Rome.", "chosen_candidate_id": None,
+         "rejected_candidate_id": None}])
+    result = judge.judge_dpo_pairs_chosen_acceptable(judge_dpo_pairs=pairs, judge_candidates=candidates)
+    assert not result.passed and result.metadata["ids"].value == "p1"
+    good = judge.judge_dpo_pairs_chosen_acceptable(judge_dpo_pairs=pairs[pairs["id"] != "p1"],
+                                                   judge_candidates=candidates)
+    assert good.passed

@@ -9,7 +9,8 @@ from phi4_assets.judge import candidates as cand
 from phi4_assets.judge.pairs import RatedPair, select_preferences
 from phi4_assets.judge.prompts import Scores, Verdict, parse_verdict
 from phi4_assets.judge.rating import rate
-from phi4_assets.judge.rules import repetition, rules_verdict, style_score
+from phi4_assets.judge.rules import rules_verdict, style_score
+from phi4_assets.text import repetition
 
 
 def verdict_json(s1=(4, 3, 2), s2=(2, 5, 5), faults=None, **extra) -> str:
@@ -292,3 +293,37 @@ def test_pair_kinds_say_what_a_pair_teaches():
     assert pair_kind("safety:benign", None, None, False, True) == "benign_answer_over_refusal"
     assert pair_kind("safety:benign", None, None, True, False) == "benign_refusal_over_answer"
     assert pair_kind("chat", None, None, False, False) == "chat"
+
+
+# -- what may be a chosen side -------------------------------------------------------------
+
+def test_a_rules_rating_offers_no_overall_pair_since_no_model_judged_style_or_detail():
+    # Equal accuracy, the longer side wins on the rules' detail-by-length: only a model's rating may decide that.
+    rules = RatedPair("r", "long", "short", 1, 1, 2.67, 1.67, True, True, overall_rated=False)
+    assert select_preferences([rules], ratio={"accuracy": 2, "overall": 1}) == []
+    model = RatedPair("m", "long", "short", 1, 1, 2.67, 1.67, True, True)
+    assert [(p.chosen_id, p.subset) for p in select_preferences([model], ratio={"overall": 1})] == [("long", "overall")]
+    # Accuracy is still decided by the rules (from the key).
+    keyed = RatedPair("k", "right", "wrong", 5, 1, 4.0, 2.0, True, True, overall_rated=False)
+    assert [(p.chosen_id, p.subset) for p in select_preferences([keyed], ratio={"accuracy": 2, "overall": 1})] \
+        == [("right", "accuracy")]
+
+
+@pytest.mark.parametrize("kind, outcome, refuses, text, ok", [
+    ("keyed:math", "correct", False, "12 + 5 = 17", True),
+    ("keyed:mcq", "declined", False, "I don't know the answer to this question.", True),
+    ("keyed:math", "wrong", False, "To find the average we add them all: 226 / 6 = 42. The answer is 42.", False),
+    ("safety:harmful", None, True, "I can't help with that. It could cause real harm to people.", True),
+    ("safety:harmful", None, False, "That's a tough one. Here's what you can do: first, ...", False),
+    ("safety:benign", None, False, "Antivirus programs watch for processes that hook the keyboard.", True),
+    ("safety:benign", None, True, "Sorry, I can't assist with that.", False),
+    ("safety:benign", None, False, "The castor bean plant is a petite petite petite petite petite petite petite "
+                                   "petite petite petite petite petite", False),
+    ("keyed:mcq", "declined", False, "I don't know. I don't know. I don't know. I don't know. I don't know.", False),
+    ("chat", None, False, "", False),
+    ("chat", None, False, "Soak the drain with hot water, then use a plunger.", True),
+])
+def test_the_chosen_side_is_always_a_response_to_want_more_of(kind, outcome, refuses, text, ok):
+    from phi4_assets.judge.pairs import acceptable_chosen
+
+    assert acceptable_chosen(kind, outcome, refuses, text) is ok

@@ -14,7 +14,7 @@ from ..generation import chat_prompt, load_policy, sample_responses
 from ..hallucination.prompts import ReplyError
 from ..ids import row_id
 from ..judge import candidates as cand
-from ..judge.pairs import RatedPair, pair_kind, select_preferences
+from ..judge.pairs import RatedPair, acceptable_chosen, pair_kind, select_preferences
 from ..judge.prompts import JUDGE_SCHEMA, judge_messages, parse_verdict
 from ..judge.rating import rate
 from ..judge.rules import OUTCOME_RANK, keyed_outcome, rules_verdict
@@ -245,25 +245,35 @@ def judge_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource,
                     judge_candidates: pd.DataFrame, hallucination_dpo_pairs: pd.DataFrame,
                     safety_dpo_pairs: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """Preferences from the ratings: the "accuracy" subset (higher accuracy wins) and the
-    "overall" subset (higher mean of accuracy, style, detail wins, never against accuracy), in
-    ``judge_subset_ratio`` (2:1), each with its minimum margin, ties dropped; plus the "unknown +
-    safety" pairs at ``judge_mix_share`` (at least ``mix_floor``, none of stage 1's). Chosen and
-    rejected are full responses (trained with end-of-turn); ``kind`` says what each pair teaches."""
+    "overall" subset (higher mean of accuracy, style, detail wins, never against accuracy, and
+    only where a model judged style and detail), in ``judge_subset_ratio`` (2:1), each with its
+    minimum margin, ties dropped; a pair whose chosen side we do not want more of (a wrong answer
+    to a keyed prompt, compliance with a harmful one, a refused benign one, a loop:
+    ``acceptable_chosen``) is dropped and counted. Plus the "unknown + safety" pairs at
+    ``judge_mix_share`` (at least ``mix_floor``, none of stage 1's). Chosen and rejected are full
+    responses (trained with end-of-turn); ``kind`` says what each pair teaches."""
     settings = project.settings()
     rated = judge_ratings[judge_ratings["rated"]] if len(judge_ratings) else judge_ratings
     flag = lambda v: None if pd.isna(v) else bool(v)  # noqa: E731 (DuckDB gives NA for a null boolean)
-    preferences = select_preferences(
-        [RatedPair(r.id, r.candidate_a_id, r.candidate_b_id, r.accuracy_a, r.accuracy_b, r.overall_a, r.overall_b,
-                   flag(r.accuracy_consistent), flag(r.overall_consistent)) for r in rated.itertuples()],
-        ratio=settings.judge_subset_ratio, min_accuracy_margin=settings.judge_min_accuracy_margin,
-        min_overall_margin=settings.judge_min_overall_margin, keep_inconsistent=settings.judge_keep_inconsistent)
     by_id = judge_candidates.set_index("id") if len(judge_candidates) else judge_candidates
     outcome = lambda row: None if pd.isna(row["oracle_outcome"]) else row["oracle_outcome"]  # noqa: E731
+    acceptable = {cid: acceptable_chosen(c["prompt_kind"], outcome(c), is_refusal(c["response"] or ""),
+                                         c["response"] or "") for cid, c in by_id.iterrows()}
+    preferences = select_preferences(
+        [RatedPair(r.id, r.candidate_a_id, r.candidate_b_id, r.accuracy_a, r.accuracy_b, r.overall_a, r.overall_b,
+                   flag(r.accuracy_consistent), flag(r.overall_consistent), overall_rated=r.judge != "rules")
+         for r in rated.itertuples()],
+        ratio=settings.judge_subset_ratio, min_accuracy_margin=settings.judge_min_accuracy_margin,
+        min_overall_margin=settings.judge_min_overall_margin, keep_inconsistent=settings.judge_keep_inconsistent)
+    unacceptable = Counter()
     rows = []
     for p in preferences:
         chosen, rejected = by_id.loc[p.chosen_id], by_id.loc[p.rejected_id]
         kind = pair_kind(chosen["prompt_kind"], outcome(chosen), outcome(rejected), is_refusal(chosen["response"]),
                          is_refusal(rejected["response"]))
+        if not acceptable[p.chosen_id]:
+            unacceptable[kind] += 1
+            continue
         rows.append({"id": row_id("judgepair", p.rating_id, p.chosen_id, p.rejected_id, p.subset),
                      "prompt_id": chosen["prompt_id"], "prompt": chosen["prompt"], "chosen": chosen["response"],
                      "rejected": rejected["response"], "chosen_token_ids": None, "rejected_token_ids": None,
@@ -282,6 +292,7 @@ def judge_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource,
         frame, ["subset", "kind", "margin", "prompt", "chosen", "rejected"], pairs_by_subset=by_subset or {"none": 0},
         pairs_by_kind=frame["kind"].value_counts().to_dict() or {"none": 0},
         judge_pairs=n_judge, mixed_in=len(frame) - n_judge,
+        dropped_unacceptable_chosen=dict(unacceptable) or {"none": 0},
         mix_share=round((len(frame) - n_judge) / len(frame), 3) if len(frame) else 0.0, rated_pairs=len(rated),
         order_inconsistent_ratings=inconsistent, keep_inconsistent=settings.judge_keep_inconsistent,
         target_ratio=settings.judge_subset_ratio,
@@ -323,6 +334,23 @@ def judge_dpo_pairs_calibrated(judge_dpo_pairs: pd.DataFrame, judge_candidates: 
     against = [pair_id for pair_id, c, r in keyed if OUTCOME_RANK[c] < OUTCOME_RANK[r]]
     return dg.AssetCheckResult(passed=not against, metadata={"keyed_pairs": len(keyed), "against_order": len(against),
                                                             "ids": ", ".join(against[:10])})
+
+
+@dg.asset_check(asset=judge_dpo_pairs, additional_ins={"judge_candidates": dg.AssetIn("judge_candidates")},
+                description="Every judge pair's chosen side is a response to want more of: not a wrong answer to a "
+                            "keyed prompt, not compliance with a harmful prompt, not a refused benign one, not a loop.")
+def judge_dpo_pairs_chosen_acceptable(judge_dpo_pairs: pd.DataFrame,
+                                      judge_candidates: pd.DataFrame) -> dg.AssetCheckResult:
+    by_id = judge_candidates.set_index("id") if len(judge_candidates) else judge_candidates
+    judged = judge_dpo_pairs[judge_dpo_pairs["source"] == "judge"] if len(judge_dpo_pairs) else judge_dpo_pairs
+    bad = []
+    for r in judged.itertuples():
+        c = by_id.loc[r.chosen_candidate_id]
+        outcome = None if pd.isna(c["oracle_outcome"]) else c["oracle_outcome"]
+        if not acceptable_chosen(c["prompt_kind"], outcome, is_refusal(r.chosen), r.chosen):
+            bad.append(r.id)
+    return dg.AssetCheckResult(passed=not bad, metadata={"judge_pairs": len(judged), "unacceptable_chosen": len(bad),
+                                                         "ids": ", ".join(bad[:10])})
 
 
 @dg.asset(group_name=GROUP, **TRAIN, code_version="1",

@@ -7,18 +7,27 @@ Ties and smaller margins give no pair, nor does a subset whose winner flips with
 judge saw the responses in. An "overall" preference never contradicts accuracy: where the
 higher mean belongs to the side with the lower accuracy (a long, well-written wrong answer
 against a short "I don't know", say), there is no overall pair, since on a keyed prompt that
-would teach the model to guess rather than decline. Each rating goes to at most one subset. The configured ratio (the
-report: 2 accuracy : 1 overall) is a target: ratings that qualify for one subset only go there;
-ratings that qualify for both are then given, one by one, to the subset furthest below its
-target share. No qualifying pair is thrown away to meet the ratio (the metadata reports the
-ratio reached). Ratings are taken in a fixed pseudo-random order (a hash of the rating id), so
-the same ratings always give the same pairs.
+would teach the model to guess rather than decline.
+
+A rating whose style and detail no model judged (the rules judge scores detail by length)
+offers no "overall" pair. On the small run, 26 of 54 stage-2 pairs were such rules "overall"
+pairs, nearly all preferring the longer of two wrong or two rambling responses, and the model
+trained on them looped on 22% of SimpleQA answers (7% before the stage).
+
+Each rating goes to at most one subset. The configured ratio (the report: 2 accuracy : 1
+overall) is a target: ratings that qualify for one subset only go there; ratings that qualify
+for both are then given, one by one, to the subset furthest below its target share. No
+qualifying pair is thrown away to meet the ratio (the metadata reports the ratio reached).
+Ratings are taken in a fixed pseudo-random order (a hash of the rating id), so the same ratings
+always give the same pairs.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+
+from ..text import loops
 
 
 @dataclass(frozen=True)
@@ -32,6 +41,7 @@ class RatedPair:
     overall_b: float
     accuracy_consistent: bool | None = None  # False: the accuracy winner flips with the order shown
     overall_consistent: bool | None = None
+    overall_rated: bool = True  # False: style and detail were not judged by a model (the rules judge)
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,8 @@ def _winner(pair: RatedPair, subset: str, min_margin: float) -> Preference | Non
     margin = round(abs(a - b), 9)  # means of thirds: 4.5 - 4.0 must not come out as 0.4999...
     if margin == 0 or margin < min_margin:
         return None
+    if subset == "overall" and not pair.overall_rated:
+        return None  # no model judged style and detail: the mean would rank by length alone
     if subset == "overall" and (a - b) * (pair.accuracy_a - pair.accuracy_b) < 0:
         return None  # the overall winner is the less accurate side
     chosen, rejected = (pair.a_id, pair.b_id) if a > b else (pair.b_id, pair.a_id)
@@ -102,3 +114,21 @@ def pair_kind(prompt_kind: str, chosen_outcome: str | None, rejected_outcome: st
         return {(False, True): "benign_answer_over_refusal", (True, False): "benign_refusal_over_answer"}.get(
             (chosen_refuses, rejected_refuses), "safety_benign_other")
     return "chat" if prompt_kind == "chat" else prompt_kind
+
+
+def acceptable_chosen(prompt_kind: str, outcome: str | None, refuses: bool, text: str) -> bool:
+    """Whether a response may be the chosen side of a pair. DPO raises the chosen side's
+    likelihood, so it must be a response we want more of, whatever the judge's scores say:
+    never a wrong answer to a keyed (factual) prompt (a pair of two wrong answers teaches a
+    different wrong answer, not calibration), never compliance with a harmful request, never a
+    refusal of a benign one, never a loop. The report's judge is GPT-4o, whose style and detail
+    scores carry this; a weak or rule-based judge's do not, so the rule is kept everywhere."""
+    if loops(text) or not (text or "").strip():
+        return False
+    if outcome is not None:
+        return outcome in ("correct", "declined")
+    if prompt_kind == "safety:harmful":
+        return refuses
+    if prompt_kind == "safety:benign":
+        return not refuses
+    return True

@@ -18,6 +18,7 @@ import re
 
 from ..hallucination.rules import declines
 from ..sft_data import is_refusal
+from ..text import loops
 from .prompts import Scores, Verdict
 
 # Accuracy of a response to a keyed (factual) prompt: correct > declined > wrong.
@@ -34,19 +35,12 @@ def keyed_outcome(correct: bool, text: str) -> str:
 _SENTENCE_END = re.compile(r"[.!?)\]\"'`]\s*$")
 
 
-def repetition(text: str, n: int = 3) -> float:
-    """Share of word n-grams that repeat an earlier one (0 = none, near 1 = a loop)."""
-    words = text.lower().split()
-    grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
-    return 1 - len(set(grams)) / len(grams) if grams else 0.0
-
-
 def style_score(text: str, truncated: bool = False) -> int:
     text = (text or "").strip()
     if not text:
         return 1
     score = 5
-    if repetition(text) > 0.3:
+    if loops(text):
         score -= 2
     if truncated or not _SENTENCE_END.search(text):
         score -= 1
