@@ -157,6 +157,9 @@ def test_first_tokens_with_the_policy_tokenizer(tiny_model_dir):
     ("I'm not sure of the answer. I can't give a specific answer.", True),
     ("I don't know. I don't know. I don't know", True),
     ("Sorry, I cannot help with that.", True),
+    ("I don't have enough information to provide a correct answer.", True),  # the small run's policy, a decline
+    ("I can't determine the answer based on the given options.", True),
+    ("I can't tell. It was Vermeer.", False),
     ("I'm not sure, but it was Vermeer.", False),  # a hedged guess commits to an answer
     ("I think it is 381, but I'm not sure.", False),
     ("I am not sure. Maybe Rembrandt?", False),

@@ -47,7 +47,9 @@ _CLAUSES = re.compile(r"[.!?;\n]+|,?\s+\bbut\b|,?\s+\bhowever\b", re.IGNORECASE)
 _DECLINING = re.compile(
     r"\b(rather not guess|won'?t guess|not (going to|gonna) guess|won'?t make (up|anything up)|not make up|"
     r"would (likely |probably )?be wrong|can'?t (give|provide) (you )?(an|a specific|a reliable) answer|"
-    r"don'?t know|do not know|no idea|not sure|not certain|not confident)\b", re.IGNORECASE)
+    r"don'?t know|do not know|no idea|not sure|not certain|not confident|"
+    r"(don'?t|do not) have (enough|sufficient) information|not enough information|insufficient information|"
+    r"can'?t (determine|tell)|cannot (determine|tell))\b", re.IGNORECASE)
 _HEDGED_GUESS = re.compile(r"\b(i think|i believe|i guess|my (best )?guess|i'?d (say|guess)|probably|likely|maybe|"
                            r"perhaps|possibly|(might|could|may) be)\b", re.IGNORECASE)
 _ASSERTION = re.compile(r"\b(is|was|are|were|it'?s)\b|\d", re.IGNORECASE)
