@@ -38,7 +38,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from .hallucination import decision, prompts, rules
+from .hallucination import decision, rules
+from .hallucination import requests as hreq
+from .judge import requests as judge_requests
+from .sft_data import chat_prompt_selection, response_request
 from .lineage import SCHEMA, _columns, _connect
 from .profiles import Profile, load_profile
 from .settings import Paths
@@ -46,7 +49,7 @@ from .teacher import ChatRequest
 
 SHARDED = ("answer_checks", "reference_answers", "bogus_questions", "refusals")
 TEACHER_ASSETS = (*SHARDED, "sft_dataset", "judge_candidates", "judge_ratings")
-# The other asset keys of the design (DESIGN.md section 2): they make no teacher calls.
+# The other asset keys of the graph: they make no teacher calls.
 OTHER_ASSETS = ("trivia_seeds", "math_problems", "mcq_questions", "code_problems", "safety_prompts", "chat_prompts",
                 "eval_sets", "base_model", "policy_answer_samples", "hallucination_sft_data",
                 "hallucination_dpo_pairs", "sft_model", "safety_dpo_pairs", "pts_difficulty", "pivotal_tokens", "pts_dpo_pairs",
@@ -231,10 +234,6 @@ class Inputs:
 # -- what each asset would ask -------------------------------------------------------------------
 
 
-def _keys(row) -> list[str]:
-    return [row["answer"], *list(row["aliases"] if row["aliases"] is not None else [])]
-
-
 def _in_shard(frame: pd.DataFrame | None, shard: str) -> pd.DataFrame | None:
     if frame is None or "shard" not in frame.columns:
         return None
@@ -253,19 +252,14 @@ def plan_answer_checks(inputs: Inputs, shard: str, questions: pd.DataFrame) -> l
     trivia, _ = inputs.source("trivia_seeds")
     seeds = trivia.set_index("id")
     samples = _in_shard(inputs.table("policy_answer_samples"), shard)
-    plan = Plan("answer_checks", shard, "answer_check", "teacher", max_tokens=24)
+    plan = Plan("answer_checks", shard, "answer_check", "teacher", max_tokens=hreq.ANSWER_CHECK_TOKENS)
     if samples is None:
         plan.bound = len(questions) * p.answer_samples
         plan.basis = (f"{len(questions)} questions x answer_samples {p.answer_samples}; policy_answer_samples "
                       f"[{shard}] is not materialized (samples that contain the key need no call)")
         return [plan]
-    plan.requests = []
-    for s in samples.itertuples():
-        q = seeds.loc[s.question_id]
-        if not rules.mentions_key(s.text, _keys(q)):
-            plan.requests.append(ChatRequest.of(
-                prompts.answer_check_messages(q["question"], q["answer"], list(q["aliases"]), s.text),
-                task="answer_check", temperature=0.0, max_tokens=24, json_schema=prompts.ANSWER_CHECK_SCHEMA))
+    plan.requests = [hreq.answer_check(seeds.loc[s.question_id], s.text) for s in samples.itertuples()
+                     if not rules.mentions_key(s.text, hreq.seed_keys(seeds.loc[s.question_id]))]
     plan.basis = (f"{len(samples)} samples in policy_answer_samples [{shard}], "
                   f"{len(samples) - len(plan.requests)} contain the key (no call)")
     return [plan]
@@ -274,19 +268,16 @@ def plan_answer_checks(inputs: Inputs, shard: str, questions: pd.DataFrame) -> l
 def plan_reference_answers(inputs: Inputs, shard: str, questions: pd.DataFrame) -> list[Plan]:
     if inputs.profile.generators.get("reference_answer") != "teacher":
         return [_rules("reference_answers", shard, "reference_answer")]
-    requests = [ChatRequest.of(prompts.reference_answer_messages(q["question"], q["answer"]),
-                               task="reference_answer", temperature=0.3, max_tokens=64)
-                for _, q in questions.iterrows()]
-    return [Plan("reference_answers", shard, "reference_answer", "teacher", 64, requests,
+    requests = [hreq.reference_answer(q) for _, q in questions.iterrows()]
+    return [Plan("reference_answers", shard, "reference_answer", "teacher", hreq.REFERENCE_ANSWER_TOKENS, requests,
                  basis=f"one per seed question ({len(questions)})")]
 
 
 def plan_bogus_questions(inputs: Inputs, shard: str, questions: pd.DataFrame) -> list[Plan]:
     if inputs.profile.generators.get("bogus_question") != "teacher":
         return [_rules("bogus_questions", shard, "bogus_question")]
-    requests = [ChatRequest.of(prompts.bogus_messages(q["question"]), task="bogus_question", temperature=0.7,
-                               max_tokens=96, json_schema=prompts.BOGUS_SCHEMA) for _, q in questions.iterrows()]
-    return [Plan("bogus_questions", shard, "bogus_question", "teacher", 96, requests,
+    requests = [hreq.bogus_question(q) for _, q in questions.iterrows()]
+    return [Plan("bogus_questions", shard, "bogus_question", "teacher", hreq.BOGUS_QUESTION_TOKENS, requests,
                  basis=f"one per seed question ({len(questions)})")]
 
 
@@ -294,33 +285,28 @@ def plan_refusals(inputs: Inputs, shard: str, questions: pd.DataFrame) -> list[P
     p = inputs.profile
     if p.generators.get("refusal") != "teacher":
         return [_rules("refusals", shard, "refusal")]
-    plan = Plan("refusals", shard, "refusal", "teacher", max_tokens=80)
+    plan = Plan("refusals", shard, "refusal", "teacher", max_tokens=hreq.REFUSAL_TOKENS)
     checks = _in_shard(inputs.table("answer_checks"), shard)
     bogus = _in_shard(inputs.table("bogus_questions"), shard)
-    targets: list[tuple[str, bool]] = []  # (question text, bogus)
+    n_real = n_bogus = len(questions)  # upper bounds while an input is not materialized
     why = []
     if checks is not None:
-        trivia, _ = inputs.source("trivia_seeds")
-        seeds = trivia.set_index("id")
         stats = decision.question_stats(zip(checks["question_id"], checks["matches_key"]))
-        for qid, s in sorted(stats.items()):
-            if decision.needs_refusal(s):
-                targets.append((seeds.loc[qid]["question"], False))
-        why.append(f"{len(targets)} real questions (answer_checks [{shard}])")
+        n_real = sum(decision.needs_refusal(s) for s in stats.values())
+        why.append(f"{n_real} real questions (answer_checks [{shard}])")
     else:
         why.append(f"up to {len(questions)} real questions (answer_checks [{shard}] is not materialized)")
     if bogus is not None:
-        kept = bogus[bogus["kept"].astype(bool)].sort_values("question_id")
-        targets += [(b, True) for b in kept["bogus_question"]]
-        why.append(f"{len(kept)} kept bogus questions (bogus_questions [{shard}])")
+        n_bogus = int(bogus["kept"].astype(bool).sum())
+        why.append(f"{n_bogus} kept bogus questions (bogus_questions [{shard}])")
     else:
         why.append(f"up to {len(questions)} bogus questions (bogus_questions [{shard}] is not materialized)")
     if checks is not None and bogus is not None:
-        plan.requests = [ChatRequest.of(prompts.refusal_messages(q, b), task="refusal", temperature=0.7, max_tokens=80)
-                         for q, b in targets]
+        trivia, _ = inputs.source("trivia_seeds")
+        plan.requests = [hreq.refusal(t["question"], t["bogus"])
+                         for t in hreq.refusal_targets(trivia.set_index("id"), checks, bogus)]
     else:
-        plan.bound = (len(targets) if checks is not None else len(questions)) + (
-            sum(1 for _, b in targets if b) if bogus is not None else len(questions))
+        plan.bound = n_real + n_bogus
     plan.basis = "; ".join(why)
     return [plan]
 
@@ -329,12 +315,10 @@ def plan_sft_dataset(inputs: Inputs, _partition: str | None = None) -> list[Plan
     p = inputs.profile
     chats, chat_from = inputs.source("chat_prompts")
     safety, safety_from = inputs.source("safety_prompts")
-    chats = chats.sort_values("id")
-    chats = chats if p.sft_chat_prompts is None else chats.head(p.sft_chat_prompts)
+    chats = chat_prompt_selection(chats, p.sft_chat_prompts)
 
     def plan(kind: str, frame: pd.DataFrame, what: str) -> Plan:
-        requests = [ChatRequest.of([{"role": "user", "content": prompt}], task=f"sft_{kind}", temperature=0.7,
-                                   max_tokens=p.sft_response_tokens) for prompt in frame["prompt"]]
+        requests = [response_request(prompt, kind, p.sft_response_tokens) for prompt in frame["prompt"]]
         return Plan("sft_dataset", None, f"sft_{kind}", "teacher", p.sft_response_tokens, requests, basis=what)
 
     plans = [plan("chat_response", chats, f"{len(chats)} chat prompts (sft_chat_prompts; {chat_from})"),
@@ -350,11 +334,11 @@ def plan_sft_dataset(inputs: Inputs, _partition: str | None = None) -> list[Plan
 
 def _judge_prompts(inputs: Inputs) -> list[dict]:
     """The prompts ``judge_candidates`` answers, as the asset picks them."""
-    from .defs.judge import _prompts
+    from .judge.candidates import judge_prompts
 
     frames = [inputs.source(n)[0] for n in ("chat_prompts", "safety_prompts", "trivia_seeds", "math_problems",
                                            "mcq_questions")]
-    return _prompts(inputs.profile, *frames)
+    return judge_prompts(inputs.profile.judge_prompts, inputs.profile.pts_problems, *frames)
 
 
 def plan_judge_candidates(inputs: Inputs, _partition: str | None = None) -> list[Plan]:
@@ -368,13 +352,8 @@ def plan_judge_candidates(inputs: Inputs, _partition: str | None = None) -> list
     if others and inputs.teacher.embedded:
         note += (f"; the embedded teacher serves one model, so {', '.join(others)} need a configured endpoint "
                  "(this run would fail)")
-    try:
-        judge_prompts = _judge_prompts(inputs)
-    except (ImportError, AttributeError) as e:  # the judge group's code is not there (or changed)
-        return [Plan("judge_candidates", None, "judge_candidate", "teacher", p.judge_response_tokens,
-                     basis=f"unknown: cannot rebuild the judge prompts ({e}){note}")]
-    requests = [ChatRequest.of([{"role": "user", "content": q["prompt"]}], task="judge_candidate", temperature=0.7,
-                               max_tokens=p.judge_response_tokens, model=None if s == "teacher" else s)
+    judge_prompts = _judge_prompts(inputs)
+    requests = [judge_requests.candidate(q["prompt"], s, p.judge_response_tokens)
                 for s in endpoint for q in judge_prompts]
     return [Plan("judge_candidates", None, "judge_candidate", "teacher", p.judge_response_tokens, requests,
                  basis=f"{len(judge_prompts)} prompts x {len(endpoint)} endpoint sources ({', '.join(endpoint) or '-'})"
@@ -390,11 +369,7 @@ def plan_judge_ratings(inputs: Inputs, _partition: str | None = None) -> list[Pl
     plan = Plan("judge_ratings", None, "judge", "teacher", p.judge_verdict_tokens)
     frame = inputs.table("judge_candidates")
     if frame is None:
-        try:
-            n_prompts = len(_judge_prompts(inputs))
-        except (ImportError, AttributeError) as e:
-            plan.basis = f"unknown: judge_candidates is not materialized and the judge prompts cannot be rebuilt ({e})"
-            return [plan]
+        n_prompts = len(_judge_prompts(inputs))
         k = len(p.judge_sources)
         n_pairs = n_prompts * math.comb(k, 2)
         if p.judge_teacher_pairs is not None:
@@ -404,14 +379,10 @@ def plan_judge_ratings(inputs: Inputs, _partition: str | None = None) -> list[Pl
                       f"judge_teacher_pairs = {p.judge_teacher_pairs}); judge_candidates is not materialized "
                       "(failed or empty candidates are not judged)")
         return [plan]
-    from .judge.prompts import JUDGE_SCHEMA, judge_messages
-
     candidates = frame.astype(object).where(frame.notna(), None).to_dict("records")
     pairs = cand.comparisons(candidates)
     judged = [pairs[i] for i in cand.teacher_sample(pairs, p.judge_teacher_pairs)]
-    plan.requests = [ChatRequest.of(judge_messages(a["prompt"], first["response"], second["response"]), task="judge",
-                                    temperature=0.0, max_tokens=p.judge_verdict_tokens, json_schema=JUDGE_SCHEMA)
-                     for a, b in judged for first, second in ((a, b), (b, a))]
+    plan.requests = [r for a, b in judged for r in judge_requests.verdicts(a, b, p.judge_verdict_tokens)]
     plan.basis = (f"2 orders x {len(judged)} of the {len(pairs)} candidate pairs in judge_candidates "
                   f"(judge_teacher_pairs = {p.judge_teacher_pairs})")
     return [plan]

@@ -6,6 +6,7 @@ import hashlib
 import random
 import re
 
+from .teacher import ChatRequest
 from .text import last_full_sentence, loops
 
 _SAFETY_REFUSALS = [
@@ -126,3 +127,20 @@ def sft_target(text: str, truncated: bool) -> tuple[str | None, str | None]:
     if loops(text):
         return None, "repetitive"
     return text, None
+
+
+# -- the teacher requests of sft_dataset (the asset sends them, ``phi4 estimate`` counts them) --
+
+SFT_RESPONSE_TEMPERATURE = 0.7
+
+
+def response_request(prompt: str, kind: str, max_tokens: int) -> ChatRequest:
+    """The teacher's SFT response to one prompt; ``kind``: chat_response, benign_answer or harmful_refusal."""
+    return ChatRequest.of([{"role": "user", "content": prompt}], task=f"sft_{kind}",
+                          temperature=SFT_RESPONSE_TEMPERATURE, max_tokens=max_tokens)
+
+
+def chat_prompt_selection(chat_prompts, n: int | None):
+    """The chat prompts the teacher answers for SFT: the first ``n`` by id (all if None)."""
+    chats = chat_prompts.sort_values("id")
+    return chats if n is None else chats.head(n)

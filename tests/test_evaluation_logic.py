@@ -334,7 +334,7 @@ def test_user_messages_match_the_pts_problem_formats():
 
 def test_user_messages_are_the_ones_pts_trains_on():
     """Guards against drift: the PTS problem builder and the evaluation prompt agree."""
-    from phi4_assets.defs.pts import domain_problems
+    from phi4_assets.pts.problems import domain_problems
 
     math_problems = pd.DataFrame([{"id": "m1", "question": "What is 6 * 7?", "answer": "42"}])
     mcq = pd.DataFrame([{"id": "c1", "question": "Closest planet?", "answer": "C",

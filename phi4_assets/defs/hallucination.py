@@ -10,10 +10,10 @@ from pydantic import Field
 
 from ..generation import chat_prompt, load_policy, sample_responses
 from ..hallucination import decision, prompts, rules
+from ..hallucination import requests as requests_for
 from ..ids import row_id
 from ..models.ref import ModelRef
 from ..resources import ProjectResource
-from ..teacher import ChatRequest
 from ..teacher.resource import TeacherResource
 from ..text import normalize_question
 from ..warehouse import frame_of, schema_metadata, table_schema
@@ -72,10 +72,6 @@ def _shard_questions(trivia: pd.DataFrame, shard: str, project: ProjectResource)
     settings = project.settings()
     shards = assign_shards(trivia, settings.shard_size, settings.hallucination_seeds)
     return trivia[shards == shard].sort_values("id").reset_index(drop=True)
-
-
-def _keys(row) -> list[str]:
-    return [row["answer"], *list(row["aliases"])]
 
 
 def _generator(project: ProjectResource, task: str, override: str | None) -> str:
@@ -154,20 +150,16 @@ def answer_checks(context: dg.AssetExecutionContext, config: GeneratorConfig, pr
     generator = _generator(project, "answer_check", config.generator)
     seeds = trivia_seeds.set_index("id")
     samples = policy_answer_samples.reset_index(drop=True)
-    keyed = [rules.mentions_key(s.text, _keys(seeds.loc[s.question_id])) for s in samples.itertuples()]
+    keyed = [rules.mentions_key(s.text, requests_for.seed_keys(seeds.loc[s.question_id]))
+             for s in samples.itertuples()]
     to_teacher = [i for i, hit in enumerate(keyed) if not hit] if generator == "teacher" else []
-    requests = []
-    for i in to_teacher:
-        s, q = samples.iloc[i], seeds.loc[samples.iloc[i]["question_id"]]
-        requests.append(ChatRequest.of(prompts.answer_check_messages(q["question"], q["answer"], list(q["aliases"]),
-                                                                     s["text"]),
-                                       task="answer_check", temperature=0.0, max_tokens=24,
-                                       json_schema=prompts.ANSWER_CHECK_SCHEMA))
+    requests = [requests_for.answer_check(seeds.loc[samples.iloc[i]["question_id"]], samples.iloc[i]["text"])
+                for i in to_teacher]
     batch = ask_teacher(context, teacher, requests, ModelRef.from_frame(base_model))
     replies = dict(zip(to_teacher, batch.replies))
     rows = []
     for i, s in samples.iterrows():
-        keys = _keys(seeds.loc[s["question_id"]])
+        keys = requests_for.seed_keys(seeds.loc[s["question_id"]])
         grade, grader, call_id, raw, failure = None, "rules", None, None, None
         if keyed[i]:
             grade, grader = "True", "rules:key_match"
@@ -212,9 +204,7 @@ def reference_answers(context: dg.AssetExecutionContext, config: GeneratorConfig
     """A natural-language correct answer per seed question; it must contain the key or an alias."""
     generator = _generator(project, "reference_answer", config.generator)
     questions = _shard_questions(trivia_seeds, context.partition_key, project)
-    requests = [ChatRequest.of(prompts.reference_answer_messages(q["question"], q["answer"]),
-                               task="reference_answer", temperature=0.3, max_tokens=64)
-                for _, q in questions.iterrows()] if generator == "teacher" else []
+    requests = [requests_for.reference_answer(q) for _, q in questions.iterrows()] if generator == "teacher" else []
     batch = ask_teacher(context, teacher, requests, ModelRef.from_frame(base_model))
     rows = []
     for i, q in questions.iterrows():
@@ -222,7 +212,7 @@ def reference_answers(context: dg.AssetExecutionContext, config: GeneratorConfig
         if requests:
             reply = batch.replies[i]
             call_id, raw = reply.call_id, reply.text
-            rejected = _rejection(reply, (lambda t: not rules.mentions_key(t, _keys(q)),
+            rejected = _rejection(reply, (lambda t: not rules.mentions_key(t, requests_for.seed_keys(q)),
                                           "does not contain the key or an alias"))
             if rejected is None:
                 text, made_by = reply.text.strip(), batch.model
@@ -249,9 +239,7 @@ def bogus_questions(context: dg.AssetExecutionContext, config: GeneratorConfig, 
     generator = _generator(project, "bogus_question", config.generator)
     questions = _shard_questions(trivia_seeds, context.partition_key, project)
     all_seed_questions = {normalize_question(q) for q in trivia_seeds["question"]}
-    requests = [ChatRequest.of(prompts.bogus_messages(q["question"]), task="bogus_question", temperature=0.7,
-                               max_tokens=96, json_schema=prompts.BOGUS_SCHEMA)
-                for _, q in questions.iterrows()] if generator == "teacher" else []
+    requests = [requests_for.bogus_question(q) for _, q in questions.iterrows()] if generator == "teacher" else []
     batch = ask_teacher(context, teacher, requests, ModelRef.from_frame(base_model))
 
     def problem(original: str, candidate: str, quality: int) -> str | None:
@@ -316,19 +304,8 @@ def refusals(context: dg.AssetExecutionContext, config: GeneratorConfig, project
     keeps the model answering what it knows. A refusal never guesses: one that contains the key
     or expresses no uncertainty is rejected and replaced by the rules."""
     generator = _generator(project, "refusal", config.generator)
-    seeds = trivia_seeds.set_index("id")
-    stats = decision.question_stats(zip(answer_checks["question_id"], answer_checks["matches_key"]))
-    targets = []
-    for qid in sorted(stats):
-        if decision.needs_refusal(stats[qid]):
-            q = seeds.loc[qid]
-            targets.append(dict(target_id=qid, question_id=qid, bogus=False, question=q["question"],
-                                keys=_keys(q), topic=q["topic"], entity=None))
-    for b in bogus_questions[bogus_questions["kept"]].sort_values("question_id").itertuples():
-        targets.append(dict(target_id=b.id, question_id=b.question_id, bogus=True, question=b.bogus_question,
-                            keys=[], topic=seeds.loc[b.question_id]["topic"], entity=b.entity))
-    requests = [ChatRequest.of(prompts.refusal_messages(t["question"], t["bogus"]), task="refusal", temperature=0.7,
-                               max_tokens=80) for t in targets] if generator == "teacher" else []
+    targets = requests_for.refusal_targets(trivia_seeds.set_index("id"), answer_checks, bogus_questions)
+    requests = [requests_for.refusal(t["question"], t["bogus"]) for t in targets] if generator == "teacher" else []
     batch = ask_teacher(context, teacher, requests, ModelRef.from_frame(base_model))
     rows = []
     for i, t in enumerate(targets):
@@ -502,7 +479,7 @@ def hallucination_sft_data_nonempty(hallucination_sft_data: pd.DataFrame) -> dg.
 def refusals_never_answer(refusals: pd.DataFrame, trivia_seeds: pd.DataFrame) -> dg.AssetCheckResult:
     seeds = trivia_seeds.set_index("id")
     leaking = [r.id for r in refusals.itertuples()
-               if not r.bogus and rules.mentions_key(r.refusal, _keys(seeds.loc[r.question_id]))]
+               if not r.bogus and rules.mentions_key(r.refusal, requests_for.seed_keys(seeds.loc[r.question_id]))]
     return dg.AssetCheckResult(passed=not leaking, metadata={"refusals": len(refusals), "leaking": len(leaking)})
 
 

@@ -15,7 +15,8 @@ from ..hallucination.prompts import ReplyError
 from ..ids import row_id
 from ..judge import candidates as cand
 from ..judge.pairs import RatedPair, acceptable_chosen, pair_kind, select_preferences
-from ..judge.prompts import JUDGE_SCHEMA, judge_messages, parse_verdict
+from ..judge import requests as judge_requests
+from ..judge.prompts import parse_verdict
 from ..judge.rating import rate
 from ..judge.rules import OUTCOME_RANK, keyed_outcome, rules_verdict
 from ..models.ref import ModelRef
@@ -24,11 +25,9 @@ from ..pts import oracles
 from ..reporting import markdown_table
 from ..sft_data import is_refusal
 from ..resources import ModelStoreResource, ProjectResource
-from ..teacher import ChatRequest
 from ..teacher.resource import TeacherResource
 from ..warehouse import frame_of, schema_metadata, table_schema
 from .common import ask_teacher, column_lineage, shares, table_metadata
-from .pts import domain_problems
 from .training import TRAIN, retrain_when_data_changes, dpo_stage, settings_from
 
 GROUP = "judge"
@@ -63,15 +62,6 @@ JUDGE_DPO_PAIRS = table_schema(
                      "safety_refuse_over_comply, benign_answer_over_refusal, chat, ... (mixed-in: their own kind)"))
 
 
-def _prompts(settings, chat_prompts, safety_prompts, trivia_seeds, math_problems, mcq_questions) -> list[dict]:
-    keyed = {}
-    for domain, n in cand.split_keyed(settings.judge_prompts.get("keyed", 0)).items():
-        skip = settings.pts_problems.get(domain, 0)  # PTS searched the first ones: answer others
-        keyed[domain] = domain_problems(domain, skip + n, math_problems, mcq_questions, trivia_seeds, None)[skip:]
-    return cand.candidate_prompts(settings.judge_prompts, chat_prompts.sort_values("id").to_dict("records"),
-                                  safety_prompts.sort_values("id").to_dict("records"), keyed)
-
-
 def _from_model(context, ref: ModelRef, prompts: list[dict], max_new_tokens: int) -> list[dict]:
     model, tokenizer = load_policy(ref.path)
     texts = [chat_prompt(tokenizer, p["prompt"]) for p in prompts]
@@ -85,8 +75,7 @@ def _from_model(context, ref: ModelRef, prompts: list[dict], max_new_tokens: int
 def _from_endpoint(context, teacher: TeacherResource, base: ModelRef, source: str, prompts: list[dict],
                    max_tokens: int) -> tuple[list[dict], dict]:
     model = None if source == "teacher" else source
-    requests = [ChatRequest.of([{"role": "user", "content": p["prompt"]}], task="judge_candidate", temperature=0.7,
-                               max_tokens=max_tokens, model=model) for p in prompts]
+    requests = [judge_requests.candidate(p["prompt"], source, max_tokens) for p in prompts]
     batch = ask_teacher(context, teacher, requests, base)
     generator = batch.model if model is None else model
     rows = [{"generator": generator, "response": (r.text or "").strip() if r.ok else None,
@@ -104,7 +93,8 @@ def judge_candidates(context: dg.AssetExecutionContext, project: ProjectResource
     models at the teacher's endpoint), to chat, safety and keyed prompts; keyed responses carry
     ``oracle_correct`` from the PTS oracles. Failed responses stay as rows with ``failure`` set."""
     settings = project.settings()
-    prompts = _prompts(settings, chat_prompts, safety_prompts, trivia_seeds, math_problems, mcq_questions)
+    prompts = cand.judge_prompts(settings.judge_prompts, settings.pts_problems, chat_prompts, safety_prompts,
+                                 trivia_seeds, math_problems, mcq_questions)
     models = {"base_model": base_model, "sft_model": sft_model, "dpo1_model": dpo1_model}
     base = ModelRef.from_frame(base_model)
     rows, teacher_meta = [], {}
@@ -157,13 +147,7 @@ def judge_ratings(context: dg.AssetExecutionContext, project: ProjectResource, t
     candidates = judge_candidates.astype(object).where(judge_candidates.notna(), None).to_dict("records")
     pairs = cand.comparisons(candidates)
     to_teacher = cand.teacher_sample(pairs, settings.judge_teacher_pairs) if use_teacher else []
-    requests = []
-    if use_teacher:
-        for a, b in (pairs[i] for i in to_teacher):
-            for first, second in ((a, b), (b, a)):
-                requests.append(ChatRequest.of(judge_messages(a["prompt"], first["response"], second["response"]),
-                                               task="judge", temperature=0.0, max_tokens=settings.judge_verdict_tokens,
-                                               json_schema=JUDGE_SCHEMA))
+    requests = [r for i in to_teacher for r in judge_requests.verdicts(*pairs[i], settings.judge_verdict_tokens)]
     context.log.info(f"judging {len(pairs)} candidate pairs: {len(to_teacher)} by the teacher "
                      f"({len(requests)} calls, both orders), the rest by the rules")
     batch = ask_teacher(context, teacher, requests, ModelRef.from_frame(base_model))

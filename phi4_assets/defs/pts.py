@@ -21,6 +21,7 @@ from ..pts.estimator import PrefixEstimator
 from ..pts.figure import draw_search
 from ..pts.memo import prefix_hash
 from ..pts.pairs import opposite_effect, pair_for_pivot
+from ..pts.problems import domain_problems
 from ..pts.sampler import RolloutSampler
 from ..pts.search import Pivot, pivotal_token_search, two_proportion_significant
 from ..warehouse import frame_of, schema_metadata, table_schema
@@ -56,28 +57,6 @@ PTS_DPO_PAIRS = table_schema(
     rejected_token_ids="INTEGER[]", source=("VARCHAR", "pts:<domain> | hallucination | safety"),
     kind=("VARCHAR", "pts_up | pts_down (the pivot raises / lowers p), or the mixed-in pair's kind"),
     pivot_id="VARCHAR", problem_id="VARCHAR", p_before="DOUBLE", p_after="DOUBLE", partner_rate="DOUBLE")
-
-
-def domain_problems(domain: str, limit: int, math_problems, mcq_questions, trivia_seeds, code_problems) -> list[dict]:
-    """The problems of a domain: the user message to send, and what its oracle needs."""
-    if domain == "math":
-        return [{"id": r.id, "question": f"{r.question}\nGive the final answer as a number.", "answer": r.answer}
-                for r in math_problems.sort_values("id").head(limit).itertuples()]
-    if domain == "mcq":
-        out = []
-        for r in mcq_questions.sort_values("id").head(limit).itertuples():
-            options = "\n".join(f"{k}) {v}" for k, v in sorted(r.choices.items()))
-            out.append({"id": r.id, "question": f"{r.question}\n{options}\nAnswer with the letter of the correct option.",
-                        "answer": r.answer})
-        return out
-    if domain == "qa":
-        # The hardest third first: easy capitals are always right, hard ones never; medium spreads.
-        ordered = trivia_seeds.assign(_o=trivia_seeds["difficulty"].map({"medium": 0, "easy": 1, "hard": 2}))
-        return [{"id": r.id, "question": r.question, "answer": r.answer, "aliases": list(r.aliases)}
-                for r in ordered.sort_values(["_o", "id"]).head(limit).itertuples()]
-    return [{"id": r.id, "question": f"Complete this Python function.\n```python\n{r.prompt}```",
-             "prompt": r.prompt, "tests": r.tests, "entry_point": r.entry_point}
-            for r in code_problems.sort_values("id").head(limit).itertuples()]
 
 
 def _oracle(domain: str, problem: dict):

@@ -9,8 +9,8 @@ from ..ids import row_id
 from ..models.ref import ModelRef
 from ..resources import ModelStoreResource, ProjectResource
 from ..generation import chat_prompt, load_policy, sample_responses
-from ..sft_data import cap_declines, is_refusal, mix_by_shares, safety_pairs, sft_target, template_safety_refusal
-from ..teacher import ChatRequest
+from ..sft_data import (cap_declines, chat_prompt_selection, is_refusal, mix_by_shares, response_request, safety_pairs,
+                        sft_target, template_safety_refusal)
 from ..teacher.resource import TeacherResource
 from ..training.sft import train_sft
 from .common import ask_teacher, table_metadata
@@ -23,8 +23,7 @@ def _teacher_rows(context, teacher, base_model, prompts: pd.DataFrame, source: s
                   max_tokens: int) -> tuple[list[dict], dict]:
     """Teacher responses to prompts as SFT rows (``sft_target``: a reply cut off at its token
     limit ends at its last full sentence; failed, empty and looping replies are dropped and counted)."""
-    requests = [ChatRequest.of([{"role": "user", "content": p}], task=f"sft_{kind}", temperature=0.7,
-                               max_tokens=max_tokens) for p in prompts["prompt"]]
+    requests = [response_request(p, kind, max_tokens) for p in prompts["prompt"]]
     batch = ask_teacher(context, teacher, requests, base_model)
     rows, dropped = [], {}
     for (_, p), reply in zip(prompts.iterrows(), batch.replies):
@@ -62,8 +61,7 @@ def sft_dataset(context: dg.AssetExecutionContext, config: SftDataConfig, projec
     settings = project.settings()
     model = ModelRef.from_frame(base_model)
     n_chat = config.chat_prompts or settings.sft_chat_prompts
-    chats = chat_prompts.sort_values("id")
-    chats = chats if n_chat is None else chats.head(n_chat)
+    chats = chat_prompt_selection(chat_prompts, n_chat)
     chat_rows, chat_meta = _teacher_rows(context, teacher, model, chats, "chat", "chat_response",
                                          settings.sft_response_tokens)
     benign = safety_prompts[safety_prompts["kind"] == "benign"].sort_values("id")

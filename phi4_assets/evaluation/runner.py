@@ -1,7 +1,7 @@
 """Evaluating one model directory on ``eval_sets`` rows: greedy answers, grades, metrics.
 
-Prompts are the user messages PTS sends for the same kinds of problem (``defs/pts.py``
-``domain_problems``), so a model is evaluated in the format it was trained on. Decoding is greedy
+Prompts are the user messages PTS sends for the same kinds of problem (``pts/problems.py``),
+so a model is evaluated in the format it was trained on. Decoding is greedy
 (deterministic, and what pass@1 with one sample means), batched with left padding, prompts
 sorted by length within a benchmark so a batch wastes little on padding.
 """
@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from ..generation import Sample, chat_prompt, load_policy
+from ..pts import problems
 from .graders import Grader, GradeItem, RuleGrader
 from .metrics import CHECKERS, aggregate, check_response
 
@@ -40,12 +41,11 @@ def user_message(item: Mapping[str, Any]) -> str:
     """The user message for an ``eval_sets`` row, in the PTS problem formats."""
     benchmark, question = item["benchmark"], item["question"]
     if benchmark == "math":
-        return f"{question}\nGive the final answer as a number."
+        return problems.math_message(question)
     if benchmark == "mcq":
-        options = "\n".join(f"{k}) {v}" for k, v in sorted(item["choices"].items()))
-        return f"{question}\n{options}\nAnswer with the letter of the correct option."
+        return problems.mcq_message(question, item["choices"])
     if benchmark == "code":
-        return f"Complete this Python function.\n```python\n{question}```"
+        return problems.code_message(question)
     if benchmark in ("simpleqa", "safety"):
         return question
     raise ValueError(f"unknown benchmark {benchmark!r}: expected one of {', '.join(BENCHMARKS)}")

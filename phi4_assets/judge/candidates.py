@@ -6,6 +6,8 @@ import hashlib
 from collections.abc import Callable
 from itertools import combinations
 
+from ..pts.problems import domain_problems
+
 MODEL_ASSETS = ("base_model", "sft_model", "dpo1_model")
 # Keyed prompts of the judge stage: math and multiple choice. Trivia (qa) is left to the
 # hallucination data on purpose: whether "answer" or "I don't know" is the right preference on a
@@ -54,6 +56,19 @@ def candidate_prompts(counts: dict[str, int], chat: list[dict], safety: list[dic
         out += [{"prompt_id": p["id"], "prompt_kind": f"keyed:{domain}", "prompt": p["question"], "problem": p}
                 for p in keyed.get(domain, [])[:n]]
     return out
+
+
+def judge_prompts(counts: dict[str, int], pts_problems: dict[str, int], chat_prompts, safety_prompts, trivia_seeds,
+                  math_problems, mcq_questions) -> list[dict]:
+    """The prompts ``judge_candidates`` answers (``counts``: the profile's ``judge_prompts``): chat
+    and safety prompts by id, and keyed questions of ``KEYED_DOMAINS`` after the first
+    ``pts_problems[domain]``, which PTS searched."""
+    keyed = {}
+    for domain, n in split_keyed(counts.get("keyed", 0)).items():
+        skip = pts_problems.get(domain, 0)
+        keyed[domain] = domain_problems(domain, skip + n, math_problems, mcq_questions, trivia_seeds, None)[skip:]
+    return candidate_prompts(counts, chat_prompts.sort_values("id").to_dict("records"),
+                             safety_prompts.sort_values("id").to_dict("records"), keyed)
 
 
 def oracle_verdict(prompt_kind: str, problem: dict | None, response: str,
