@@ -1,6 +1,7 @@
-"""Dagster entry point: ``dagster dev -f definitions.py``. Assets live in ``phi4_assets/defs/``,
-one module per group; resources are configured from ``PHI4_PROFILE`` (see README)."""
+"""Dagster entry point: ``dagster dev -f definitions.py`` (or ``dg dev``). The definitions are
+``phi4_assets.definitions``: the modules of ``phi4_assets/defs/``, one per asset group; resources
+are configured from ``PHI4_PROFILE`` (see README)."""
 
-from phi4_assets.defs import load
+from phi4_assets.definitions import defs
 
-defs = load()
+__all__ = ["defs"]

@@ -14,9 +14,9 @@ def load() -> dg.Definitions:
     from the environment now."""
     import dagster as dg
 
-    import phi4_assets.defs
+    from ..settings import REPO_ROOT
 
-    return dg.load_defs(defs_root=phi4_assets.defs)
+    return dg.load_from_defs_folder(path_within_project=REPO_ROOT)
 
 
 @cache
