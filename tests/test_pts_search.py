@@ -185,3 +185,10 @@ def test_the_rollout_budget_is_per_response_not_per_prefix():
         estimator.estimate(prefix)
     assert sampler.asked == {3: 10, 6: 7, 12: 1, 15: 1}  # context = 3 prompt tokens + the prefix
     assert estimator.params["budget"] == "per-response"  # memo keys of the old fixed budget are not reused
+
+
+def test_the_documented_search_is_exported_from_the_package():
+    import phi4_assets.pts as pts
+    from phi4_assets.pts.search import find_pivotal_tokens
+
+    assert pts.find_pivotal_tokens is find_pivotal_tokens

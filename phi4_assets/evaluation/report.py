@@ -8,7 +8,7 @@ stage 1 then stage 2). Values in the tables are percentages, as in the report.
 Reference numbers: Table 9 as read in a stored full text of the report (arXiv 2412.08905,
 section 4.5, "Performance through the post-training process"; columns SFT | DPO stage 1 |
 DPO stage 2 only | phi-4 (stage 1 + 2); it has no base column), every row copied; Figure 6's
-bar values as DESIGN.md gives them. Two notes for reading them beside ours:
+bar values as read from the figure (its labels). Two notes for reading them beside ours:
 
 - Table 9's SimpleQA numbers (3.7 / 2.9 / 2.9 / 3.0) equal Figure 6's *correct* shares for
   SFT, DPO stage 1 and final, although the report's text calls simple-evals' SimpleQA score
@@ -47,7 +47,7 @@ REPORT_TABLE9: dict[str, dict[str, float]] = {
     }.items()
 }
 
-# Figure 6 of the report (values from DESIGN.md), percent: stage -> outcome -> value.
+# Figure 6 of the report (the bar labels), percent: stage -> outcome -> value.
 REPORT_FIGURE6: dict[str, dict[str, float]] = {
     "base": {"correct": 6.8, "not_attempted": 3.2, "incorrect": 90.0},
     "sft": {"correct": 3.7, "not_attempted": 57.5, "incorrect": 38.7},
