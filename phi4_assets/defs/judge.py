@@ -24,11 +24,11 @@ from ..preference_mix import mix_pool, stage_mix
 from ..pts import oracles
 from ..reporting import markdown_table
 from ..sft_data import is_refusal
-from ..resources import ModelStoreResource, ProjectResource
+from ..resources import ProjectResource
 from ..teacher.resource import TeacherResource
 from ..warehouse import frame_of, schema_metadata, table_schema
 from .common import ask_teacher, column_lineage, shares, table_metadata
-from .training import TRAIN, retrain_when_data_changes, dpo_stage, settings_from
+from .training import dpo_model
 
 GROUP = "judge"
 TABLE = dict(group_name=GROUP, pool="duckdb", kinds={"duckdb"})
@@ -337,19 +337,8 @@ def judge_dpo_pairs_chosen_acceptable(judge_dpo_pairs: pd.DataFrame,
                                                          "ids": ", ".join(bad[:10])})
 
 
-@dg.asset(group_name=GROUP, **TRAIN, code_version="1",
-          automation_condition=retrain_when_data_changes("judge_dpo_pairs"))
-def dpo2_model(context: dg.AssetExecutionContext, project: ProjectResource, model_store: ModelStoreResource,
-               dpo1_model: pd.DataFrame, judge_dpo_pairs: pd.DataFrame) -> dg.Output[pd.DataFrame]:
-    """DPO stage 2: from ``dpo1_model`` (also the reference) on ``judge_dpo_pairs``."""
-    return dpo_stage(context, model_store, "dpo2_model", ModelRef.from_frame(dpo1_model), judge_dpo_pairs,
-                     settings_from(project.settings().dpo2_train))
-
-
-@dg.asset(group_name=GROUP, **TRAIN, code_version="1",
-          automation_condition=retrain_when_data_changes("judge_dpo_pairs"))
-def dpo2_only_model(context: dg.AssetExecutionContext, project: ProjectResource, model_store: ModelStoreResource,
-                    sft_model: pd.DataFrame, judge_dpo_pairs: pd.DataFrame) -> dg.Output[pd.DataFrame]:
-    """The Table 9 ablation: DPO stage 2 straight from ``sft_model`` on the same pairs."""
-    return dpo_stage(context, model_store, "dpo2_only_model", ModelRef.from_frame(sft_model), judge_dpo_pairs,
-                     settings_from(project.settings().dpo2_train))
+dpo2_model = dpo_model("dpo2_model", group=GROUP, start="dpo1_model", pairs="judge_dpo_pairs", settings="dpo2_train",
+                       description="DPO stage 2: from ``dpo1_model`` (also the reference) on ``judge_dpo_pairs``.")
+dpo2_only_model = dpo_model("dpo2_only_model", group=GROUP, start="sft_model", pairs="judge_dpo_pairs",
+                            settings="dpo2_train", description="The Table 9 ablation: DPO stage 2 straight from "
+                                                               "``sft_model`` on the same pairs.")

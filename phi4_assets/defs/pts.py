@@ -15,7 +15,7 @@ from ..generation import load_policy
 from ..ids import row_id
 from ..models.ref import ModelRef
 from ..preference_mix import mix_pool, stage_mix
-from ..resources import ModelStoreResource, ProjectResource, PtsMemoResource
+from ..resources import ProjectResource, PtsMemoResource
 from ..pts import oracles
 from ..pts.estimator import PrefixEstimator
 from ..pts.figure import draw_search
@@ -26,7 +26,7 @@ from ..pts.sampler import RolloutSampler
 from ..pts.search import Pivot, pivotal_token_search, two_proportion_significant
 from ..warehouse import frame_of, schema_metadata, table_schema
 from .common import column_lineage, table_metadata
-from .training import TRAIN, retrain_when_data_changes, dpo_stage, settings_from
+from .training import dpo_model
 
 GROUP = "pts"
 DOMAINS = ["math", "mcq", "qa", "code"]
@@ -241,10 +241,5 @@ def _pivot(v) -> Pivot:
     return Pivot(index=int(v.index), token=int(v.token), p_before=float(v.p_before), p_after=float(v.p_after))
 
 
-@dg.asset(group_name=GROUP, **TRAIN, code_version="1",
-          automation_condition=retrain_when_data_changes("pts_dpo_pairs"))
-def dpo1_model(context: dg.AssetExecutionContext, project: ProjectResource, model_store: ModelStoreResource,
-               sft_model: pd.DataFrame, pts_dpo_pairs: pd.DataFrame) -> dg.Output[pd.DataFrame]:
-    """DPO stage 1: from ``sft_model`` (also the reference) on ``pts_dpo_pairs``."""
-    return dpo_stage(context, model_store, "dpo1_model", ModelRef.from_frame(sft_model), pts_dpo_pairs,
-                     settings_from(project.settings().dpo_train))
+dpo1_model = dpo_model("dpo1_model", group=GROUP, start="sft_model", pairs="pts_dpo_pairs", settings="dpo_train",
+                       description="DPO stage 1: from ``sft_model`` (also the reference) on ``pts_dpo_pairs``.")

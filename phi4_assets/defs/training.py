@@ -1,5 +1,6 @@
 """The helper every model asset uses: train into a staged directory, resumably, and return
-the model reference with its metadata. (Assets: ``sft.py``; DPO stages wire ``dpo_stage``.)"""
+the model reference with its metadata; and ``dpo_model``, which makes the three DPO model assets
+(``dpo1_model`` in ``pts.py``, ``dpo2_model`` and ``dpo2_only_model`` in ``judge.py``)."""
 
 from collections.abc import Callable
 from pathlib import Path
@@ -9,7 +10,7 @@ import pandas as pd
 
 from ..ids import content_hash
 from ..models.ref import MODEL_REF_SCHEMA, ModelRef
-from ..resources import ModelStoreResource
+from ..resources import ModelStoreResource, ProjectResource
 from ..training.common import TrainSettings, clear_work_dir, write_training_record
 from ..training.dpo import train_dpo
 from ..warehouse import schema_metadata
@@ -92,3 +93,19 @@ def dpo_stage(context: dg.AssetExecutionContext, model_store: ModelStoreResource
     rows = pairs.to_dict(orient="records")
     return train_model_asset(context, model_store, name, start, pairs, settings,
                              lambda out, work: train_dpo(start.path, rows, out, work, settings, context.log))
+
+
+def dpo_model(name: str, *, group: str, start: str, pairs: str, settings: str, description: str) -> dg.AssetsDefinition:
+    """The DPO model asset ``name``: trained from the model asset ``start`` (also the reference)
+    on the pair table ``pairs``, with the profile's training settings ``settings`` (e.g.
+    ``dpo_train``); it retrains when the pairs' data changes."""
+
+    @dg.asset(name=name, group_name=group, **TRAIN, code_version="1", description=description,
+              ins={"start": dg.AssetIn(start), "pairs": dg.AssetIn(pairs)},
+              automation_condition=retrain_when_data_changes(pairs))
+    def _dpo_model(context: dg.AssetExecutionContext, project: ProjectResource, model_store: ModelStoreResource,
+                   start: pd.DataFrame, pairs: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+        return dpo_stage(context, model_store, name, ModelRef.from_frame(start), pairs,
+                         settings_from(getattr(project.settings(), settings)))
+
+    return _dpo_model
