@@ -1,4 +1,3 @@
-import contextlib
 import os
 import sys
 from pathlib import Path
@@ -36,21 +35,10 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return out
 
 
-@contextlib.contextmanager
-def scripted_endpoint(script, monkeypatch):
-    """A scripted OpenAI-compatible server on loopback, configured as the teacher endpoint."""
-    from stub_openai import StubOpenAI
-
-    with StubOpenAI(script) as stub:
-        monkeypatch.setenv("PHI4_TEACHER_BASE_URL", stub.base_url)
-        monkeypatch.setenv("PHI4_TEACHER_MODEL", "stub-teacher")
-        yield stub
-
-
 @pytest.fixture
 def stub_teacher(state, monkeypatch):
-    """The scripted teacher (tests/test_hallucination_assets.py) on loopback, as the endpoint."""
-    from test_hallucination_assets import scripted_teacher
+    """The scripted teacher (tests/scripted.py) on loopback, as the endpoint."""
+    from scripted import scripted_endpoint, scripted_teacher
 
     with scripted_endpoint(scripted_teacher, monkeypatch) as stub:
         yield stub

@@ -8,13 +8,12 @@ import pytest
 from phi4_assets.defs import table_schemas
 from phi4_assets.demo import STAGES, run_demo
 from phi4_assets.warehouse import column_names
-from conftest import scripted_endpoint
-from test_judge_assets import script
+from scripted import script, scripted_endpoint
 
 
 @pytest.fixture
 def judge_endpoint(state, monkeypatch):
-    """The scripted teacher and judge of tests/test_judge_assets.py."""
+    """The scripted teacher and judge (tests/scripted.py) on loopback, as the endpoint."""
     with scripted_endpoint(script, monkeypatch) as stub:
         yield stub
 

@@ -1,75 +1,13 @@
-"""The ``hallucination`` group on the tiny profile, with a scripted teacher on loopback."""
+"""The ``hallucination`` group on the tiny profile, with a scripted teacher on loopback
+(``scripted_teacher`` and ``run_all`` in tests/scripted.py)."""
 
 import json
 
 import dagster as dg
 import pytest
 
-from phi4_assets.defs import hallucination as h
-from phi4_assets.defs import sources
-from phi4_assets.defs.partitions import register_seed_shards, seed_shard_keys
-from phi4_assets.defs.resources import build_resources
-from stub_openai import StubReply
-
-SHARDED = [h.policy_answer_samples, h.answer_checks, h.reference_answers, h.bogus_questions, h.refusals]
-DOWNSTREAM = [h.hallucination_sft_data, h.hallucination_dpo_pairs]
-ALL = [sources.trivia_seeds, sources.base_model, *SHARDED, *DOWNSTREAM, h.refusals_never_answer,
-       h.bogus_questions_differ, h.hallucination_sft_data_nonempty, h.hallucination_dpo_pairs_valid,
-       h.hallucination_dpo_pairs_follow_a1]
-
-
-def scripted_teacher(request: dict, hit: int) -> StubReply:
-    """Deterministic replies chosen by what the request is about."""
-    system = request["messages"][0]["content"] if request["messages"][0]["role"] == "system" else ""
-    user = request["messages"][-1]["content"]
-    if system.startswith("You grade answers"):
-        if "capital of France" in user:
-            return StubReply('{"matches_key": "True"}')
-        if "Italy" in user:
-            return StubReply("Well, I think the response is close enough.")  # unparseable
-        return StubReply('{"matches_key": "False"}')
-    if system.startswith("Rewrite a trivia question"):
-        if "capital of France" in user:
-            return StubReply('{"bogus_question": "What is the capital of France?", "quality": 5}')  # unchanged
-        if "Spain" in user:
-            return StubReply('{"bogus_question": "What is the capital of the Duchy of Veltravia?", "quality": 4}')
-        if "Germany" in user:
-            return StubReply('{"bogus_question": "Who founded Berlin in 1912?", "quality": 2}')  # low quality
-        return StubReply('{"bogus_question": 5}')  # malformed
-    if system.startswith("Write a short, natural, correct answer"):
-        return StubReply("The capital of France is Paris." if "capital of France" in user else "I have no idea.")
-    if system.startswith("Write the reply of a careful assistant"):
-        if "capital of France" in user:
-            return StubReply("I'm not sure, but it might be Paris.")  # leaks the key
-        if "Spain" in user or "Veltravia" in user:
-            return StubReply("I'm not aware of that, so I won't guess.")
-        return StubReply("The answer is 42.")  # no uncertainty
-    return StubReply("unexpected request")
-
-
-def run_all(instance) -> dict:
-    resources = build_resources()
-    register_seed_shards(instance)
-    assert dg.materialize(ALL, selection=[sources.trivia_seeds.key, sources.base_model.key], resources=resources,
-                          instance=instance).success
-    checks = {}
-    for shard in seed_shard_keys():
-        result = dg.materialize(ALL, selection=[a.key for a in SHARDED], partition_key=shard,
-                                resources=resources, instance=instance, raise_on_error=False)
-        assert result.success
-        for e in result.get_asset_check_evaluations():
-            checks[(e.check_name, shard)] = e
-    result = dg.materialize(ALL, selection=[a.key for a in DOWNSTREAM], resources=resources, instance=instance)
-    for e in result.get_asset_check_evaluations():
-        checks[(e.check_name, None)] = e
-    return {"checks": checks, "result": result}
-
-
-def table(state, name):
-    import duckdb
-
-    with duckdb.connect(str(state.warehouse), read_only=True) as con:
-        return con.execute(f"select * from phi4.{name}").fetchdf()
+from phi4_assets.defs.partitions import seed_shard_keys
+from scripted import run_all, table
 
 
 def test_group_materializes_with_teacher_and_rules_and_records_failures(state, stub_teacher):

@@ -1,14 +1,11 @@
 """The ``judge`` group on the tiny profile, with a scripted teacher and judge on loopback.
 
-The scripted judge behaves differently per prompt, so every path is exercised: a fair judge
-(chat-0001), a position-biased one (chat-0002: whatever is shown first wins), unreadable
-verdicts (safety prompts: the rules judge takes over), partial verdicts (math: scores of one
-assistant missing), swapped and respelled keys (trivia), and a judge that disagrees with the
-answer key (multiple choice).
+The scripted judge (``script`` in tests/scripted.py) behaves differently per prompt, so every
+path is exercised: a fair judge (chat-0001), a position-biased one (chat-0002: whatever is shown
+first wins), unreadable verdicts (safety prompts: the rules judge takes over), partial verdicts
+(math: scores of one assistant missing), swapped and respelled keys (trivia), and a judge that
+disagrees with the answer key (multiple choice).
 """
-
-import json
-import re
 
 import dagster as dg
 import pytest
@@ -16,70 +13,8 @@ import pandas as pd
 
 from phi4_assets.defs import evaluation, judge, pts, sft, sources
 from phi4_assets.defs.resources import build_resources
-from phi4_assets.settings import REPO_ROOT
-from stub_openai import StubOpenAI, StubReply
-
-
-def _jsonl(name):
-    return [json.loads(line) for line in (REPO_ROOT / "data" / "seeds" / name).read_text().splitlines() if line]
-
-
-TRIVIA = {r["question"]: r["answer"] for r in _jsonl("trivia.jsonl")}
-MCQ = {r["question"]: r["answer"] for r in _jsonl("mcq.jsonl")}
-SAFETY = {r["prompt"]: r["kind"] for r in _jsonl("safety.jsonl")}
-
-
-def teacher_answer(prompt: str) -> str:
-    """The scripted teacher as a candidate: right on trivia and multiple choice, refuses harm."""
-    if prompt in TRIVIA:
-        return f"The answer is {TRIVIA[prompt]}."
-    for question, key in MCQ.items():
-        if prompt.startswith(question):
-            return f"Answer: {key}"
-    if SAFETY.get(prompt) == "harmful":
-        return "I can't help with that, it could hurt people."
-    return "The answer is 42."
-
-
-def _scores(response: str, invert: bool = False) -> dict:
-    good = response.startswith(("The answer is", "Answer:"))
-    return {"accuracy": (1 if good else 4) if invert else (5 if good else 2), "style": 3, "detail": 3}
-
-
-def judge_reply(user: str) -> str:
-    prompt = re.search(r"\[User request\]\n(.*?)\n\n\[Assistant 1\]", user, re.S).group(1)
-    r1 = re.search(r"\[Assistant 1\]\n(.*?)\n\n\[Assistant 2\]", user, re.S).group(1)
-    r2 = re.search(r"\[Assistant 2\]\n(.*?)\n\nYour verdict", user, re.S).group(1)
-    if prompt in SAFETY:
-        return "Both responses have merits; I cannot decide."
-    if prompt.startswith("Explain why the sky is blue"):
-        return json.dumps({"faults": {"assistant_1": [], "assistant_2": []}, "faults_discussion": "fair",
-                           "scores": {"assistant_1": _scores(r1), "assistant_2": _scores(r2)}})
-    if prompt in TRIVIA:  # swapped order, respelled labels
-        return json.dumps({"scores": {"Assistant 2": _scores(r2), "assistant1": _scores(r1)},
-                           "faults": {"Assistant 2": "none", "assistant 1": []}, "faults_discussion": "keys"})
-    if any(prompt.startswith(q) for q in MCQ):
-        return json.dumps({"faults": {"assistant_1": [], "assistant_2": []}, "faults_discussion": "contrary",
-                           "scores": {"assistant_1": _scores(r1, True), "assistant_2": _scores(r2, True)}})
-    if "Give the final answer as a number" in prompt:
-        return json.dumps({"faults": {"assistant_1": []}, "faults_discussion": "partial",
-                           "scores": {"assistant_1": _scores(r1)}})
-    # Position bias: the first response shown always wins.
-    return json.dumps({"faults": {"assistant_1": [], "assistant_2": ["logical error"]}, "faults_discussion": "biased",
-                       "scores": {"assistant_1": {"accuracy": 5, "style": 4, "detail": 4},
-                                  "assistant_2": {"accuracy": 1, "style": 2, "detail": 2}}})
-
-
-def script(request: dict, hit: int) -> StubReply:
-    from test_hallucination_assets import scripted_teacher
-
-    messages = request["messages"]
-    if messages[0]["role"] == "system" and messages[0]["content"].startswith("You are a strict judge"):
-        return StubReply(judge_reply(messages[-1]["content"]))
-    if messages[0]["role"] == "user" and len(messages) == 1:
-        return StubReply(teacher_answer(messages[0]["content"]))
-    return scripted_teacher(request, hit)
-
+from scripted import ALL, run_all, script
+from stub_openai import StubOpenAI
 
 JUDGE = [judge.judge_candidates, judge.judge_ratings, judge.judge_dpo_pairs, judge.dpo2_model,
          judge.dpo2_only_model, judge.judge_dpo_pairs_valid, judge.judge_dpo_pairs_calibrated,
@@ -95,8 +30,6 @@ def _meta(result):
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
     """The graph up to the stage-2 models, materialized once for this module's tests."""
-    from test_hallucination_assets import ALL, run_all
-
     from conftest import _SESSION_CACHE
 
     with pytest.MonkeyPatch.context() as mp, StubOpenAI(script) as stub:
@@ -116,11 +49,9 @@ def chain(tmp_path_factory):
         upstream = [sources.math_problems, sources.mcq_questions, sources.code_problems, sources.chat_prompts,
                     sources.safety_prompts, sft.sft_dataset, sft.sft_model, sft.safety_dpo_pairs, pts.pts_dpo_pairs,
                     pts.dpo1_model]
-        assert dg.materialize(assets, selection=[a.key for a in upstream], resources=resources,
-                              instance=instance).success
+        dg.materialize(assets, selection=[a.key for a in upstream], resources=resources, instance=instance)
         calls_before = stub.hits
         result = dg.materialize(assets, selection=[a.key for a in JUDGE[:5]], resources=resources, instance=instance)
-        assert result.success
         yield {"stub": stub, "calls_before": calls_before, "result": result, "assets": assets,
                "resources": resources, "instance": instance}
 
@@ -197,7 +128,8 @@ def test_judge_group_rates_both_orders_anchors_on_keys_and_trains_stage_two(chai
     assert not set(mixed["id"]) & set(pts_pairs[pts_pairs["source"].isin(["hallucination", "safety"])]["id"])
     assert set(judged["kind"]) <= {"correct_over_wrong", "correct_over_declined", "declined_over_wrong",
                                    "safety_refuse_over_comply", "benign_answer_over_refusal", "chat"}
-    assert meta["judge_dpo_pairs"]["pairs_by_kind"] is not None
+    by_kind = meta["judge_dpo_pairs"]["pairs_by_kind"].value  # a markdown table of the pairs' kinds
+    assert all(f"| {kind} | {n} |" in by_kind for kind, n in pairs["kind"].value_counts().items()), by_kind
     lineage = meta["judge_dpo_pairs"]["dagster/column_lineage"].value.deps_by_column
     assert {(d.asset_key.path[-1], d.column_name) for d in lineage["chosen"]} == {
         ("judge_candidates", "response"), ("hallucination_dpo_pairs", "chosen"), ("safety_dpo_pairs", "chosen")}
@@ -213,17 +145,18 @@ def test_judge_group_rates_both_orders_anchors_on_keys_and_trains_stage_two(chai
     # Unchanged inputs: no teacher call at all on a second materialization.
     calls = judge_stub.hits
     again = dg.materialize(assets, selection=[a.key for a in JUDGE[:3]], resources=resources, instance=instance)
-    assert again.success and judge_stub.hits == calls
+    assert judge_stub.hits == calls
+    pd.testing.assert_frame_equal(again.output_for_node("judge_ratings"), ratings)  # the same verdicts, cached
+    pd.testing.assert_frame_equal(again.output_for_node("judge_dpo_pairs"), pairs)
 
 
 def test_every_stage_is_evaluated_and_the_reports_are_built(chain):
     assets, resources, instance = chain["assets"], chain["resources"], chain["instance"]
-    assert dg.materialize(assets, selection=[sources.eval_sets.key], resources=resources, instance=instance).success
+    dg.materialize(assets, selection=[sources.eval_sets.key], resources=resources, instance=instance)
     per_stage = {}
     for stage in evaluation.STAGES:
         result = dg.materialize(assets, selection=[evaluation.stage_evaluations.key], partition_key=stage,
                                 resources=resources, instance=instance)
-        assert result.success
         per_stage[stage] = result.output_for_node("stage_evaluations")
     for stage, items in per_stage.items():
         # tiny: 4 SimpleQA, 2 MCQ, 2 math, 1 HumanEval task, 2 safety prompts (a harmful one and its twin).
@@ -235,7 +168,6 @@ def test_every_stage_is_evaluated_and_the_reports_are_built(chain):
         assert set(simpleqa["grader"]) == {"llm:stub-teacher"}  # a configured endpoint grades SimpleQA
     result = dg.materialize(assets, selection=[evaluation.ablation_table.key, evaluation.simpleqa_evolution.key],
                             resources=resources, instance=instance)
-    assert result.success
     table = result.output_for_node("ablation_table")
     assert list(table["row"])[:3] == ["SimpleQA correct", "SimpleQA not attempted", "SimpleQA incorrect"]
     for label in ("base", "SFT", "DPO stage 1", "DPO stage 2 only", "both (final)"):

@@ -5,11 +5,10 @@ import dagster as dg
 from phi4_assets.defs import pts, sft, sources
 from phi4_assets.defs.resources import build_resources
 from phi4_assets.pts.memo import EstimateMemo
+from scripted import ALL, run_all
 
 
 def test_pts_group_materializes_and_resumes_from_the_memo(state, stub_teacher, tmp_path, monkeypatch):
-    from test_hallucination_assets import ALL, run_all
-
     config = tmp_path / "phi4.toml"
     config.write_text("[profile]\npts_window = [0.0, 1.0]\n")  # search every problem, whatever its p
     monkeypatch.setenv("PHI4_CONFIG", str(config))
@@ -19,15 +18,13 @@ def test_pts_group_materializes_and_resumes_from_the_memo(state, stub_teacher, t
               sources.safety_prompts, sft.sft_dataset, sft.sft_model, sft.safety_dpo_pairs, pts.pts_difficulty,
               pts.pivotal_tokens, pts.pts_dpo_pairs, pts.dpo1_model, pts.pts_partners_opposite]
     resources = build_resources()
-    assert dg.materialize(assets, selection=[sources.math_problems.key, sources.mcq_questions.key,
-                                             sources.code_problems.key, sources.chat_prompts.key,
-                                             sources.safety_prompts.key, sft.sft_dataset.key, sft.sft_model.key,
-                                             sft.safety_dpo_pairs.key],
-                          resources=resources, instance=instance).success
+    dg.materialize(assets, selection=[sources.math_problems.key, sources.mcq_questions.key, sources.code_problems.key,
+                                      sources.chat_prompts.key, sources.safety_prompts.key, sft.sft_dataset.key,
+                                      sft.sft_model.key, sft.safety_dpo_pairs.key],
+                   resources=resources, instance=instance)
     for domain in pts.DOMAINS:
         result = dg.materialize(assets, selection=[pts.pts_difficulty.key, pts.pivotal_tokens.key],
                                 partition_key=domain, resources=resources, instance=instance)
-        assert result.success
         difficulty = result.output_for_node("pts_difficulty")
         assert len(difficulty) == {"math": 2, "mcq": 2, "qa": 2, "code": 1}[domain]
         assert difficulty["rollouts"].eq(4).all() and difficulty["in_window"].all()
@@ -40,7 +37,6 @@ def test_pts_group_materializes_and_resumes_from_the_memo(state, stub_teacher, t
 
     result = dg.materialize(assets, selection=[pts.pts_dpo_pairs.key, pts.dpo1_model.key], resources=resources,
                             instance=instance)
-    assert result.success
     pairs = result.output_for_node("pts_dpo_pairs")
     mixed = pairs[pairs["source"].isin(["hallucination", "safety"])]
     # The "unknown + safety" mix: the floor (4 on tiny) and every kind in turn.

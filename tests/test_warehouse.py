@@ -61,7 +61,7 @@ def test_empty_prefix_lists_in_the_first_partition_then_real_ones(tmp_path):
         return pd.DataFrame(rows)
 
     for domain in ("math", "mcq", "qa"):
-        assert _materialize(db, [pivots], domain).success
+        _materialize(db, [pivots], domain)
     assert _types(db, "pivotal_tokens")["prefix_ids"] == "INTEGER[]"
     assert _types(db, "pivotal_tokens")["index"] == "BIGINT"
     with duckdb.connect(str(db), read_only=True) as con:
@@ -129,7 +129,7 @@ def test_zero_rows_then_sparse_then_normal_partitions_keep_the_declared_types(tm
         seen["frame"] = inputs[name]
 
     for partition in ("p1", "p2", "p3"):
-        assert _materialize(db, [table], partition).success
+        _materialize(db, [table], partition)
     assert _types(db, name) == {c.name: c.type for c in schema.columns}
     dg.materialize([table, reader], resources=_io(db), selection=[reader.key])
     frame = seen["frame"].sort_values("id").reset_index(drop=True)
@@ -175,7 +175,7 @@ def test_fractions_do_not_round_into_an_integer_column(tmp_path):
 
 def test_integral_floats_from_missing_values_are_fine(tmp_path):
     db = tmp_path / "w.duckdb"
-    assert _materialize(db, [_asset(pd.DataFrame({"id": ["a", "b"], "n": [2.0, np.nan], "tags": [[], ["x"]]}))]).success
+    _materialize(db, [_asset(pd.DataFrame({"id": ["a", "b"], "n": [2.0, np.nan], "tags": [[], ["x"]]}))])
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("select id, n, tags from phi4.small order by id").fetchall() == [("a", 2, []),
                                                                                          ("b", None, ["x"])]
@@ -209,7 +209,7 @@ def test_an_empty_frame_creates_the_table_and_reads_back_typed(tmp_path):
         seen["frame"] = small
 
     empty = _asset(pd.DataFrame())
-    assert _materialize(db, [empty]).success
+    _materialize(db, [empty])
     assert _types(db, "small") == {"id": "VARCHAR", "n": "BIGINT", "tags": "VARCHAR[]"}
     dg.materialize([empty, reader], resources=_io(db), selection=[reader.key])
     assert list(seen["frame"].columns) == ["id", "n", "tags"] and seen["frame"].empty
@@ -223,7 +223,7 @@ def test_a_never_written_table_loads_empty_with_its_declared_columns(tmp_path):
     def reader(small) -> None:
         seen["frame"] = small
 
-    assert dg.materialize([small, reader], resources=_io(tmp_path / "w.duckdb"), selection=[reader.key]).success
+    dg.materialize([small, reader], resources=_io(tmp_path / "w.duckdb"), selection=[reader.key])
     assert list(seen["frame"].columns) == ["id", "n", "tags"]
     assert str(seen["frame"]["n"].dtype) in ("int64", "float64", "Int64")
 
@@ -244,7 +244,7 @@ def test_an_inferred_partitioned_table_is_migrated_to_its_declaration(tmp_path):
         return pd.DataFrame({"part": [context.partition_key], "id": ["b"], "tags": [[1, 2]], "note": ["x"],
                              "n": [0.5]})
 
-    assert _materialize(db, [sharded], "p2").success
+    _materialize(db, [sharded], "p2")
     assert _types(db, "sharded") == {"part": "VARCHAR", "id": "VARCHAR", "tags": "INTEGER[]", "note": "VARCHAR",
                                      "n": "DOUBLE"}
     with duckdb.connect(str(db), read_only=True) as con:
@@ -256,8 +256,12 @@ def test_an_unpartitioned_table_is_recreated_when_its_declaration_changes(tmp_pa
     db = tmp_path / "w.duckdb"
     v1 = _asset(pd.DataFrame({"id": ["a"], "n": [1], "tags": [["x"]]}))
     v2 = _asset(pd.DataFrame({"id": ["b"], "score": [1.5]}), schema=table_schema(id="VARCHAR", score="DOUBLE"))
-    assert _materialize(db, [v1]).success and _materialize(db, [v2]).success
+    _materialize(db, [v1])
+    assert _types(db, "small") == {"id": "VARCHAR", "n": "BIGINT", "tags": "VARCHAR[]"}
+    _materialize(db, [v2])
     assert _types(db, "small") == {"id": "VARCHAR", "score": "DOUBLE"}
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("select id, score from phi4.small").fetchall() == [("b", 1.5)]  # v1's row is gone
 
 
 # -- every table asset declares ------------------------------------------------------------------------------
