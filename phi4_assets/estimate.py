@@ -34,10 +34,12 @@ import os
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from pathlib import Path
 
 import pandas as pd
 
+from .evaluation.graders import LLMGrader
 from .hallucination import decision, rules
 from .hallucination import requests as hreq
 from .judge import requests as judge_requests
@@ -47,14 +49,13 @@ from .profiles import Profile, load_profile
 from .settings import Paths
 from .teacher import ChatRequest
 
-SHARDED = ("answer_checks", "reference_answers", "bogus_questions", "refusals")
-TEACHER_ASSETS = (*SHARDED, "sft_dataset", "judge_candidates", "judge_ratings")
-# The other asset keys of the graph: they make no teacher calls.
-OTHER_ASSETS = ("trivia_seeds", "math_problems", "mcq_questions", "code_problems", "safety_prompts", "chat_prompts",
-                "eval_sets", "base_model", "policy_answer_samples", "hallucination_sft_data",
-                "hallucination_dpo_pairs", "sft_model", "safety_dpo_pairs", "pts_difficulty", "pivotal_tokens", "pts_dpo_pairs",
-                "dpo1_model", "judge_dpo_pairs", "dpo2_model", "dpo2_only_model", "stage_evaluations",
-                "ablation_table", "simpleqa_evolution")
+@dataclass(frozen=True)
+class GraphAsset:
+    """What the estimate needs to know of one asset of the definitions."""
+    name: str
+    group: str
+    teacher: bool  # it takes the teacher resource
+    sharded: bool  # partitioned by seed shards
 
 
 @dataclass
@@ -388,10 +389,26 @@ def plan_judge_ratings(inputs: Inputs, _partition: str | None = None) -> list[Pl
     return [plan]
 
 
+def plan_stage_evaluations(inputs: Inputs, _partition: str | None = None) -> list[Plan]:
+    """SimpleQA grades by the LLM grader (one call per item with a non-empty response), per stage."""
+    from .evaluation.report import STAGES
+    from .evaluation.runner import select_items
+
+    p = inputs.profile
+    if p.generators.get("eval_grade", "rules") != "teacher":
+        return [_rules("stage_evaluations", stage, "simpleqa_grade") for stage in STAGES]
+    items, items_from = inputs.source("eval_sets")
+    n = int((select_items(items, p.eval_limits)["benchmark"] == "simpleqa").sum())
+    return [Plan("stage_evaluations", stage, "simpleqa_grade", "teacher", LLMGrader.max_tokens, bound=n,
+                 basis=f"{n} SimpleQA items ({items_from}, eval_limits); an empty response needs no call")
+            for stage in STAGES]
+
+
 PLANNERS: dict[str, Callable] = {
     "answer_checks": plan_answer_checks, "reference_answers": plan_reference_answers,
     "bogus_questions": plan_bogus_questions, "refusals": plan_refusals, "sft_dataset": plan_sft_dataset,
     "judge_candidates": plan_judge_candidates, "judge_ratings": plan_judge_ratings,
+    "stage_evaluations": plan_stage_evaluations,
 }
 
 
@@ -430,22 +447,31 @@ def _line(inputs: Inputs, plan: Plan) -> Line:
                 per_call, tokens, tokens_basis if tokens is not None else "unknown", tokens_note, plan.basis)
 
 
-def _asset_groups() -> dict[str, str]:
-    """asset name -> group, from the Dagster definitions (loads every asset module: seconds)."""
-    import dagster as dg
+@cache
+def graph() -> dict[str, GraphAsset]:
+    """Every asset of the definitions (``phi4_assets.definitions``; loading them takes seconds):
+    its group, whether it takes the teacher resource, whether it is partitioned by seed shards.
+    The teacher-calling assets are read from here, never listed again."""
+    from .definitions import defs
 
-    import phi4_assets.defs
+    out = {}
+    for assets in defs.assets or []:
+        partitions = getattr(assets, "partitions_def", None)
+        sharded = getattr(partitions, "name", None) == "seed_shards"
+        for key in assets.keys:
+            name = key.to_user_string()
+            out[name] = GraphAsset(name, assets.group_names_by_key.get(key, "default"),
+                                   "teacher" in assets.required_resource_keys, sharded)
+    return out
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        defs = dg.load_defs(defs_root=phi4_assets.defs)  # as definitions.py does
-    return {spec.key.to_user_string(): spec.group_name for spec in defs.resolve_all_asset_specs()}
+
+def teacher_assets() -> list[str]:
+    return sorted(name for name, a in graph().items() if a.teacher)
 
 
 def expand_selection(select: list[str]) -> list[str]:
     """Asset names from names and ``group:NAME`` (groups from the Dagster definitions)."""
-    known = set(TEACHER_ASSETS + OTHER_ASSETS)
-    groups = _asset_groups() if any(s.startswith("group:") or s not in known for s in select) else {}
+    groups = {name: a.group for name, a in graph().items()}
     names: list[str] = []
     for item in select:
         if item.startswith("group:"):
@@ -453,10 +479,10 @@ def expand_selection(select: list[str]) -> list[str]:
             if not members:
                 raise ValueError(f"no asset in {item!r}; groups: {', '.join(sorted(set(groups.values())))}")
             names += members
-        elif item in known or item in groups:
+        elif item in groups:
             names.append(item)
         else:
-            raise ValueError(f"unknown asset {item!r}; the teacher-calling assets: {', '.join(TEACHER_ASSETS)}")
+            raise ValueError(f"unknown asset {item!r}; the teacher-calling assets: {', '.join(teacher_assets())}")
     return list(dict.fromkeys(names))
 
 
@@ -470,16 +496,19 @@ def estimate(select: list[str], partitions: list[str] | None = None, profile: Pr
     inputs = Inputs(profile, paths)
     identity, identity_note = inputs.identity()
     result = Estimate(profile=profile.name, teacher=identity, teacher_note=identity_note)
-    shards = inputs.shard_questions() if any(n in SHARDED for n in names) else {}
+    assets = graph()
+    shards = inputs.shard_questions() if any(assets[n].teacher and assets[n].sharded for n in names) else {}
     if partitions and shards:
         unknown = [k for k in partitions if k not in shards]
         if unknown:
             raise ValueError(f"unknown seed shard(s) {', '.join(unknown)}; shards: {', '.join(shards)}")
     for name in names:
-        if name not in TEACHER_ASSETS:
+        if not assets[name].teacher:
             result.skipped[name] = "makes no teacher calls"
             continue
-        if name in SHARDED:
+        if name not in PLANNERS:
+            raise ValueError(f"{name} takes the teacher resource but the estimate has no planner for it")
+        if assets[name].sharded:
             plans = [plan for key, questions in shards.items() if not partitions or key in partitions
                      for plan in PLANNERS[name](inputs, key, questions)]
         else:

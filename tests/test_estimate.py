@@ -170,3 +170,29 @@ def test_after_a_run_the_estimate_matches_what_the_assets_asked_and_finds_it_cac
     text = render_text(estimate(["reference_answers"], ["000", "001"]))
     assert "reference_answers  000        reference_answer  teacher" in text
     assert "measured: mean 7+3 tokens over" in text
+
+
+def test_the_teacher_assets_come_from_the_definitions_and_each_has_a_planner():
+    from phi4_assets import estimate as est
+
+    teacher = est.teacher_assets()
+    assert set(teacher) == set(est.PLANNERS)
+    assert {"answer_checks", "refusals", "sft_dataset", "judge_ratings"} <= set(teacher)
+    assert "policy_answer_samples" not in teacher and est.graph()["answer_checks"].sharded
+    assert not est.graph()["judge_ratings"].sharded and est.graph()["judge_ratings"].group == "judge"
+
+
+def test_llm_grades_of_the_evaluation_are_counted_per_stage(state):
+    from phi4_assets import estimate as est
+    from phi4_assets.profiles import load_profile
+
+    profile = load_profile("tiny")
+    paths = state
+    rules = est.estimate(["stage_evaluations"], profile=profile, paths=paths)
+    assert {line.generator for line in rules.lines} == {"rules"} and len(rules.lines) == 5
+    graded = est.estimate(["stage_evaluations"], paths=paths,
+                          profile=profile.replace(generators={**profile.generators, "eval_grade": "teacher"}))
+    assert [line.partition for line in graded.lines] == ["base", "sft", "dpo1", "dpo2_only", "final"]
+    simpleqa = profile.eval_limits["simpleqa"]  # tiny: 4 SimpleQA items per stage
+    assert {line.requests for line in graded.lines} == {simpleqa}
+    assert all(line.requests_basis == "upper bound" for line in graded.lines)

@@ -186,16 +186,16 @@ def test_every_stage_is_evaluated_and_the_reports_are_built(chain):
 
 
 def test_a_short_evaluation_takes_both_strata_of_a_benchmark():
-    import pandas as pd
+    from phi4_assets.evaluation.runner import select_items
 
     frame = pd.DataFrame({
         "id": ["sqa-b1", "sqa-b2", "sqa-r1", "sqa-r2", "s-eb1", "s-eb2", "s-eh1", "s-eh2", "m1", "m2", "m3"],
         "benchmark": ["simpleqa"] * 4 + ["safety"] * 4 + ["math"] * 3,
         "bogus": [True, True, False, False] + [False] * 7,
         "category": [None] * 4 + ["benign", "benign", "harmful", "harmful"] + [None] * 3})
-    picked = evaluation._items(frame, {"simpleqa": 2, "safety": 2, "math": 2})
+    picked = select_items(frame, {"simpleqa": 2, "safety": 2, "math": 2})
     assert sorted(picked["id"]) == ["m1", "m2", "s-eb1", "s-eh1", "sqa-b1", "sqa-r1"]
-    assert len(evaluation._items(frame, {"simpleqa": None, "safety": None, "math": None})) == 11
+    assert len(select_items(frame, {"simpleqa": None, "safety": None, "math": None})) == 11
 
 
 def test_the_chosen_side_check_fails_on_a_wrong_chosen_answer():

@@ -15,7 +15,7 @@ import pandas as pd
 from ..evaluation import report
 from ..evaluation.graders import LLMGrader, RuleGrader
 from ..evaluation.metrics import aggregate
-from ..evaluation.runner import evaluate_model
+from ..evaluation.runner import evaluate_model, select_items
 from ..models.ref import ModelRef
 from ..reporting import markdown_table
 from ..resources import ProjectResource
@@ -43,27 +43,6 @@ SIMPLEQA_EVOLUTION = table_schema(stage="VARCHAR", source=("VARCHAR", "ours | re
                                   percent="DOUBLE", ci_low="DOUBLE", ci_high="DOUBLE", n="BIGINT")
 
 
-# Within a benchmark, a limit takes its strata in turn (real and bogus SimpleQA questions,
-# harmful prompts and their benign look-alikes), so a short evaluation still has both sides.
-STRATA = {"simpleqa": "bogus", "safety": "category"}
-
-
-def _items(eval_sets: pd.DataFrame, limits: dict) -> pd.DataFrame:
-    """The first ``limits[benchmark]`` items of each benchmark by id (None: all of them),
-    alternating between the benchmark's strata."""
-    parts = []
-    for benchmark, frame in eval_sets.sort_values("id").groupby("benchmark", sort=True):
-        n = limits.get(benchmark)
-        if n is not None and benchmark in STRATA:
-            strata = [g for _, g in frame.groupby(STRATA[benchmark], sort=True, dropna=False)]
-            rank = pd.concat([g.assign(_rank=range(len(g))) for g in strata])
-            frame = rank.sort_values(["_rank", STRATA[benchmark]]).head(n).drop(columns="_rank")
-        elif n is not None:
-            frame = frame.head(n)
-        parts.append(frame)
-    return pd.concat(parts) if parts else eval_sets
-
-
 # One run per stage in a backfill: each stage loads a different model; a stage whose model is
 # not trained yet fails alone while the others complete.
 @dg.asset(group_name=GROUP, partitions_def=stages, pool="train", kinds={"pytorch", "duckdb"}, code_version="1",
@@ -86,7 +65,7 @@ def stage_evaluations(context: dg.AssetExecutionContext, project: ProjectResourc
     base = ModelRef.from_frame(base_model)
     grader = (LLMGrader.from_teacher(teacher, serve_model=base.path, logger=context.log)
               if settings.generators.get("eval_grade", "rules") == "teacher" else RuleGrader())
-    items = _items(eval_sets, settings.eval_limits)
+    items = select_items(eval_sets, settings.eval_limits)
     context.log.info(f"stage {stage}: evaluating {model.path} on {len(items)} items, grader {grader.name}")
     per_item, aggregates = evaluate_model(model.path, items, grader=grader, batch_size=settings.eval_batch_size,
                                           max_new_tokens=settings.eval_max_new_tokens or None, logger=context.log)

@@ -37,6 +37,27 @@ ITEM_COLUMNS = list(ITEM_TYPES)
 NULLABLE_TEXT = ["category", "extracted", "teacher_call_id", "grader_reply", "grade_failure"]
 
 
+# Within a benchmark, a limit takes its strata in turn (real and bogus SimpleQA questions,
+# harmful prompts and their benign look-alikes), so a short evaluation still has both sides.
+STRATA = {"simpleqa": "bogus", "safety": "category"}
+
+
+def select_items(eval_sets: pd.DataFrame, limits: dict) -> pd.DataFrame:
+    """The first ``limits[benchmark]`` items of each benchmark by id (None: all of them),
+    alternating between the benchmark's strata."""
+    parts = []
+    for benchmark, frame in eval_sets.sort_values("id").groupby("benchmark", sort=True):
+        n = limits.get(benchmark)
+        if n is not None and benchmark in STRATA:
+            strata = [g for _, g in frame.groupby(STRATA[benchmark], sort=True, dropna=False)]
+            rank = pd.concat([g.assign(_rank=range(len(g))) for g in strata])
+            frame = rank.sort_values(["_rank", STRATA[benchmark]]).head(n).drop(columns="_rank")
+        elif n is not None:
+            frame = frame.head(n)
+        parts.append(frame)
+    return pd.concat(parts) if parts else eval_sets
+
+
 def user_message(item: Mapping[str, Any]) -> str:
     """The user message for an ``eval_sets`` row, in the PTS problem formats."""
     benchmark, question = item["benchmark"], item["question"]
