@@ -44,7 +44,8 @@ from .hallucination import decision, rules
 from .hallucination import requests as hreq
 from .judge import requests as judge_requests
 from .sft_data import chat_prompt_selection, response_request
-from .lineage import SCHEMA, _columns, _connect
+from .duckdb_files import connection
+from .lineage import SCHEMA, _columns
 from .profiles import Profile, load_profile
 from .settings import Paths
 from .teacher import ChatRequest
@@ -140,7 +141,7 @@ class Inputs:
         if name not in self._frames:
             self._frames[name] = None
             if self.paths.warehouse.exists():
-                with _connect(self.paths.warehouse) as con:
+                with connection(self.paths.warehouse) as con:
                     if self._tables is None:
                         self._tables = _columns(con, SCHEMA)
                     if name in self._tables:
@@ -213,7 +214,7 @@ class Inputs:
         if self._token_stats is None:
             self._token_stats = pd.DataFrame(columns=["model", "task", "n", "prompt", "completion"])
             if self.paths.teacher_cache.exists():
-                with _connect(self.paths.teacher_cache) as con:
+                with connection(self.paths.teacher_cache) as con:
                     if "teacher_calls" in _columns(con):
                         self._token_stats = con.execute(
                             "SELECT model, task, count(*) AS n, sum(prompt_tokens) AS prompt, "

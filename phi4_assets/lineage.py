@@ -40,8 +40,6 @@ import contextlib
 import datetime as _dt
 import json
 import math
-import random
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -49,6 +47,8 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+
+from .duckdb_files import connection
 
 SCHEMA = "phi4"
 VIEW = "lineage_edges"
@@ -135,28 +135,6 @@ class UnknownId(LookupError):
 # -- connections -----------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _connect(path: Path, read_only: bool = True, timeout_s: float = 30.0) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A short-lived connection, retried while another process holds the write lock."""
-    deadline, delay = time.monotonic() + timeout_s, 0.02
-    while True:
-        try:
-            con = duckdb.connect(str(path), read_only=read_only)
-            break
-        except duckdb.ConnectionException:  # this process already has it open with another configuration
-            con = duckdb.connect(str(path))
-            break
-        except duckdb.IOException as e:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{path}: still locked by another process after {timeout_s:.0f}s ({e})") from e
-            time.sleep(delay * (1 + random.random()))
-            delay = min(delay * 2, 1.0)
-    try:
-        yield con
-    finally:
-        con.close()
-
-
 def _columns(con: duckdb.DuckDBPyConnection, schema: str | None = None) -> dict[str, list[str]]:
     """table -> column names (in order), for the tables of ``schema`` (or of the main schema)."""
     rows = con.execute("SELECT table_name, column_name FROM information_schema.columns "
@@ -232,7 +210,7 @@ def create_lineage_view(warehouse_path: str | Path, declared: dict[str, list[str
     table is created from its declaration)."""
     path = Path(warehouse_path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _connect(path, read_only=False) as con:
+    with connection(path, read_only=False) as con:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
         tables = _columns(con, SCHEMA)
         tables.pop(VIEW, None)
@@ -334,7 +312,7 @@ class _Stores:
     def _con(self, which: str) -> duckdb.DuckDBPyConnection | None:
         if which not in self._cons:
             path = self.paths[which]
-            con = self._stack.enter_context(_connect(path)) if path.exists() else None
+            con = self._stack.enter_context(connection(path)) if path.exists() else None
             self._cons[which] = con
             self._tables[which] = _columns(con, SCHEMA if which == SCHEMA else None) if con else {}
         return self._cons[which]

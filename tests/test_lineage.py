@@ -402,3 +402,28 @@ def test_every_lineage_edge_names_declared_columns():
     partitioned = {name for name, schema in SCHEMAS.items()
                    if set(column_names(schema)) & set(lineage.PARTITION_COLUMNS)}
     assert {"policy_answer_samples", "pivotal_tokens", "pts_difficulty"} <= partitioned
+
+
+def test_a_locked_duckdb_file_is_waited_for_then_named_in_the_timeout(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from phi4_assets.duckdb_files import connect
+
+    path = tmp_path / "locked.duckdb"
+    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(path)!r}); "
+                               "print('held', flush=True); time.sleep(30)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        try:
+            connect(path, timeout_s=0.5)
+            raise AssertionError("connected although another process holds the lock")
+        except TimeoutError as e:
+            assert str(path) in str(e) and time.monotonic() - started >= 0.5
+    finally:
+        holder.kill()
+        holder.wait()
+    con = connect(path, timeout_s=5)  # released: connects
+    con.close()

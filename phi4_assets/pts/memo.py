@@ -6,13 +6,10 @@ their tokens from the rollouts already sampled."""
 from __future__ import annotations
 
 import json
-import random
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
-
+from ..duckdb_files import connect
 from ..ids import content_hash
 
 SCHEMA = """
@@ -50,18 +47,9 @@ class EstimateMemo:
         self.lock_timeout_s = lock_timeout_s
 
     def _connect(self):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        deadline, delay = time.monotonic() + self.lock_timeout_s, 0.02
-        while True:
-            try:
-                con = duckdb.connect(str(self.path))
-                con.execute(SCHEMA)
-                return con
-            except duckdb.IOException:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(delay * (1 + random.random()))
-                delay = min(delay * 2, 1.0)
+        con = connect(self.path, timeout_s=self.lock_timeout_s, create_dirs=True)
+        con.execute(SCHEMA)
+        return con
 
     def load(self, model_version: str, problem_id: str, n: int, params: dict) -> dict[str, Estimate]:
         """Every stored estimate for one problem, by key."""

@@ -8,8 +8,6 @@ are recorded too, but only successful ones count as cache hits.
 from __future__ import annotations
 
 import json
-import random
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +15,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from ..duckdb_files import connect
 from .types import TeacherReply
 
 SCHEMA = """
@@ -54,19 +53,7 @@ class TeacherCache:
         self._schema_ready = False
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + self.lock_timeout_s
-        delay = 0.02
-        while True:
-            try:
-                con = duckdb.connect(str(self.path))
-                break
-            except duckdb.IOException as e:  # another process holds the write lock
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"{self.path}: still locked by another process after "
-                                       f"{self.lock_timeout_s:.0f}s ({e})") from e
-                time.sleep(delay * (1 + random.random()))
-                delay = min(delay * 2, 1.0)
+        con = connect(self.path, timeout_s=self.lock_timeout_s, create_dirs=True)
         if not self._schema_ready:
             con.execute(SCHEMA)
             self._schema_ready = True
