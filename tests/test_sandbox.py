@@ -196,3 +196,31 @@ def test_a_real_humaneval_problem():
     assert run_humaneval(problem["prompt"] + problem["canonical_solution"], *args).passed
     wrong = run_humaneval(problem["prompt"] + "    return None\n", *args)
     assert (wrong.passed, wrong.status) == (False, "failed")
+
+
+@pytest.mark.parametrize("escape", [
+    "import sys\nsys.exit(0)\n",
+    "import os\nos._exit(0)\n",
+    "raise SystemExit(0)\n",
+    "import atexit, os\natexit.register(lambda: os._exit(0))\n",  # turns the failed assertion's exit into 0
+])
+def test_exiting_early_with_status_zero_is_not_a_pass(escape):
+    # A wrong solution that ends the process with status 0 before the tests run (it used to pass).
+    program = "def add(a, b):\n    return a - b\n" + escape
+    tests = "def check(f):\n    assert f(2, 3) == 5\n"
+    result = run_humaneval(program, tests, "add")
+    assert (result.passed, result.status) == (False, "failed")
+
+
+def test_exiting_inside_the_tests_is_not_a_pass():
+    program = "import sys\ndef add(a, b):\n    sys.exit(0)\n"
+    result = run_humaneval(program, "def check(f):\n    assert f(2, 3) == 5\n", "add")
+    assert (result.passed, result.status) == (False, "failed") and "no pass token" in result.stderr
+
+
+def test_a_correct_program_that_prints_still_passes_and_a_guessed_token_does_not():
+    program = "def add(a, b):\n    print('adding', a, b)\n    return a + b\nprint('x' * 50000, end='')\n"
+    tests = "def check(f):\n    assert f(2, 3) == 5\n"
+    first, second = run_humaneval(program, tests, "add"), run_humaneval(program, tests, "add")
+    assert first.passed and second.passed
+    assert run_untrusted("print('phi4-pass-guessed')\n", pass_token="phi4-pass-other").status == "failed"

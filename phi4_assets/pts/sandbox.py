@@ -14,6 +14,13 @@ non-Unix sockets, network calls, process creation, links, and writes, deletions,
 keeps its state in a closure of immutable values and resolves paths with functions captured
 before the code runs, so monkeypatching ``os`` cannot steer it.
 
+A HumanEval pass is proven, not inferred from the exit status: after ``check(...)`` has run
+every assertion, the harness prints a random token drawn for that run, and only a run whose
+stdout ends with that token passes. A completion that calls ``sys.exit(0)`` or ``os._exit(0)``
+before or inside the tests exits 0 without it and fails. (The token is in the program the
+process runs, so code written to dig it out of its own frames could still forge it; the token
+defeats exiting early, not introspection.)
+
 This is defence in depth, not a security boundary against a determined attacker: audit hooks
 are a debugging feature that C code never reports to, and the process keeps the caller's user
 (RLIMIT_NPROC does not bind root). Run untrusted code at scale in a container or VM, as a
@@ -24,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import os
+import secrets
 import resource
 import shutil
 import signal
@@ -184,9 +192,16 @@ def _read_head(path: str) -> str:
         return f.read(4 * OUTPUT_LIMIT).decode(errors="replace")[:OUTPUT_LIMIT]
 
 
-def run_untrusted(code: str, *, timeout_s: float = 5.0, memory_mb: int = 512,
-                  max_processes: int = 64) -> SandboxResult:
-    """Run ``code`` as a script in the sandbox; ``passed`` when it exits with status 0 in time."""
+def _ends_with_token(path: str, token: str) -> bool:
+    with open(path, "rb") as f:
+        f.seek(max(0, os.path.getsize(path) - len(token) - 64))
+        return f.read().decode(errors="replace").rstrip().endswith(token)
+
+
+def run_untrusted(code: str, *, timeout_s: float = 5.0, memory_mb: int = 512, max_processes: int = 64,
+                  pass_token: str | None = None) -> SandboxResult:
+    """Run ``code`` as a script in the sandbox; ``passed`` when it exits with status 0 in time
+    and, if ``pass_token`` is given, its stdout ends with that token (else status ``failed``)."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="phi4-sandbox-out-") as out_dir:
         scratch = tempfile.mkdtemp(prefix="phi4-sandbox-")
@@ -214,6 +229,9 @@ def run_untrusted(code: str, *, timeout_s: float = 5.0, memory_mb: int = 512,
                 proc.wait()
             err = _read_head(stderr_path)
             status = "timeout" if returncode is None else _status(returncode, err)
+            if status == "passed" and pass_token is not None and not _ends_with_token(stdout_path, pass_token):
+                status = "failed"
+                err += "\nsandbox: exited with status 0 before the tests finished (no pass token)"
             return SandboxResult(status == "passed", status, _read_head(stdout_path), err,
                                  time.monotonic() - started)
         finally:
@@ -221,5 +239,11 @@ def run_untrusted(code: str, *, timeout_s: float = 5.0, memory_mb: int = 512,
 
 
 def run_humaneval(program: str, tests: str, entry_point: str, **limits) -> SandboxResult:
-    """HumanEval's check: the program, then its test code (which defines ``check``), then ``check(entry_point)``."""
-    return run_untrusted(f"{program}\n\n{tests}\n\ncheck({entry_point})\n", **limits)
+    """HumanEval's check: the program, then its test code (which defines ``check``), then
+    ``check(entry_point)``, then this run's pass token: Python's buffered stdout is flushed first
+    and the token written to file descriptor 1 itself, so it is the last thing on stdout."""
+    token = f"phi4-pass-{secrets.token_hex(16)}"
+    harness = (f"\n\ncheck({entry_point})\n"
+               f"import os as _phi4_os, sys as _phi4_sys\n_phi4_sys.stdout.flush()\n"
+               f"_phi4_os.write(1, b'\\n{token}\\n')\n")
+    return run_untrusted(f"{program}\n\n{tests}{harness}", pass_token=token, **limits)
