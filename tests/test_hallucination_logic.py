@@ -188,3 +188,22 @@ def test_every_sampled_question_gets_a_refusal():
     assert decision.needs_refusal(always_right) and decision.needs_refusal(mostly_right)
     assert decision.dpo_pair_kinds(always_right) == ["answer_over_refusal"]
     assert not decision.needs_refusal(decision.QuestionStats("q", 0, 0, 0, 0))
+
+
+@pytest.mark.parametrize("text, expected", [
+    ('{"faults_discussion": "uses } braces", "x": 1}', {"faults_discussion": "uses } braces", "x": 1}),
+    ('Sure! ```json\n{"a": {"b": "{"}}\n``` done', {"a": {"b": "{"}}),
+    ('{not json} then {"matches_key": "True"}', {"matches_key": "True"}),
+    ('[1, 2] {"k": "v"}', {"k": "v"}),
+])
+def test_the_first_json_object_is_found_with_braces_inside_strings(text, expected):
+    from phi4_assets.hallucination.prompts import first_json_object
+
+    assert first_json_object(text) == expected
+
+
+def test_no_json_object_is_a_reply_error():
+    from phi4_assets.hallucination.prompts import ReplyError, first_json_object
+
+    with pytest.raises(ReplyError, match="no JSON object"):
+        first_json_object('just prose, a "{" and [1, 2]')

@@ -39,24 +39,21 @@ def answer_check_messages(question: str, key: str, aliases: list[str], response:
     ]
 
 
+_DECODER = json.JSONDecoder()
+
+
 def first_json_object(text: str) -> dict:
-    """The first JSON object in ``text`` (a reply may wrap it in prose or a code fence)."""
+    """The first JSON object in ``text`` (a reply may wrap it in prose or a code fence): decoded
+    from each ``{`` in turn with ``json.JSONDecoder.raw_decode``, so braces inside strings
+    (``{"faults_discussion": "uses } braces"}``) are read as text, not structure."""
     start = text.find("{")
     while start != -1:
-        depth = 0
-        for end in range(start, len(text)):
-            if text[end] == "{":
-                depth += 1
-            elif text[end] == "}":
-                depth -= 1
-                if depth == 0:
-                    try:
-                        value = json.loads(text[start:end + 1])
-                    except json.JSONDecodeError:
-                        break
-                    if isinstance(value, dict):
-                        return value
-                    break
+        try:
+            value, _ = _DECODER.raw_decode(text, start)
+        except json.JSONDecodeError:
+            value = None
+        if isinstance(value, dict):
+            return value
         start = text.find("{", start + 1)
     raise ReplyError("no JSON object in the reply")
 
