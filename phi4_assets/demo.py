@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from pathlib import Path
 
 import dagster as dg
 
@@ -141,4 +142,37 @@ def run_demo(stop_after: str | None = None, start_from: str | None = None,
     print(f"== demo done in {time.monotonic() - started:.1f}s")
     for label, seconds in timings:
         print(f"   {seconds:8.1f}s  {label}")
+    print(what_was_made(Paths.from_env()), flush=True)
     return 0
+
+
+def what_was_made(paths) -> str:
+    """The end of a demo, as a user wants it: Table 9, where the figures and loss curves are, how to
+    look at it all in the UI."""
+    from .duckdb_files import connection
+    from .evaluation.report import ablation_markdown
+    from .lineage import SCHEMA, _columns
+
+    lines = []
+    with connection(paths.warehouse) as con:
+        tables = _columns(con, SCHEMA)
+        if "ablation_table" in tables:
+            table = con.execute(f"SELECT * FROM {SCHEMA}.ablation_table").fetchdf()
+            if len(table):
+                lines += ["", "Table 9 (ablation_table):", "", ablation_markdown(table)]
+        curves = []
+        for model in ("sft_model", "dpo1_model", "dpo2_model", "dpo2_only_model"):
+            if model in tables:
+                for (path,) in con.execute(f"SELECT path FROM {SCHEMA}.{model}").fetchall():
+                    curve = Path(path) / "loss_curve.png"
+                    if curve.exists():
+                        curves.append(f"   {model}: {curve}")
+    reports = paths.state_dir / "reports"
+    figures = sorted(reports.glob("*.png")) if reports.is_dir() else []
+    if figures:
+        lines += ["", "Figures (Figure 6 and the PTS search views):", *(f"   {f}" for f in figures)]
+    if curves:
+        lines += ["", "Loss curves:", *curves]
+    lines += ["", "See every asset, its lineage, checks and metadata (figures inline) in the Dagster UI:",
+              "   make ui   -> http://127.0.0.1:3000"]
+    return "\n".join(lines)

@@ -27,6 +27,12 @@ def test_the_demo_runs_every_stage_from_an_empty_state(state, judge_endpoint, ca
         for name, _, _ in STAGES:
             assert any(s.startswith(name) for s in stages_run), name
         assert "== demo done" in out
+        # It ends with what the user came for: Table 9, the figures, the loss curves, the UI.
+        end = out[out.index("== demo done"):]
+        assert "Table 9 (ablation_table):" in end and "| SimpleQA correct" in end
+        assert str(state.state_dir / "reports" / "simpleqa_evolution.png") in end
+        assert "dpo2_model: " in end and "loss_curve.png" in end  # (tiny searches no PTS window: no view)
+        assert "make ui   -> http://127.0.0.1:3000" in end
 
     declared = table_schemas()
     with duckdb.connect(str(state.warehouse), read_only=True) as con:

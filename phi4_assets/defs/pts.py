@@ -5,7 +5,6 @@
 """
 
 import base64
-import tempfile
 from pathlib import Path
 
 import dagster as dg
@@ -162,9 +161,12 @@ def pivotal_tokens(context: dg.AssetExecutionContext, project: ProjectResource, 
                               memo_hits=memo_hits, sampled_tokens=sampler.sampled_tokens,
                               decoded_slots=sampler.slot_tokens)
     if panels:
-        png = draw_search(panels, Path(tempfile.mkdtemp()) / f"pts_{domain}.png")
+        out_dir = Path(project.reports_dir or Path.cwd() / "reports")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        png = draw_search(panels, out_dir / f"pts_search_{domain}.png")
         metadata["search_view"] = dg.MetadataValue.md(
             f"![PTS search](data:image/png;base64,{base64.b64encode(png.read_bytes()).decode()})")
+        metadata["search_view_path"] = dg.MetadataValue.path(str(png))
     return dg.Output(frame, metadata=metadata)
 
 
