@@ -32,11 +32,15 @@ demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 # Headless Chromium for tests/test_ui.py (the Dagster UI end to end): Debian's chromium and the
 # chromedriver built from the same source, installed only when missing (~1 min, ~500 MB). Selenium
 # (the [test] extra) drives it through that chromedriver: no browser is downloaded by the tests.
+# Where it cannot install them (no apt-get, no root or sudo) it says so and the UI test is skipped
+# with the reason (CI sets PHI4_REQUIRE_UI_TEST=1, which makes a missing browser a failure).
 browser:
 	@test -x /usr/bin/chromium && test -x /usr/bin/chromedriver || { \
 	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
-	  $$SUDO apt-get update -q && \
-	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; }
+	  { $$SUDO apt-get update -q && \
+	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; } || \
+	  echo "WARNING: could not install chromium and chromium-driver (they need apt-get and root or sudo):" \
+	       "tests/test_ui.py will be skipped"; }
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q --durations=10

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import time
 from collections import deque
+from pathlib import Path
 
 import pytest
 from ui_harness import REPO, chromium, dagster_dev, require_browser, wait_for
@@ -215,3 +216,15 @@ def test_dagster_ui_end_to_end(tmp_path, capsys):
 
     with capsys.disabled():  # shown by a plain `make test` (pytest -q) too
         print(f"\nDagster UI end to end: {time.monotonic() - started:.1f} s; screenshots: {', '.join(shots)}")
+
+
+def test_a_missing_browser_skips_with_the_reason_unless_ci_requires_it(monkeypatch):
+    import ui_harness
+
+    monkeypatch.setattr(ui_harness, "CHROMIUM", Path("/nonexistent/chromium"))
+    monkeypatch.delenv("PHI4_REQUIRE_UI_TEST", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="needs a browser.*chromium not found"):
+        ui_harness.require_browser()
+    monkeypatch.setenv("PHI4_REQUIRE_UI_TEST", "1")
+    with pytest.raises(pytest.fail.Exception, match="chromium not found"):
+        ui_harness.require_browser()

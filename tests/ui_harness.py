@@ -35,11 +35,16 @@ CHROMIUM_FLAGS = [
 
 
 def require_browser() -> None:
-    """Fail (not skip: CI runs `make test`, which installs them) when the browser pieces are missing."""
+    """Skip, saying why and how to get them, when Chromium and its driver are missing (`make test`
+    installs them where it can: it needs apt-get and root or sudo); fail instead where
+    ``PHI4_REQUIRE_UI_TEST=1`` (CI sets it: there the UI test must run)."""
     missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not os.access(p, os.X_OK)]
     if missing:
-        pytest.fail(f"{', '.join(missing)} not found: Debian's chromium and chromium-driver are needed; "
-                    f"{INSTALL_HINT}", pytrace=False)
+        message = (f"{', '.join(missing)} not found: Debian's chromium and chromium-driver are needed; "
+                   f"{INSTALL_HINT}")
+        if os.environ.get("PHI4_REQUIRE_UI_TEST") == "1":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(f"the Dagster UI test needs a browser. {message}")
     try:
         import selenium  # noqa: F401
     except ImportError:
