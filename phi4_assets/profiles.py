@@ -9,10 +9,13 @@ common ones from environment variables (``PHI4_BASE_MODEL``, ``PHI4_TEACHER_BASE
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 TINY_MODEL = "tiny-random-llama"
 EMBEDDED_GGUF = "smollm2-135m-instruct-gguf"
@@ -48,6 +51,7 @@ class Profile:
     teacher_timeout_s: float = 120.0
     teacher_max_retries: int = 4
     teacher_structured_outputs: bool = False
+    teacher_max_tokens_param: str = "auto"  # max_completion_tokens for api.openai.com, else max_tokens
     # Local data files in the project's JSONL schemas (None: the shipped files under data/).
     data_files: dict[str, str] = field(default_factory=dict)
     # Hallucination mitigation (report App. A.1).
@@ -168,6 +172,16 @@ PROFILES: dict[str, Profile] = {
 }
 
 
+def teacher_base_url_from_env() -> str | None:
+    """The teacher endpoint from the environment: ``PHI4_TEACHER_BASE_URL``, else the openai
+    client's own ``OPENAI_BASE_URL``. Where both are set and differ, the first wins, and a warning
+    says so."""
+    ours, openai_url = os.environ.get("PHI4_TEACHER_BASE_URL"), os.environ.get("OPENAI_BASE_URL")
+    if ours and openai_url and ours.rstrip("/") != openai_url.rstrip("/"):
+        log.warning(f"PHI4_TEACHER_BASE_URL ({ours}) wins over OPENAI_BASE_URL ({openai_url}) for the teacher")
+    return ours or openai_url or None
+
+
 def load_profile(name: str | None = None, config_file: str | os.PathLike | None = None) -> Profile:
     """The profile named by ``name`` (default ``$PHI4_PROFILE``, else ``small``), with
     overrides from ``config_file`` (default ``$PHI4_CONFIG``) and the environment."""
@@ -180,7 +194,7 @@ def load_profile(name: str | None = None, config_file: str | os.PathLike | None 
         profile = profile.replace(**_read_overrides(Path(config_file)))
     env = {
         "base_model": os.environ.get("PHI4_BASE_MODEL"),
-        "teacher_base_url": os.environ.get("PHI4_TEACHER_BASE_URL"),
+        "teacher_base_url": teacher_base_url_from_env(),
         "teacher_model": os.environ.get("PHI4_TEACHER_MODEL"),
     }
     profile = profile.replace(**{k: v for k, v in env.items() if v})

@@ -20,6 +20,7 @@ def state(tmp_path, monkeypatch) -> Paths:
     monkeypatch.setenv("PHI4_PROFILE", "tiny")
     monkeypatch.delenv("PHI4_CONFIG", raising=False)
     monkeypatch.delenv("PHI4_TEACHER_BASE_URL", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     monkeypatch.delenv("PHI4_BASE_MODEL", raising=False)
     monkeypatch.delenv("DAGSTER_HOME", raising=False)  # `make test` exports one for the UI; tests use their own
     return Paths.from_env()

@@ -36,3 +36,19 @@ def test_model_dir_appears_only_when_complete(tmp_path):
     final = tmp_path / "sft_model" / "v1"
     assert is_complete(final) and (final / "model.safetensors").read_text() == "weights"
     assert [p.name for p in (tmp_path / "sft_model").iterdir()] == ["v1"]
+
+
+def test_openai_base_url_is_honoured_and_phi4_teacher_base_url_wins(monkeypatch, caplog):
+    from phi4_assets.profiles import load_profile
+
+    monkeypatch.delenv("PHI4_TEACHER_BASE_URL", raising=False)
+    monkeypatch.delenv("PHI4_CONFIG", raising=False)
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://vllm-box:8000/v1")
+    assert load_profile("small").teacher_base_url == "http://vllm-box:8000/v1"
+    monkeypatch.setenv("PHI4_TEACHER_BASE_URL", "http://other:9000/v1")
+    with caplog.at_level("WARNING"):
+        assert load_profile("small").teacher_base_url == "http://other:9000/v1"
+    assert "PHI4_TEACHER_BASE_URL (http://other:9000/v1) wins over OPENAI_BASE_URL" in caplog.text
+    monkeypatch.delenv("OPENAI_BASE_URL")
+    monkeypatch.delenv("PHI4_TEACHER_BASE_URL")
+    assert load_profile("small").teacher_base_url is None

@@ -171,3 +171,20 @@ def test_two_processes_writing_the_cache_at_once_do_not_fail(tmp_path):
     procs = [subprocess.Popen([sys.executable, "-c", script, str(path), tag]) for tag in ("a", "b")]
     assert [p.wait(timeout=120) for p in procs] == [0, 0]
     assert len(TeacherCache(path).calls()) == 80
+
+
+def test_the_completion_limit_is_sent_under_the_name_the_endpoint_wants(tmp_path):
+    with StubOpenAI() as stub:
+        make_teacher(stub, tmp_path).complete(ask("a", max_tokens=7))  # a local server: max_tokens
+        forced = make_teacher(stub, tmp_path, max_tokens_param="max_completion_tokens", cache_path=str(tmp_path / "b"))
+        forced.complete(ask("a", max_tokens=7))
+        assert stub.requests[0]["max_tokens"] == 7 and "max_completion_tokens" not in stub.requests[0]
+        assert stub.requests[1]["max_completion_tokens"] == 7 and "max_tokens" not in stub.requests[1]
+    # auto: OpenAI's own API gets max_completion_tokens; the cache key is the same either way.
+    openai_api = TeacherResource(base_url="https://api.openai.com/v1", model="gpt-4o", cache_path=str(tmp_path / "c"))
+    vllm = TeacherResource(base_url="http://gpu-box:8000/v1", model="gpt-4o", cache_path=str(tmp_path / "d"))
+    assert (openai_api.limit_param(), vllm.limit_param()) == ("max_completion_tokens", "max_tokens")
+    request = ask("a", max_tokens=7)[0]
+    assert openai_api.request_key(request, "gpt-4o") == vllm.request_key(request, "gpt-4o")
+    with pytest.raises(ValueError, match="max_tokens_param"):
+        TeacherResource(base_url="http://x/v1", cache_path="e", max_tokens_param="tokens").limit_param()

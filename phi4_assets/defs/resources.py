@@ -35,6 +35,7 @@ def build_resources(profile_name: str | None = None, paths: Paths | None = None)
             timeout_s=profile.teacher_timeout_s,
             max_retries=profile.teacher_max_retries,
             structured_outputs=profile.teacher_structured_outputs,
+            max_tokens_param=profile.teacher_max_tokens_param,
             cache_path=str(paths.teacher_cache),
             log_dir=str(paths.cache_dir / "logs"),
         ),

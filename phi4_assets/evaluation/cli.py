@@ -83,7 +83,7 @@ def _teacher_grader():
     teacher = TeacherResource(base_url=profile.teacher_base_url, model=profile.teacher_model,
                               api_key=os.environ.get("OPENAI_API_KEY"), max_concurrency=profile.teacher_max_concurrency,
                               timeout_s=profile.teacher_timeout_s, max_retries=profile.teacher_max_retries,
-                              cache_path=str(paths.teacher_cache))
+                              max_tokens_param=profile.teacher_max_tokens_param, cache_path=str(paths.teacher_cache))
     return teacher, LLMGrader.from_teacher(teacher, logger=log)
 
 

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import dagster as dg
 import openai
@@ -80,6 +81,10 @@ class TeacherResource(dg.ConfigurableResource):
     timeout_s: float = 120.0
     max_retries: int = Field(default=4, description="Retries with backoff on 429, 5xx, timeouts, connection errors.")
     structured_outputs: bool = Field(default=False, description="Send JSON schemas as response_format.")
+    max_tokens_param: str = Field(
+        default="auto", description="How the completion limit is sent: 'max_completion_tokens' (OpenAI's current "
+                                    "name; newer OpenAI models reject 'max_tokens'), 'max_tokens' (vLLM, llama.cpp, "
+                                    "transformers serve), or 'auto': the first for api.openai.com, else the second.")
     cache_path: str = Field(description="DuckDB file of every call made.")
     flush_every: int = Field(default=16, description="Replies written to the cache per flush.")
     embedded_dtype: str = "auto"
@@ -226,11 +231,24 @@ class TeacherResource(dg.ConfigurableResource):
                              "(PHI4_TEACHER_BASE_URL)")
         return request.model
 
+    def limit_param(self) -> str:
+        """The name the completion-token limit is sent under (see ``max_tokens_param``)."""
+        if self.max_tokens_param not in ("auto", "max_tokens", "max_completion_tokens"):
+            raise ValueError(f"max_tokens_param must be auto, max_tokens or max_completion_tokens; "
+                             f"got {self.max_tokens_param!r}")
+        if self.max_tokens_param != "auto":
+            return self.max_tokens_param
+        host = urlparse(self.base_url).hostname or "" if self.base_url else ""
+        return "max_completion_tokens" if host == "api.openai.com" or host.endswith(".openai.com") else "max_tokens"
+
     def _call(self, client: openai.OpenAI, wire_model: str, key: str, request: ChatRequest, params: dict) -> TeacherReply:
         t0 = time.monotonic()
+        sent = dict(params)  # the cache key names the limit max_tokens whatever it is sent as
+        if "max_tokens" in sent and self.limit_param() != "max_tokens":
+            sent[self.limit_param()] = sent.pop("max_tokens")
         try:
             raw = client.chat.completions.with_raw_response.create(
-                model=request.model or wire_model, messages=request.wire_messages(), **params)
+                model=request.model or wire_model, messages=request.wire_messages(), **sent)
             response = raw.parse()
             attempts = int(raw.retries_taken) + 1
         except openai.OpenAIError as e:
