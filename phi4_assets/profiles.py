@@ -14,6 +14,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,8 @@ class Profile:
     teacher_max_retries: int = 4
     teacher_structured_outputs: bool = False
     teacher_max_tokens_param: str = "auto"  # max_completion_tokens for api.openai.com, else max_tokens
+    # The full profile refuses to run the embedded 135M teacher and policy unless this says it is intended.
+    allow_embedded_teacher: bool = False
     # Local data files in the project's JSONL schemas (None: the shipped files under data/).
     data_files: dict[str, str] = field(default_factory=dict)
     # Hallucination mitigation (report App. A.1).
@@ -205,7 +208,106 @@ def load_profile(name: str | None = None, config_file: str | os.PathLike | None 
     if bad:
         raise ValueError(f"generators: unknown task or generator {bad}; tasks {', '.join(SMALL_GENERATORS)}, "
                          "generators teacher | rules")
+    problems = profile_problems(profile)
+    if problems:
+        where = f" ({config_file})" if config_file else ""
+        raise ValueError(f"profile {profile.name}{where} is not valid:\n" + "\n".join(f"  {p}" for p in problems))
+    if profile.name == "full" and not profile.allow_embedded_teacher and (
+            not profile.teacher_base_url or profile.base_model == EMBEDDED_GGUF):
+        missing = [what for what, ok in (("a teacher endpoint (PHI4_TEACHER_BASE_URL or OPENAI_BASE_URL)",
+                                          profile.teacher_base_url),
+                                         ("a base model (PHI4_BASE_MODEL)", profile.base_model != EMBEDDED_GGUF))
+                   if not ok]
+        raise ValueError(f"the full profile needs {' and '.join(missing)}: at full sizes the embedded 135M teacher "
+                         "and policy would run for days to no purpose. Set them, or set allow_embedded_teacher = "
+                         "true in the config file if that is what you want.")
     return profile
+
+
+# -- validation --------------------------------------------------------------------------------
+
+def _at_least(low: float) -> tuple[Callable[[float], bool], str]:
+    return (lambda v: v >= low), f">= {low}"
+
+
+def _between(low: float, high: float, high_open: bool = False) -> tuple[Callable[[float], bool], str]:
+    return ((lambda v: low <= v < high), f"in [{low}, {high})") if high_open else \
+        ((lambda v: low <= v <= high), f"in [{low}, {high}]")
+
+
+# Ranges of the numeric fields (a dict field: of each of its values); None always passes.
+RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
+    **{f: _at_least(1) for f in ("source_limit", "math_train", "math_eval", "teacher_max_tokens",
+                                 "teacher_max_concurrency", "hallucination_seeds", "shard_size", "answer_samples",
+                                 "answer_max_tokens", "dpo_tokens", "sft_chat_prompts", "sft_response_tokens",
+                                 "pts_rollouts", "pts_max_new_tokens", "pts_min_partner_rollouts",
+                                 "judge_response_tokens", "judge_verdict_tokens", "judge_teacher_pairs",
+                                 "eval_batch_size", "eval_max_new_tokens")},
+    **{f: _at_least(0) for f in ("teacher_max_retries", "pts_problems", "judge_prompts", "judge_subset_ratio",
+                                 "judge_min_accuracy_margin", "judge_min_overall_margin", "mix_floor",
+                                 "schedule_token_budget", "pts_significance_z", "sft_mix", "eval_limits")},
+    **{f: _between(0, 2) for f in ("teacher_temperature", "answer_temperature", "pts_temperature")},
+    **{f: _between(0, 1) for f in ("usually_right", "max_failure_share", "sft_max_decline_share", "pts_gap",
+                                   "pts_window")},
+    **{f: _between(0, 1, high_open=True) for f in ("pts_mix_share", "judge_mix_share")},
+    "teacher_timeout_s": ((lambda v: v > 0), "> 0"),
+    "bogus_min_quality": _between(1, 5),
+}
+CHOICES = {"teacher_max_tokens_param": ("auto", "max_tokens", "max_completion_tokens")}
+TRAIN_FIELDS = ("sft_train", "dpo_train", "dpo2_train")
+
+
+def _type_problems(path: str, hint: Any, value: Any) -> list[str]:
+    from pydantic import ConfigDict, TypeAdapter, ValidationError
+
+    if isinstance(value, list) and getattr(hint, "__origin__", None) is tuple:
+        value = tuple(value)  # TOML has arrays, not tuples
+    try:
+        TypeAdapter(hint, config=ConfigDict(strict=True)).validate_python(value)
+    except ValidationError as e:
+        return [f"{'.'.join([path, *map(str, err['loc'])])}: {err['msg']} (got {err['input']!r})" for err in e.errors()]
+    return []
+
+
+def profile_problems(profile: Profile) -> list[str]:
+    """Every problem of ``profile``, each with the path of its field (``dpo_train.learnin_rate``):
+    types, ranges, choices, and the keys of the training settings (TRL-named, checked against
+    ``TrainSettings``). Empty when the profile is valid."""
+    import typing
+
+    from .training.settings import TrainSettings
+
+    hints = typing.get_type_hints(Profile)
+    train_hints = typing.get_type_hints(TrainSettings)
+    problems = []
+    for field_ in dataclasses.fields(Profile):
+        name, value = field_.name, getattr(profile, field_.name)
+        if name in TRAIN_FIELDS:
+            if not isinstance(value, dict):
+                problems.append(f"{name}: should be a table of training settings (got {value!r})")
+                continue
+            for key, setting in value.items():
+                if key not in train_hints:
+                    problems.append(f"{name}.{key}: unknown training setting; known: {', '.join(sorted(train_hints))}")
+                else:
+                    problems += _type_problems(f"{name}.{key}", train_hints[key], setting)
+            continue
+        found = _type_problems(name, hints[name], value)
+        problems += found
+        if found or value is None:
+            continue
+        if name in CHOICES and value not in CHOICES[name]:
+            problems.append(f"{name}: should be one of {', '.join(CHOICES[name])} (got {value!r})")
+        if name in RANGES:
+            check, says = RANGES[name]
+            if isinstance(value, dict):
+                items = value.items()
+            else:
+                items = enumerate(value) if isinstance(value, (tuple, list)) else [(None, value)]
+            for key, v in items:
+                if v is not None and not isinstance(v, bool) and isinstance(v, (int, float)) and not check(v):
+                    problems.append(f"{name}{'' if key is None else f'.{key}'}: should be {says} (got {v!r})")
+    return problems
 
 
 def _read_overrides(path: Path) -> dict:

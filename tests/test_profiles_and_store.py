@@ -11,7 +11,8 @@ def test_profiles_and_overrides(tmp_path, monkeypatch):
     assert load_profile().name == "small"
     assert load_profile("tiny").source_limit == 12
     config = tmp_path / "phi4.toml"
-    config.write_text('[profile]\nteacher_base_url = "http://127.0.0.1:9/v1"\nteacher_model = "gpt-4o"\n')
+    config.write_text('[profile]\nteacher_base_url = "http://127.0.0.1:9/v1"\nteacher_model = "gpt-4o"\n'
+                      'base_model = "/models/phi-4-base"\n')
     full = load_profile("full", config)
     assert (full.teacher_base_url, full.teacher_model) == ("http://127.0.0.1:9/v1", "gpt-4o")
     monkeypatch.setenv("PHI4_TEACHER_MODEL", "gpt-4o-mini")
@@ -52,3 +53,40 @@ def test_openai_base_url_is_honoured_and_phi4_teacher_base_url_wins(monkeypatch,
     monkeypatch.delenv("OPENAI_BASE_URL")
     monkeypatch.delenv("PHI4_TEACHER_BASE_URL")
     assert load_profile("small").teacher_base_url is None
+
+
+def test_a_bad_profile_fails_when_loaded_naming_each_field(tmp_path, monkeypatch):
+    from phi4_assets.profiles import load_profile
+
+    monkeypatch.delenv("PHI4_CONFIG", raising=False)
+    monkeypatch.delenv("PHI4_TEACHER_BASE_URL", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    config = tmp_path / "phi4.toml"
+    config.write_text('[profile]\nteacher_max_concurrency = "lots"\nshard_size = 0\npts_window = [0.2, 1.5]\n'
+                      '[profile.dpo_train]\nlearnin_rate = 1e-5\nbeta = "x"\n')
+    with pytest.raises(ValueError) as e:
+        load_profile("small", config)
+    message = str(e.value)
+    assert message.startswith(f"profile small ({config}) is not valid:")
+    for expected in ("teacher_max_concurrency: Input should be a valid integer (got 'lots')",
+                     "shard_size: should be >= 1 (got 0)", "pts_window.1: should be in [0, 1] (got 1.5)",
+                     "dpo_train.learnin_rate: unknown training setting", "dpo_train.beta: Input should be a valid number"):
+        assert expected in message
+    config.write_text('[profile]\npts_window = [0.3, 0.7]\n')
+    assert tuple(load_profile("small", config).pts_window) == (0.3, 0.7)
+
+
+def test_full_refuses_the_embedded_teacher_unless_told(tmp_path, monkeypatch):
+    from phi4_assets.profiles import load_profile
+
+    for var in ("PHI4_CONFIG", "PHI4_TEACHER_BASE_URL", "OPENAI_BASE_URL", "PHI4_BASE_MODEL"):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(ValueError, match=r"full profile needs a teacher endpoint .* and a base model"):
+        load_profile("full")
+    monkeypatch.setenv("PHI4_TEACHER_BASE_URL", "http://127.0.0.1:9/v1")
+    with pytest.raises(ValueError, match=r"full profile needs a base model \(PHI4_BASE_MODEL\)"):
+        load_profile("full")
+    config = tmp_path / "phi4.toml"
+    config.write_text("[profile]\nallow_embedded_teacher = true\n")
+    monkeypatch.delenv("PHI4_TEACHER_BASE_URL")
+    assert load_profile("full", config).allow_embedded_teacher

@@ -1,6 +1,5 @@
 """The teacher resource against a scripted OpenAI-compatible server on loopback."""
 
-import threading
 import time
 
 import pytest

@@ -11,7 +11,8 @@ import pandas as pd
 from ..ids import content_hash
 from ..models.ref import MODEL_REF_SCHEMA, ModelRef
 from ..resources import ModelStoreResource, ProjectResource
-from ..training.common import TrainSettings, clear_work_dir, write_training_record
+from ..training.common import clear_work_dir, write_training_record
+from ..training.settings import TrainSettings
 from ..training.dpo import train_dpo
 from ..warehouse import schema_metadata
 

@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .common import ProgressCallback, TrainSettings, last_checkpoint, loss_curve_png
+from .common import ProgressCallback, last_checkpoint, loss_curve_png
+from .settings import TrainSettings
 
 
 def _ids(value) -> list[int] | None:

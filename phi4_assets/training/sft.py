@@ -7,7 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .common import ProgressCallback, TrainSettings, last_checkpoint, loss_curve_png
+from .common import ProgressCallback, last_checkpoint, loss_curve_png
+from .settings import TrainSettings
 
 
 def conversational(rows: list[dict]) -> list[dict]:
