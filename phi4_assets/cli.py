@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import warnings
 
@@ -24,6 +25,15 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    if args.profile:
+        load_profile(args.profile)  # a bad name or profile fails here, before anything runs
+        os.environ["PHI4_PROFILE"] = args.profile  # the resources read it when the definitions load
+    from .demo import run_demo
+
+    return run_demo(args.stop_after, args.start_from)
+
+
 def main(argv: list[str] | None = None) -> int:
     # Dagster flags beta parameters (data_version, backfill_policy, pool) on every import.
     warnings.filterwarnings("ignore", message=".*is currently in beta.*")
@@ -37,8 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--stop-after", default=None, help="stop after the stage of this name (e.g. sources)")
     demo.add_argument("--from", dest="start_from", default=None,
                       help="start at the stage of this name (e.g. judge); earlier stages must be materialized")
-    demo.set_defaults(run=lambda a: __import__("phi4_assets.demo", fromlist=["run_demo"]).run_demo(
-        a.stop_after, a.start_from))
+    demo.add_argument("--profile", default=None, help="tiny | small | full (default: $PHI4_PROFILE or small)")
+    demo.set_defaults(run=_demo)
     add_eval_parser(commands)
     add_lineage_parser(commands)
     add_estimate_parser(commands)

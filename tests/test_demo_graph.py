@@ -77,3 +77,17 @@ def test_phi4_demo_outside_make_uses_the_default_dagster_home(state, monkeypatch
     home = state.state_dir / "dagster_home"
     assert os.environ["DAGSTER_HOME"] == str(home) and (home / "dagster.yaml").exists()
     assert f"DAGSTER_HOME is not set: using {home}" in capsys.readouterr().out
+
+
+def test_phi4_demo_takes_a_profile_and_refuses_a_bad_one_before_running(state, monkeypatch, capsys):
+    from phi4_assets.cli import main
+
+    monkeypatch.setenv("PHI4_PROFILE", "small")
+    assert main(["demo", "--profile", "huge"]) == 2
+    assert "unknown profile 'huge'" in capsys.readouterr().err
+    monkeypatch.setenv("DAGSTER_HOME", str(state.state_dir / "dagster_home"))
+    (state.state_dir / "dagster_home").mkdir(parents=True)
+    assert main(["demo", "--profile", "tiny", "--stop-after", "sources"]) == 0
+    import os
+
+    assert os.environ["PHI4_PROFILE"] == "tiny"
