@@ -405,7 +405,26 @@ def plan_stage_evaluations(inputs: Inputs, _partition: str | None = None) -> lis
             for stage in STAGES]
 
 
+def plan_mix_pairs(asset: str) -> Callable:
+    """``dpo1_mix_pairs`` / ``dpo2_mix_pairs``: the starting model's samples of the stage's half of
+    the real questions, graded like ``answer_checks`` (those that contain the key need no call)."""
+    from .preference_mix import stage_half
+
+    def plan(inputs: Inputs, _partition: str | None = None) -> list[Plan]:
+        p = inputs.profile
+        if p.generators.get("answer_check") != "teacher":
+            return [_rules(asset, None, "answer_check")]
+        questions = pd.concat(list(inputs.shard_questions().values()) or [pd.DataFrame(columns=["id"])])
+        n = len(stage_half(list(questions["id"]), asset.split("_")[0]))
+        return [Plan(asset, None, "answer_check", "teacher", max_tokens=hreq.ANSWER_CHECK_TOKENS,
+                     bound=n * p.answer_samples,
+                     basis=f"{n} questions (the stage's half of the seeds) x answer_samples {p.answer_samples}; "
+                           f"the samples are drawn when the stage's starting model exists")]
+    return plan
+
+
 PLANNERS: dict[str, Callable] = {
+    "dpo1_mix_pairs": plan_mix_pairs("dpo1_mix_pairs"), "dpo2_mix_pairs": plan_mix_pairs("dpo2_mix_pairs"),
     "answer_checks": plan_answer_checks, "reference_answers": plan_reference_answers,
     "bogus_questions": plan_bogus_questions, "refusals": plan_refusals, "sft_dataset": plan_sft_dataset,
     "judge_candidates": plan_judge_candidates, "judge_ratings": plan_judge_ratings,

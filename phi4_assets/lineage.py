@@ -73,23 +73,25 @@ SOURCES = ("trivia_seeds", "math_problems", "mcq_questions", "code_problems", "c
 PTS_PROBLEMS = ("math_problems", "mcq_questions", "trivia_seeds", "code_problems")
 JUDGE_PROMPTS = ("chat_prompts", "safety_prompts", "trivia_seeds", "math_problems", "mcq_questions")
 CALL = (TEACHER_CALLS,)
-HALLUCINATION = ("source", ("hallucination",))
-SAFETY = ("source", ("safety",))
+MIXED = ("source", ("hallucination", "safety"))
 
 EDGES: tuple[Edge, ...] = (
     # pts: pair -> pivot -> PTS estimate at its prefix (the rollouts) and the problem
     Edge("pts_dpo_pairs", "pivot_id", ("pivotal_tokens",)),
-    Edge("pts_dpo_pairs", "id", ("hallucination_dpo_pairs",), when=HALLUCINATION),  # the mixed-in pairs
-    Edge("pts_dpo_pairs", "id", ("safety_dpo_pairs",), when=SAFETY),
+    Edge("pts_dpo_pairs", "id", ("dpo1_mix_pairs",), when=MIXED),  # the mixed-in pairs
     Edge("pivotal_tokens", "estimate_key", (PTS_ESTIMATES,), parent_key="key"),
     Edge("pivotal_tokens", "problem_id", PTS_PROBLEMS),
     # judge: pair -> rating (two judge calls, both orders) -> candidates -> teacher call and prompt
     Edge("judge_dpo_pairs", "rating_id", ("judge_ratings",)),
     Edge("judge_dpo_pairs", "chosen_candidate_id", ("judge_candidates",)),
     Edge("judge_dpo_pairs", "rejected_candidate_id", ("judge_candidates",)),
-    Edge("judge_dpo_pairs", "id", ("hallucination_dpo_pairs",), when=HALLUCINATION),
-    Edge("judge_dpo_pairs", "id", ("safety_dpo_pairs",), when=SAFETY),
-    Edge("safety_dpo_pairs", "prompt_id", ("safety_prompts",)),
+    Edge("judge_dpo_pairs", "id", ("dpo2_mix_pairs",), when=MIXED),
+    # mix pairs: -> reference answer / refusal / SFT answer, and the question or safety prompt (the
+    # starting model's samples are in the row: grades, rejected_full)
+    *(e for mix in ("dpo1_mix_pairs", "dpo2_mix_pairs") for e in (
+        Edge(mix, "chosen_from", ("reference_answers", "refusals", "sft_dataset")),
+        Edge(mix, "rejected_from", ("refusals",)),  # null where it is the model's own response
+        Edge(mix, "problem_id", ("trivia_seeds", "safety_prompts")))),
     Edge("judge_ratings", "candidate_a_id", ("judge_candidates",)),
     Edge("judge_ratings", "candidate_b_id", ("judge_candidates",)),
     Edge("judge_ratings", "call_ab_id", CALL, "call_id"),
@@ -464,9 +466,10 @@ def summary(node: Node) -> str:
     if t == PTS_ESTIMATES:
         return (f"problem={r.get('problem_id')} prefix_len={r.get('prefix_len')} p={_p(r.get('p'))} n={r.get('n')} "
                 f"successes={r.get('successes')} first token:successes/rollouts {_first_tokens(r)}")
-    if t in ("pts_dpo_pairs", "hallucination_dpo_pairs", "judge_dpo_pairs"):
+    if t in ("pts_dpo_pairs", "hallucination_dpo_pairs", "judge_dpo_pairs", "dpo1_mix_pairs", "dpo2_mix_pairs"):
         head = {"pts_dpo_pairs": f"source={r.get('source')}", "hallucination_dpo_pairs": f"kind={r.get('kind')}",
-                "judge_dpo_pairs": f"subset={r.get('subset')} margin={r.get('margin')}"}[t]
+                "judge_dpo_pairs": f"subset={r.get('subset')} margin={r.get('margin')}"}.get(
+            t, f"kind={r.get('kind')} grades={r.get('grades')}")
         if t == "pts_dpo_pairs" and r.get("p_before") is not None:
             head += f" p {_p(r.get('p_before'))}->{_p(r.get('p_after'))}"
         return f"{head} chosen={_short(r.get('chosen'), 36)} rejected={_short(r.get('rejected'), 36)}"

@@ -11,8 +11,8 @@ The report mixes hallucination ("unknown") and safety pairs into both DPO stages
   answer benign > refuse, in name order), so a small dose still pushes both ways: answering what
   the model knows and declining what it does not. Within a kind, pairs come in a fixed
   pseudo-random order (a hash of the id).
-- **Distinct per stage**: each kind's pairs are cut in two halves, one per stage, so the stages
-  share no pair while each stage's dose fits in its halves.
+- **Distinct per stage**: each stage draws its pairs from its own half of the seed questions and
+  safety prompts (``stage_half``), sampled from the model that stage trains (``defs/mix.py``).
 """
 
 from __future__ import annotations
@@ -44,56 +44,44 @@ def _stable(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def pick(kinds: Iterable[tuple[str, str]], n: int, stage: str) -> list[str]:
-    """``n`` ids from (id, kind) pairs, kinds in turn. Each kind's pairs, in hash order, are cut in
-    two halves: stage 1 takes from the first, stage 2 from the second, and a stage reaches into the
-    other half only once its own halves are used up."""
+def stage_half(ids: Iterable[str], stage: str) -> list[str]:
+    """The ids of ``stage``'s half, in a fixed pseudo-random order (a hash of the id): stage 1 the
+    first half, stage 2 the rest, so the two stages share no question or prompt."""
     if stage not in STAGES:
         raise ValueError(f"stage must be one of {STAGES}; got {stage!r}")
-    by_kind: dict[str, list[str]] = {}
+    ordered = sorted(set(ids), key=_stable)
+    half = (len(ordered) + 1) // 2
+    return ordered[:half] if stage == "dpo1" else ordered[half:]
+
+
+def pick(kinds: Iterable[tuple[str, str]], n: int) -> list[str]:
+    """``n`` ids from (id, kind) pairs, kinds in turn (in name order); within a kind, in hash order."""
+    queues: dict[str, list[str]] = {}
     for pair_id, kind in kinds:
-        by_kind.setdefault(kind, []).append(pair_id)
-    own, other = {}, {}
-    for kind, ids in sorted(by_kind.items()):
-        ordered = sorted(ids, key=_stable)
-        half = (len(ordered) + 1) // 2
-        first, second = ordered[:half], ordered[half:]
-        own[kind], other[kind] = (first, second) if stage == "dpo1" else (second, first)
+        queues.setdefault(kind, []).append(pair_id)
+    queues = {kind: sorted(ids, key=_stable) for kind, ids in sorted(queues.items())}
     out: list[str] = []
-    for queues in (own, other):
-        while len(out) < n and any(queues.values()):
-            for kind in sorted(queues):
-                if queues[kind] and len(out) < n:
-                    out.append(queues[kind].pop(0))
+    while len(out) < n and any(queues.values()):
+        for kind in queues:
+            if queues[kind] and len(out) < n:
+                out.append(queues[kind].pop(0))
     return out
 
 
-def mix_pool(hallucination_dpo_pairs: pd.DataFrame, safety_dpo_pairs: pd.DataFrame) -> pd.DataFrame:
-    """Both pair tables in the stage pair schema (``MIX_COLUMNS``): hallucination pairs keep their
-    exact 5-token ids (trained with no end-of-turn); safety pairs are full responses."""
-    parts = []
-    if len(hallucination_dpo_pairs):
-        parts.append(pd.DataFrame({
-            "id": hallucination_dpo_pairs["id"], "prompt": hallucination_dpo_pairs["prompt"],
-            "chosen": hallucination_dpo_pairs["chosen"], "rejected": hallucination_dpo_pairs["rejected"],
-            "chosen_token_ids": [[int(v) for v in ids] for ids in hallucination_dpo_pairs["chosen_token_ids"]],
-            "rejected_token_ids": [[int(v) for v in ids] for ids in hallucination_dpo_pairs["rejected_token_ids"]],
-            "source": "hallucination", "kind": hallucination_dpo_pairs["kind"],
-            "problem_id": hallucination_dpo_pairs["question_id"]}))
-    if len(safety_dpo_pairs):
-        parts.append(pd.DataFrame({
-            "id": safety_dpo_pairs["id"], "prompt": safety_dpo_pairs["prompt"], "chosen": safety_dpo_pairs["chosen"],
-            "rejected": safety_dpo_pairs["rejected"], "chosen_token_ids": None, "rejected_token_ids": None,
-            "source": "safety", "kind": safety_dpo_pairs["kind"], "problem_id": safety_dpo_pairs["prompt_id"]}))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=MIX_COLUMNS)
-
-
-def stage_mix(pool: pd.DataFrame, n_main: int, share: float, floor: int, stage: str) -> list[dict]:
-    """The mixed-in rows of one stage (``MIX_COLUMNS``), from ``mix_pool``."""
+def stage_mix(pool: pd.DataFrame, n_main: int, share: float, floor: int) -> list[dict]:
+    """The mixed-in rows of one stage (``MIX_COLUMNS``) from its pool (``dpo1_mix_pairs`` /
+    ``dpo2_mix_pairs``): ``mix_count`` of them, kinds in turn."""
     n = mix_count(n_main, share, len(pool), floor)
     if n == 0:
         return []
-    chosen = pick(zip(pool["id"], pool["kind"]), n, stage)
+    chosen = pick(zip(pool["id"], pool["kind"]), n)
     rows = pool.set_index("id").loc[chosen].reset_index()
-    return [{c: (None if c.endswith("token_ids") and not isinstance(r[c], list) else r[c]) for c in MIX_COLUMNS}
+    return [{c: _token_ids(r[c]) if c.endswith("token_ids") else r[c] for c in MIX_COLUMNS}
             for r in rows.to_dict("records")]
+
+
+def _token_ids(value) -> list[int] | None:
+    """Exact token ids as plain ints (DuckDB gives numpy arrays), or None for a full-text pair."""
+    if value is None or isinstance(value, float):  # null, or NaN from pandas
+        return None
+    return [int(v) for v in value]

@@ -60,7 +60,7 @@ def test_a_failed_stage_says_what_failed_and_how_to_resume(state, judge_endpoint
     out = capsys.readouterr().out
     assert code == 1
     failed = [line for line in out.splitlines() if line.strip().startswith("failed:")]
-    assert failed and ("pts_dpo_pairs" in failed[0] or "dpo1_model" in failed[0])
+    assert failed and any(name in failed[0] for name in ("dpo1_mix_pairs", "pts_dpo_pairs", "dpo1_model"))
     assert "exactly one row" in failed[0]  # the error's last line, not a traceback
     assert 'resume with: phi4 demo --from "pts"' in out
 

@@ -207,3 +207,37 @@ def test_no_json_object_is_a_reply_error():
 
     with pytest.raises(ReplyError, match="no JSON object"):
         first_json_object('just prose, a "{" and [1, 2]')
+
+
+def _words(text: str) -> list[int]:
+    """A word-level stand-in tokenizer: one id per word (ids are word lengths, enough to compare)."""
+    return [len(w) for w in text.split()]
+
+
+def test_a1_pairs_follow_the_samples_of_the_model_given():
+    S = decision.Sample
+    questions = {"q-right": "Capital of France?", "q-mixed": "Who painted it?", "q-declines": "Obscure?",
+                 "q-wrong": "Hard?", "q-no-refusal": "Unrefused?"}
+    samples = {
+        "q-right": [S("s1", 0, "Paris.", "True"), S("s2", 1, "Paris is the capital.", "True")],
+        "q-mixed": [S("s3", 0, "Rembrandt painted it", "False"), S("s4", 1, "Vermeer.", "True"),
+                    S("s5", 2, "rembrandt painted it", "False"), S("s6", 3, "Monet", "False")],
+        # A model that already declines gets no push further toward declining, and no answer > refusal.
+        "q-declines": [S("s7", 0, "I don't know.", "Uncertain"), S("s8", 1, "I'm not sure.", "Uncertain")],
+        "q-wrong": [S("s9", 0, "Nobody knows that one at all", "False")],
+        "q-no-refusal": [S("s10", 0, "Yes", "True")],
+    }
+    answers = {q: (f"The answer to {q}", f"ref-{q}") for q in questions}
+    refusals = {q: ("I am not sure about that", f"refusal-{q}") for q in questions if q != "q-no-refusal"}
+    rows = decision.a1_pairs(questions, samples, answers, refusals, _words, lambda ids: " ".join("w" * i for i in ids),
+                             n_tokens=3)
+    got = {(r["question_id"], r["kind"]): r for r in rows}
+    assert set(got) == {("q-right", "answer_over_refusal"), ("q-mixed", "answer_over_refusal"),
+                        ("q-mixed", "refusal_over_wrong"), ("q-wrong", "refusal_over_wrong")}
+    wrong = got[("q-mixed", "refusal_over_wrong")]
+    # The most common wrong answer (normalised), its earliest sample; both sides cut to 3 tokens.
+    assert wrong["rejected_from"] == "s3" and wrong["rejected_token_ids"] == [9, 7, 2]
+    assert wrong["chosen_from"] == "refusal-q-mixed" and wrong["chosen_token_ids"] == [1, 2, 3]
+    assert wrong["p_correct"] == 0.25 and wrong["prompt"] == "Who painted it?"
+    right = got[("q-right", "answer_over_refusal")]
+    assert (right["chosen_from"], right["rejected_from"], right["p_correct"]) == ("ref-q-right", "refusal-q-right", 1.0)

@@ -11,12 +11,12 @@ import dagster as dg
 import pytest
 import pandas as pd
 
-from phi4_assets.defs import evaluation, judge, pts, sft, sources
+from phi4_assets.defs import evaluation, judge, mix, pts, sft, sources
 from phi4_assets.defs.resources import build_resources
 from scripted import ALL, run_all, script
 from stub_openai import StubOpenAI
 
-JUDGE = [judge.judge_candidates, judge.judge_ratings, judge.judge_dpo_pairs, judge.dpo2_model,
+JUDGE = [judge.judge_candidates, judge.judge_ratings, mix.dpo2_mix_pairs, judge.judge_dpo_pairs, judge.dpo2_model,
          judge.dpo2_only_model, judge.judge_dpo_pairs_valid, judge.judge_dpo_pairs_calibrated,
          judge.judge_dpo_pairs_chosen_acceptable]
 EVALUATION = [evaluation.stage_evaluations, evaluation.ablation_table, evaluation.simpleqa_evolution]
@@ -43,15 +43,15 @@ def chain(tmp_path_factory):
         instance = dg.DagsterInstance.ephemeral()
         run_all(instance)
         assets = [*ALL, sources.math_problems, sources.mcq_questions, sources.code_problems, sources.chat_prompts,
-                  sources.safety_prompts, sources.eval_sets, sft.sft_dataset, sft.sft_model, sft.safety_dpo_pairs,
+                  sources.safety_prompts, sources.eval_sets, sft.sft_dataset, sft.sft_model, mix.dpo1_mix_pairs,
                   pts.pts_difficulty, pts.pivotal_tokens, pts.pts_dpo_pairs, pts.dpo1_model, *JUDGE, *EVALUATION]
         resources = build_resources()
         upstream = [sources.math_problems, sources.mcq_questions, sources.code_problems, sources.chat_prompts,
-                    sources.safety_prompts, sft.sft_dataset, sft.sft_model, sft.safety_dpo_pairs, pts.pts_dpo_pairs,
+                    sources.safety_prompts, sft.sft_dataset, sft.sft_model, mix.dpo1_mix_pairs, pts.pts_dpo_pairs,
                     pts.dpo1_model]
         dg.materialize(assets, selection=[a.key for a in upstream], resources=resources, instance=instance)
         calls_before = stub.hits
-        result = dg.materialize(assets, selection=[a.key for a in JUDGE[:5]], resources=resources, instance=instance)
+        result = dg.materialize(assets, selection=[a.key for a in JUDGE[:6]], resources=resources, instance=instance)
         yield {"stub": stub, "calls_before": calls_before, "result": result, "assets": assets,
                "resources": resources, "instance": instance}
 
@@ -82,7 +82,8 @@ def test_judge_group_rates_both_orders_anchors_on_keys_and_trains_stage_two(chai
     unique = {(r.prompt_id, *order) for r in ratings.itertuples()
               for order in ((text[r.candidate_a_id], text[r.candidate_b_id]),
                             (text[r.candidate_b_id], text[r.candidate_a_id]))}
-    assert judge_stub.hits - calls_before == 7 + len(unique)
+    mix_checks = meta["dpo2_mix_pairs"]["answer_check_requests"].value  # its samples graded by the teacher
+    assert judge_stub.hits - calls_before == 7 + len(unique) + mix_checks
     assert meta["judge_ratings"]["teacher_requests"].value == 42
     def rating(kind, a, b):
         found = ratings[(ratings["prompt_kind"] == kind) & (ratings["source_a"] == a) & (ratings["source_b"] == b)]
@@ -123,6 +124,11 @@ def test_judge_group_rates_both_orders_anchors_on_keys_and_trains_stage_two(chai
     # The "unknown + safety" mix: the floor (4 on tiny), both halves, none of the pairs stage 1 took.
     mixed = pairs[pairs["source"] != "judge"]
     assert len(mixed) == 4 and set(mixed["source"]) == {"hallucination", "safety"}
+    pool = result.output_for_node("dpo2_mix_pairs")  # drawn from stage 2's starting model
+    dpo1 = dg.materialize(assets, selection=[pts.dpo1_model.key], resources=resources,
+                          instance=instance).output_for_node("dpo1_model")
+    assert set(mixed["id"]) <= set(pool["id"]) and set(pool["model_version"]) == {dpo1["data_version"].iloc[0]}
+    assert not judged.duplicated(["prompt", "chosen", "rejected"]).any()  # a repeated pair would weigh twice
     pts_pairs = dg.materialize(assets, selection=[pts.pts_dpo_pairs.key], resources=resources,
                                instance=instance).output_for_node("pts_dpo_pairs")
     assert not set(mixed["id"]) & set(pts_pairs[pts_pairs["source"].isin(["hallucination", "safety"])]["id"])
@@ -132,7 +138,7 @@ def test_judge_group_rates_both_orders_anchors_on_keys_and_trains_stage_two(chai
     assert all(f"| {kind} | {n} |" in by_kind for kind, n in pairs["kind"].value_counts().items()), by_kind
     lineage = meta["judge_dpo_pairs"]["dagster/column_lineage"].value.deps_by_column
     assert {(d.asset_key.path[-1], d.column_name) for d in lineage["chosen"]} == {
-        ("judge_candidates", "response"), ("hallucination_dpo_pairs", "chosen"), ("safety_dpo_pairs", "chosen")}
+        ("judge_candidates", "response"), ("dpo2_mix_pairs", "chosen")}
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert checks["judge_dpo_pairs_valid"].passed and checks["judge_dpo_pairs_calibrated"].passed
     assert checks["judge_dpo_pairs_chosen_acceptable"].passed
@@ -144,7 +150,7 @@ def test_judge_group_rates_both_orders_anchors_on_keys_and_trains_stage_two(chai
 
     # Unchanged inputs: no teacher call at all on a second materialization.
     calls = judge_stub.hits
-    again = dg.materialize(assets, selection=[a.key for a in JUDGE[:3]], resources=resources, instance=instance)
+    again = dg.materialize(assets, selection=[a.key for a in JUDGE[:4]], resources=resources, instance=instance)
     assert judge_stub.hits == calls
     pd.testing.assert_frame_equal(again.output_for_node("judge_ratings"), ratings)  # the same verdicts, cached
     pd.testing.assert_frame_equal(again.output_for_node("judge_dpo_pairs"), pairs)

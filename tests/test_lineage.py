@@ -95,9 +95,20 @@ ROWS = {
         dict(id="ptspair-1", prompt_token_ids=[1, 2, 5, 6], chosen=" 4", rejected=" 5", chosen_token_ids=[19],
              rejected_token_ids=[20], source="pts:math", pivot_id="pivot-1", problem_id="math-aaa", p_before=0.25,
              p_after=0.75, partner_rate=0.0),
-        dict(id="hdpo-wrong", prompt="Who wrote Hamlet?", chosen="I'm not sure who", rejected="Charles Dickens wrote",
+        dict(id="mix-wrong", prompt="Who wrote Hamlet?", chosen="I'm not sure who", rejected="Charles Dickens wrote",
              chosen_token_ids=[1, 2, 3], rejected_token_ids=[4, 5], source="hallucination", problem_id="trivia-0002"),
     ],
+    "dpo1_mix_pairs": [
+        dict(id="mix-wrong", prompt="Who wrote Hamlet?", chosen="I'm not sure who", rejected="Charles Dickens wrote",
+             chosen_token_ids=[1, 2, 3], rejected_token_ids=[4, 5], source="hallucination", kind="refusal_over_wrong",
+             problem_id="trivia-0002", p_correct=0.0, grades="True 0 / False 8 / Uncertain 0",
+             chosen_from="refusal-2", rejected_full="Charles Dickens wrote it.", model_version="sft1")],
+    "dpo2_mix_pairs": [
+        dict(id="mix-answer", prompt="Who wrote Hamlet?", chosen="Hamlet was written by", rejected="I'm not sure who",
+             chosen_token_ids=[6, 7], rejected_token_ids=[1, 2, 3], source="hallucination",
+             kind="answer_over_refusal", problem_id="trivia-0002", p_correct=0.25,
+             grades="True 2 / False 0 / Uncertain 6", chosen_from="reference-2", rejected_from="refusal-2",
+             model_version="dpo1")],
     "judge_candidates": [
         dict(id="candidate-t", prompt_id="chat-0001", prompt_kind="chat", prompt="Explain why the sky is blue.",
              source="teacher", generator="stub-teacher", response="Air scatters blue light the most.",
@@ -116,7 +127,7 @@ ROWS = {
              chosen="Air scatters blue light the most.", rejected="The sky is blue because it is.", subset="accuracy",
              margin=3.0, rating_id="rating-1", chosen_candidate_id="candidate-t", rejected_candidate_id="candidate-s",
              source="judge"),
-        dict(id="hdpo-answer", prompt_id="trivia-0002", prompt="Who wrote Hamlet?", chosen="Hamlet was written by",
+        dict(id="mix-answer", prompt_id="trivia-0002", prompt="Who wrote Hamlet?", chosen="Hamlet was written by",
              rejected="I'm not sure who", subset="hallucination", source="hallucination"),
     ],
 }
@@ -242,12 +253,10 @@ def test_judge_pair_text_and_json(warehouse, capsys):
 
 def test_hallucination_pair_reaches_checks_samples_calls_and_the_seed(warehouse, capsys):
     data = as_json(capsys, "hdpo-wrong")
-    # The id is both a hallucination pair and a mixed-in PTS pair: the PTS pair is the root.
-    assert data["roots"] == ["pts_dpo_pairs:hdpo-wrong"]
+    assert data["roots"] == ["hallucination_dpo_pairs:hdpo-wrong"]
     assert data["seeds"] == ["trivia_seeds:trivia-0002"]
     assert sorted(data["teacher_calls"]) == ["call-check-2a", "call-refusal-2"]
-    assert {("pts_dpo_pairs:hdpo-wrong", "hallucination_dpo_pairs:hdpo-wrong", "id"),
-            ("hallucination_dpo_pairs:hdpo-wrong", "refusals:refusal-2", "chosen_from"),
+    assert {("hallucination_dpo_pairs:hdpo-wrong", "refusals:refusal-2", "chosen_from"),
             ("hallucination_dpo_pairs:hdpo-wrong", "policy_answer_samples:sample-2a", "rejected_from"),
             ("hallucination_dpo_pairs:hdpo-wrong", "answer_checks:check-2a", "question_id"),
             ("hallucination_dpo_pairs:hdpo-wrong", "answer_checks:check-2b", "question_id"),
@@ -267,12 +276,24 @@ def test_hallucination_pair_reaches_checks_samples_calls_and_the_seed(warehouse,
 
 
 def test_judge_mixed_hallucination_pair_and_sft_rows(warehouse, capsys):
-    data = as_json(capsys, "hdpo-answer")
-    assert data["roots"] == ["judge_dpo_pairs:hdpo-answer"]
-    assert ("judge_dpo_pairs:hdpo-answer", "hallucination_dpo_pairs:hdpo-answer", "id") in edges(data)
-    assert {"reference_answers:reference-2", "refusals:refusal-2"} <= {n["key"] for n in data["nodes"]}
+    data = as_json(capsys, "mix-answer")
+    # The id is both a stage-2 mix pair and a judge_dpo_pairs row: the stage's pair is the root.
+    assert data["roots"] == ["judge_dpo_pairs:mix-answer"]
+    assert {("judge_dpo_pairs:mix-answer", "dpo2_mix_pairs:mix-answer", "id"),
+            ("dpo2_mix_pairs:mix-answer", "reference_answers:reference-2", "chosen_from"),
+            ("dpo2_mix_pairs:mix-answer", "refusals:refusal-2", "rejected_from"),
+            ("dpo2_mix_pairs:mix-answer", "trivia_seeds:trivia-0002", "problem_id")} <= edges(data)
     assert data["seeds"] == ["trivia_seeds:trivia-0002"]
-    assert data["teacher_calls"] == ["call-refusal-2", "call-check-2a"]  # the answer checks behind p_correct
+    assert set(data["teacher_calls"]) == {"call-refusal-2", "call-check-2a"}  # the refusal, and the checks behind it
+
+    # Stage 1's pair: its rejected side is the starting model's own answer (in the row, no parent).
+    mixed = as_json(capsys, "mix-wrong")
+    assert mixed["roots"] == ["pts_dpo_pairs:mix-wrong"] and not any(n["missing"] for n in mixed["nodes"])
+    assert {("pts_dpo_pairs:mix-wrong", "dpo1_mix_pairs:mix-wrong", "id"),
+            ("dpo1_mix_pairs:mix-wrong", "refusals:refusal-2", "chosen_from")} <= edges(mixed)
+    code, out, _ = run(capsys, "mix-wrong", "--table", "dpo1_mix_pairs")
+    assert code == 0 and out.startswith("dpo1_mix_pairs mix-wrong  kind=refusal_over_wrong "
+                                        "grades=True 0 / False 8 / Uncertain 0")
 
     chat = as_json(capsys, "sft-chat")
     assert chat["seeds"] == ["chat_prompts:chat-0001"] and chat["teacher_calls"] == ["call-chat"]
@@ -320,13 +341,18 @@ def test_lineage_view_has_the_expected_edges(warehouse, capsys):
                                "FROM phi4.lineage_edges").fetchall())
     expected = {
         ("pts_dpo_pairs", "ptspair-1", "pivotal_tokens", "pivot-1", "pivot_id"),
-        ("pts_dpo_pairs", "hdpo-wrong", "hallucination_dpo_pairs", "hdpo-wrong", "id"),
+        ("pts_dpo_pairs", "mix-wrong", "dpo1_mix_pairs", "mix-wrong", "id"),
+        ("dpo1_mix_pairs", "mix-wrong", "refusals", "refusal-2", "chosen_from"),
+        ("dpo1_mix_pairs", "mix-wrong", "trivia_seeds", "trivia-0002", "problem_id"),
+        ("dpo2_mix_pairs", "mix-answer", "reference_answers", "reference-2", "chosen_from"),
+        ("dpo2_mix_pairs", "mix-answer", "refusals", "refusal-2", "rejected_from"),
+        ("dpo2_mix_pairs", "mix-answer", "trivia_seeds", "trivia-0002", "problem_id"),
         ("pivotal_tokens", "pivot-1", "pts_estimates", PIVOT_KEY, "estimate_key"),
         ("pivotal_tokens", "pivot-1", "math_problems", "math-aaa", "problem_id"),
         ("judge_dpo_pairs", "judgepair-1", "judge_ratings", "rating-1", "rating_id"),
         ("judge_dpo_pairs", "judgepair-1", "judge_candidates", "candidate-t", "chosen_candidate_id"),
         ("judge_dpo_pairs", "judgepair-1", "judge_candidates", "candidate-s", "rejected_candidate_id"),
-        ("judge_dpo_pairs", "hdpo-answer", "hallucination_dpo_pairs", "hdpo-answer", "id"),
+        ("judge_dpo_pairs", "mix-answer", "dpo2_mix_pairs", "mix-answer", "id"),
         ("judge_ratings", "rating-1", "judge_candidates", "candidate-s", "candidate_a_id"),
         ("judge_ratings", "rating-1", "judge_candidates", "candidate-t", "candidate_b_id"),
         ("judge_ratings", "rating-1", "teacher_calls", "call-judge-ab", "call_ab_id"),
@@ -372,7 +398,7 @@ def test_lineage_view_has_the_expected_edges(warehouse, capsys):
     assert view == expected
 
     # The walk and the view come from the same spec: every edge the walk takes is in the view.
-    for row_id in ("ptspair-1", "judgepair-1", "hdpo-wrong", "sft-bogus", "sft-lost"):
+    for row_id in ("ptspair-1", "judgepair-1", "hdpo-wrong", "mix-wrong", "mix-answer", "sft-bogus", "sft-lost"):
         walked = {(c.split(":", 1)[0], c.split(":", 1)[1], p.split(":", 1)[0], p.split(":", 1)[1], v)
                   for c, p, v in edges(as_json(capsys, row_id))}
         assert walked <= view

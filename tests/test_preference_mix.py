@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from phi4_assets.preference_mix import REPORT_SHARES, mix_count, mix_pool, pick, stage_mix
+from phi4_assets.preference_mix import MIX_COLUMNS, REPORT_SHARES, mix_count, pick, stage_half, stage_mix
 
 
 def test_mix_count_follows_the_share_with_a_floor():
@@ -25,38 +25,40 @@ def _pairs(kinds: dict[str, int]) -> list[tuple[str, str]]:
 
 
 def test_every_kind_takes_its_turn():
-    pairs = _pairs({"refusal_over_wrong": 30, "answer_over_refusal": 4, "safety_refuse_over_comply": 5})
-    picked = pick(pairs, 6, "dpo1")
+    pairs = _pairs({"refusal_over_wrong": 30, "answer_over_refusal": 2, "safety_refuse_over_comply": 5})
+    picked = pick(pairs, 6)
     kinds = [p.rsplit("-", 1)[0] for p in picked]
     assert sorted(kinds) == sorted(["answer_over_refusal", "refusal_over_wrong", "safety_refuse_over_comply"] * 2)
-    # A kind that runs out (its half: 2 of 4) leaves its turns to the others.
-    assert len(pick(pairs, 20, "dpo1")) == 20
-    assert sum(p.startswith("answer") for p in pick(pairs, 20, "dpo1")) == 2
+    # A kind that runs out (2 pairs) leaves its turns to the others.
+    assert len(pick(pairs, 20)) == 20
+    assert sum(p.startswith("answer") for p in pick(pairs, 20)) == 2
+    assert pick(pairs, 6) == picked  # the same pairs every time
 
 
-def test_the_two_stages_share_no_pair_while_both_fit():
-    pairs = _pairs({"a": 10, "b": 10, "c": 1})
-    one, two = pick(pairs, 8, "dpo1"), pick(pairs, 10, "dpo2")
-    assert not set(one) & set(two) and len(set(one)) == 8 and len(set(two)) == 10
-    assert "c-0" in one and "c-0" not in two  # a kind of one pair goes to one stage
-    # Past its own halves a stage takes from the other's: overlap only when the pool is too small.
-    assert len(set(pick(pairs, 15, "dpo2")) & set(one)) > 0
-    assert pick(pairs, 8, "dpo1") == one  # the same pairs every time
+def test_the_two_stages_take_disjoint_halves_of_the_questions():
+    ids = [f"trivia-{i:04d}" for i in range(11)]
+    one, two = stage_half(ids, "dpo1"), stage_half(ids, "dpo2")
+    assert not set(one) & set(two) and set(one) | set(two) == set(ids)
+    assert (len(one), len(two)) == (6, 5)
+    assert stage_half(reversed(ids), "dpo1") == one  # by content, not by the order given
+    assert stage_half(ids + ids[:3], "dpo2") == two  # duplicates do not shift the cut
     with pytest.raises(ValueError, match="stage"):
-        pick(pairs, 1, "dpo3")
+        stage_half(ids, "dpo3")
 
 
 def test_a_stage_mix_has_the_stage_schema_and_keeps_exact_ids_only_for_hallucination_pairs():
-    hallucination = pd.DataFrame([{"id": "hdpo-1", "prompt": "Who wrote Hamlet?", "chosen": "William Shakespeare",
-                                   "rejected": "I'm not sure", "chosen_token_ids": [5, 6], "rejected_token_ids": [7],
-                                   "kind": "answer_over_refusal", "question_id": "trivia-0002"}])
-    safety = pd.DataFrame([{"id": "spair-1", "prompt": "How do I pick a lock?", "chosen": "I can't help with that.",
-                            "rejected": "First, insert a tension wrench...", "kind": "safety_refuse_over_comply",
-                            "prompt_id": "safety-h001"}])
-    rows = stage_mix(mix_pool(hallucination, safety), n_main=10, share=0.012, floor=4, stage="dpo1")
+    pool = pd.DataFrame([
+        {"id": "mix-1", "prompt": "Who wrote Hamlet?", "chosen": "William Shakespeare", "rejected": "I'm not sure",
+         "chosen_token_ids": [5, 6], "rejected_token_ids": [7], "source": "hallucination",
+         "kind": "answer_over_refusal", "problem_id": "trivia-0002", "grades": "True 1 / False 7 / Uncertain 0"},
+        {"id": "mix-2", "prompt": "How do I pick a lock?", "chosen": "I can't help with that.",
+         "rejected": "First, insert a tension wrench...", "chosen_token_ids": None, "rejected_token_ids": None,
+         "source": "safety", "kind": "safety_refuse_over_comply", "problem_id": "safety-h001", "grades": None}])
+    rows = stage_mix(pool, n_main=10, share=0.012, floor=4)
     by_id = {r["id"]: r for r in rows}
-    assert set(by_id) == {"hdpo-1", "spair-1"}
-    assert by_id["hdpo-1"]["chosen_token_ids"] == [5, 6] and by_id["hdpo-1"]["source"] == "hallucination"
-    assert by_id["spair-1"]["chosen_token_ids"] is None and by_id["spair-1"]["source"] == "safety"
-    assert by_id["spair-1"]["problem_id"] == "safety-h001"
-    assert stage_mix(mix_pool(pd.DataFrame(), pd.DataFrame()), 10, 0.05, 4, "dpo2") == []
+    assert set(by_id) == {"mix-1", "mix-2"} and all(list(r) == MIX_COLUMNS for r in rows)
+    assert by_id["mix-1"]["chosen_token_ids"] == [5, 6] and by_id["mix-1"]["source"] == "hallucination"
+    assert by_id["mix-2"]["chosen_token_ids"] is None and by_id["mix-2"]["source"] == "safety"
+    assert by_id["mix-2"]["problem_id"] == "safety-h001"
+    assert stage_mix(pool.iloc[:0], 10, 0.05, 4) == []
+    assert [r["id"] for r in stage_mix(pool, n_main=10, share=0.012, floor=1)] == ["mix-1"]

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from phi4_assets.defs import pts, sft, sources
+from phi4_assets.defs import mix, pts, sft, sources
 from phi4_assets.defs.resources import build_resources
 from phi4_assets.pts.memo import EstimateMemo
 from scripted import ALL, run_all
@@ -15,12 +15,12 @@ def test_pts_group_materializes_and_resumes_from_the_memo(state, stub_teacher, t
     instance = dg.DagsterInstance.ephemeral()
     run_all(instance)
     assets = [*ALL, sources.math_problems, sources.mcq_questions, sources.code_problems, sources.chat_prompts,
-              sources.safety_prompts, sft.sft_dataset, sft.sft_model, sft.safety_dpo_pairs, pts.pts_difficulty,
+              sources.safety_prompts, sft.sft_dataset, sft.sft_model, mix.dpo1_mix_pairs, pts.pts_difficulty,
               pts.pivotal_tokens, pts.pts_dpo_pairs, pts.dpo1_model, pts.pts_partners_opposite]
     resources = build_resources()
     dg.materialize(assets, selection=[sources.math_problems.key, sources.mcq_questions.key, sources.code_problems.key,
                                       sources.chat_prompts.key, sources.safety_prompts.key, sft.sft_dataset.key,
-                                      sft.sft_model.key, sft.safety_dpo_pairs.key],
+                                      sft.sft_model.key, mix.dpo1_mix_pairs.key],
                    resources=resources, instance=instance)
     for domain in pts.DOMAINS:
         result = dg.materialize(assets, selection=[pts.pts_difficulty.key, pts.pivotal_tokens.key],
@@ -41,6 +41,15 @@ def test_pts_group_materializes_and_resumes_from_the_memo(state, stub_teacher, t
     mixed = pairs[pairs["source"].isin(["hallucination", "safety"])]
     # The "unknown + safety" mix: the floor (4 on tiny) and every kind in turn.
     assert len(mixed) == 4 and {"hallucination", "safety"} <= set(pairs["source"])
+    # ... drawn from DPO stage 1's own starting model, on stage 1's half of the questions.
+    pool = dg.materialize(assets, selection=[mix.dpo1_mix_pairs.key], resources=resources,
+                          instance=instance).output_for_node("dpo1_mix_pairs")
+    sft_ref = dg.materialize(assets, selection=[sft.sft_model.key], resources=resources,
+                             instance=instance).output_for_node("sft_model")
+    assert set(mixed["id"]) <= set(pool["id"]) and set(pool["model_version"]) == {sft_ref["data_version"].iloc[0]}
+    hallucination = pool[pool["source"] == "hallucination"]
+    assert hallucination["grades"].str.fullmatch(r"True \d+ / False \d+ / Uncertain \d+").all()
+    assert (hallucination["chosen_token_ids"].map(len) <= 5).all()
     assert set(pairs[pairs["source"].str.startswith("pts:")]["kind"]) <= {"pts_up", "pts_down"}
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks["pts_partners_opposite"]

@@ -137,29 +137,24 @@ def _rule_grade(text: str, keys: list[str]) -> str:
     return "Uncertain" if rules.expresses_uncertainty(text) else "False"
 
 
-@dg.asset(**_sharded(ANSWER_CHECKS), code_version="1",
-          check_specs=[dg.AssetCheckSpec("answer_checks_parse_failures", asset="answer_checks",
-                                         description="Teacher grades that failed to parse stay under the limit.")])
-def answer_checks(context: dg.AssetExecutionContext, config: GeneratorConfig, project: ProjectResource,
-                  teacher: TeacherResource, policy_answer_samples: pd.DataFrame, trivia_seeds: pd.DataFrame,
-                  base_model: pd.DataFrame):
-    """Each sample graded against the key: ``matches_key`` True / False / Uncertain.
-
-    A normalised match of the key or an alias grades True without a teacher call; the rest
-    go to the teacher (grade equivalence to the key, do not solve) or to the rules."""
-    generator = _generator(project, "answer_check", config.generator)
+def grade_samples(context: dg.AssetExecutionContext, teacher: TeacherResource, generator: str,
+                  samples: pd.DataFrame, trivia_seeds: pd.DataFrame, serve_model: ModelRef):
+    """Grade policy samples (id, question_id, sample_index, text) against the seed keys: a
+    normalised match of the key or an alias is True without a teacher call; the rest go to the
+    teacher (``generator`` "teacher": grade equivalence to the key, do not solve) or to the rules
+    (True / Uncertain / False). Returns (rows, teacher batch, teacher requests sent); each row:
+    sample_id, question_id, sample_index, matches_key, grader, teacher_call_id, teacher_raw, failure."""
     seeds = trivia_seeds.set_index("id")
-    samples = policy_answer_samples.reset_index(drop=True)
+    samples = samples.reset_index(drop=True)
     keyed = [rules.mentions_key(s.text, requests_for.seed_keys(seeds.loc[s.question_id]))
              for s in samples.itertuples()]
     to_teacher = [i for i, hit in enumerate(keyed) if not hit] if generator == "teacher" else []
     requests = [requests_for.answer_check(seeds.loc[samples.iloc[i]["question_id"]], samples.iloc[i]["text"])
                 for i in to_teacher]
-    batch = ask_teacher(context, teacher, requests, ModelRef.from_frame(base_model))
+    batch = ask_teacher(context, teacher, requests, serve_model)
     replies = dict(zip(to_teacher, batch.replies))
     rows = []
     for i, s in samples.iterrows():
-        keys = requests_for.seed_keys(seeds.loc[s["question_id"]])
         grade, grader, call_id, raw, failure = None, "rules", None, None, None
         if keyed[i]:
             grade, grader = "True", "rules:key_match"
@@ -173,15 +168,41 @@ def answer_checks(context: dg.AssetExecutionContext, config: GeneratorConfig, pr
             except prompts.ReplyError as e:
                 failure = str(e)
         if grade is None:
-            grade = _rule_grade(s["text"], keys)
-        rows.append({"id": row_id("check", s["id"], grader, call_id), "shard": s["shard"], "sample_id": s["id"],
-                     "question_id": s["question_id"], "sample_index": int(s["sample_index"]), "matches_key": grade,
-                     "grader": grader, "teacher_call_id": call_id, "teacher_raw": raw, "failure": failure})
+            grade = _rule_grade(s["text"], requests_for.seed_keys(seeds.loc[s["question_id"]]))
+        rows.append({"sample_id": s["id"], "question_id": s["question_id"], "sample_index": int(s["sample_index"]),
+                     "matches_key": grade, "grader": grader, "teacher_call_id": call_id, "teacher_raw": raw,
+                     "failure": failure})
+    return rows, batch, len(requests)
+
+
+def graded_samples(checks: pd.DataFrame, samples: pd.DataFrame) -> dict[str, list[decision.Sample]]:
+    """Question id -> its samples with their grades (``answer_checks`` joined to the sample texts)."""
+    text = samples.set_index("id")["text"]
+    out: dict[str, list[decision.Sample]] = {}
+    for c in checks.itertuples():
+        out.setdefault(c.question_id, []).append(
+            decision.Sample(c.sample_id, int(c.sample_index), text[c.sample_id], c.matches_key))
+    return out
+
+
+@dg.asset(**_sharded(ANSWER_CHECKS), code_version="1",
+          check_specs=[dg.AssetCheckSpec("answer_checks_parse_failures", asset="answer_checks",
+                                         description="Teacher grades that failed to parse stay under the limit.")])
+def answer_checks(context: dg.AssetExecutionContext, config: GeneratorConfig, project: ProjectResource,
+                  teacher: TeacherResource, policy_answer_samples: pd.DataFrame, trivia_seeds: pd.DataFrame,
+                  base_model: pd.DataFrame):
+    """Each sample graded against the key: ``matches_key`` True / False / Uncertain (``grade_samples``)."""
+    generator = _generator(project, "answer_check", config.generator)
+    samples = policy_answer_samples.reset_index(drop=True)
+    graded, batch, n_requests = grade_samples(context, teacher, generator, samples, trivia_seeds,
+                                              ModelRef.from_frame(base_model))
+    rows = [{"id": row_id("check", s["id"], g["grader"], g["teacher_call_id"]), "shard": s["shard"], **g}
+            for (_, s), g in zip(samples.iterrows(), graded)]
     frame = frame_of(rows, ANSWER_CHECKS)
     stats = decision.question_stats(zip(frame["question_id"], frame["matches_key"]))
     p = pd.Series([s.p_correct for s in stats.values()], dtype=float)
     failures = int(frame["failure"].notna().sum())
-    failure_share = failures / len(requests) if requests else 0.0
+    failure_share = failures / n_requests if n_requests else 0.0
     limit = project.settings().max_failure_share
     yield dg.Output(frame, metadata=table_metadata(
         frame, ["question_id", "sample_index", "matches_key", "grader"],
@@ -191,7 +212,7 @@ def answer_checks(context: dg.AssetExecutionContext, config: GeneratorConfig, pr
         **batch.stats.as_metadata()))
     yield dg.AssetCheckResult(check_name="answer_checks_parse_failures", passed=failure_share <= limit,
                               metadata={"failure_share": round(failure_share, 3), "limit": limit,
-                                        "teacher_requests": len(requests)})
+                                        "teacher_requests": n_requests})
 
 
 # -- what the teacher (or the rules) writes ------------------------------------------------
@@ -393,38 +414,15 @@ def hallucination_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectR
 
     settings = project.settings()
     tokenizer = AutoTokenizer.from_pretrained(ModelRef.from_frame(base_model).path)
-    encode = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
-    decode = lambda ids: tokenizer.decode(ids)  # noqa: E731
-    seeds = trivia_seeds.set_index("id")
-    references = reference_answers.set_index("question_id")
-    refusal_of = refusals.set_index("target_id")
-    samples = policy_answer_samples.set_index("id")
-    checks = answer_checks.merge(samples[["text"]], left_on="sample_id", right_index=True)
-    stats = decision.question_stats(zip(answer_checks["question_id"], answer_checks["matches_key"]))
-    rows = []
-    for qid, s in sorted(stats.items()):
-        kinds = decision.dpo_pair_kinds(s)
-        if not kinds or qid not in refusal_of.index:
-            continue
-        refusal = refusal_of.loc[qid]
-        for kind in kinds:
-            if kind == "answer_over_refusal":
-                chosen, chosen_from = references.loc[qid]["answer_text"], references.loc[qid]["id"]
-                rejected, rejected_from = refusal["refusal"], refusal["id"]
-            else:
-                wrong = checks[(checks["question_id"] == qid) & (checks["matches_key"] == "False")]
-                index, text = decision.typical_wrong_answer(zip(wrong["sample_index"], wrong["text"]))
-                chosen, chosen_from = refusal["refusal"], refusal["id"]
-                rejected = text
-                rejected_from = wrong[wrong["sample_index"] == index]["sample_id"].iloc[0]
-            chosen_text, chosen_ids = decision.first_tokens(chosen, encode, decode, settings.dpo_tokens)
-            rejected_text, rejected_ids = decision.first_tokens(rejected, encode, decode, settings.dpo_tokens)
-            if chosen_ids == rejected_ids:
-                continue  # identical after truncation: no preference signal
-            rows.append({"id": row_id("hdpo", qid, kind, chosen_ids, rejected_ids), "prompt": seeds.loc[qid]["question"],
-                         "chosen": chosen_text, "rejected": rejected_text, "chosen_token_ids": chosen_ids,
-                         "rejected_token_ids": rejected_ids, "kind": kind, "question_id": qid,
-                         "p_correct": s.p_correct, "chosen_from": chosen_from, "rejected_from": rejected_from})
+    rows = decision.a1_pairs(
+        questions=trivia_seeds.set_index("id")["question"].to_dict(),
+        samples=graded_samples(answer_checks, policy_answer_samples),
+        answers={r.question_id: (r.answer_text, r.id) for r in reference_answers.itertuples()},
+        refusals={r.target_id: (r.refusal, r.id) for r in refusals.itertuples()},
+        encode=lambda text: tokenizer(text, add_special_tokens=False)["input_ids"], decode=tokenizer.decode,
+        n_tokens=settings.dpo_tokens)
+    for row in rows:
+        row["id"] = row_id("hdpo", row["question_id"], row["kind"], row["chosen_token_ids"], row["rejected_token_ids"])
     frame = frame_of(rows, HALLUCINATION_DPO_PAIRS)
     return dg.Output(frame, metadata=table_metadata(
         frame, ["kind", "prompt", "chosen", "rejected"], pairs_by_kind=frame["kind"].value_counts().to_dict(),

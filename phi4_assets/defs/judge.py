@@ -20,7 +20,7 @@ from ..judge.prompts import parse_verdict
 from ..judge.rating import rate
 from ..judge.rules import OUTCOME_RANK, keyed_outcome, rules_verdict
 from ..models.ref import ModelRef
-from ..preference_mix import mix_pool, stage_mix
+from ..preference_mix import stage_mix
 from ..pts import oracles
 from ..reporting import markdown_table
 from ..sft_data import is_refusal
@@ -222,19 +222,17 @@ def rating_summary(frame: pd.DataFrame) -> dict:
     return summary
 
 
-@dg.asset(**_table(JUDGE_DPO_PAIRS), code_version="2",
-          ins={"hallucination_dpo_pairs": dg.AssetIn("hallucination_dpo_pairs"),
-               "safety_dpo_pairs": dg.AssetIn("safety_dpo_pairs")})
+@dg.asset(**_table(JUDGE_DPO_PAIRS), code_version="3")
 def judge_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource, judge_ratings: pd.DataFrame,
-                    judge_candidates: pd.DataFrame, hallucination_dpo_pairs: pd.DataFrame,
-                    safety_dpo_pairs: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+                    judge_candidates: pd.DataFrame, dpo2_mix_pairs: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """Preferences from the ratings: the "accuracy" subset (higher accuracy wins) and the
     "overall" subset (higher mean of accuracy, style, detail wins, never against accuracy, and
     only where a model judged style and detail), in ``judge_subset_ratio`` (2:1), each with its
     minimum margin, ties dropped; a pair whose chosen side we do not want more of (a wrong answer
     to a keyed prompt, compliance with a harmful one, a refused benign one, a loop:
-    ``acceptable_chosen``) is dropped and counted. Plus the "unknown + safety" pairs at
-    ``judge_mix_share`` (at least ``mix_floor``, none of stage 1's). Chosen and rejected are full
+    ``acceptable_chosen``) is dropped and counted, and a pair whose texts repeat another's (two
+    candidate models wrote the same responses) is kept once. Plus the "unknown + safety" pairs of
+    ``dpo2_mix_pairs`` (from ``dpo1_model``) at ``judge_mix_share`` (at least ``mix_floor``). Chosen and rejected are full
     responses (trained with end-of-turn); ``kind`` says what each pair teaches."""
     settings = project.settings()
     rated = judge_ratings[judge_ratings["rated"]] if len(judge_ratings) else judge_ratings
@@ -250,9 +248,14 @@ def judge_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource,
         ratio=settings.judge_subset_ratio, min_accuracy_margin=settings.judge_min_accuracy_margin,
         min_overall_margin=settings.judge_min_overall_margin, keep_inconsistent=settings.judge_keep_inconsistent)
     unacceptable = Counter()
-    rows = []
+    rows, seen, repeated = [], set(), 0
     for p in preferences:
         chosen, rejected = by_id.loc[p.chosen_id], by_id.loc[p.rejected_id]
+        texts = (chosen["prompt"], chosen["response"], rejected["response"])
+        if texts in seen:
+            repeated += 1  # the same pair twice would weigh twice in DPO
+            continue
+        seen.add(texts)
         kind = pair_kind(chosen["prompt_kind"], outcome(chosen), outcome(rejected), is_refusal(chosen["response"]),
                          is_refusal(rejected["response"]))
         if not acceptable[p.chosen_id]:
@@ -265,8 +268,7 @@ def judge_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource,
                      "chosen_candidate_id": p.chosen_id, "rejected_candidate_id": p.rejected_id, "source": "judge",
                      "kind": kind})
     n_judge = len(rows)
-    for m in stage_mix(mix_pool(hallucination_dpo_pairs, safety_dpo_pairs), n_judge, settings.judge_mix_share,
-                       settings.mix_floor, "dpo2"):
+    for m in stage_mix(dpo2_mix_pairs, n_judge, settings.judge_mix_share, settings.mix_floor):
         rows.append({"prompt_id": m.pop("problem_id"), "subset": m["source"], "margin": None, "rating_id": None,
                      "chosen_candidate_id": None, "rejected_candidate_id": None, **m})
     frame = frame_of(rows, JUDGE_DPO_PAIRS)
@@ -276,18 +278,15 @@ def judge_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource,
         frame, ["subset", "kind", "margin", "prompt", "chosen", "rejected"], pairs_by_subset=by_subset or {"none": 0},
         pairs_by_kind=frame["kind"].value_counts().to_dict() or {"none": 0},
         judge_pairs=n_judge, mixed_in=len(frame) - n_judge,
-        dropped_unacceptable_chosen=dict(unacceptable) or {"none": 0},
+        dropped_unacceptable_chosen=dict(unacceptable) or {"none": 0}, dropped_repeated=repeated,
         mix_share=round((len(frame) - n_judge) / len(frame), 3) if len(frame) else 0.0, rated_pairs=len(rated),
         order_inconsistent_ratings=inconsistent, keep_inconsistent=settings.judge_keep_inconsistent,
         target_ratio=settings.judge_subset_ratio,
         accuracy_to_overall=round(by_subset.get("accuracy", 0) / by_subset["overall"], 2)
         if by_subset.get("overall") else "no overall pairs",
-        **column_lineage({"prompt": [("judge_candidates", "prompt"), ("hallucination_dpo_pairs", "prompt"),
-                                     ("safety_dpo_pairs", "prompt")],
-                          "chosen": [("judge_candidates", "response"), ("hallucination_dpo_pairs", "chosen"),
-                                     ("safety_dpo_pairs", "chosen")],
-                          "rejected": [("judge_candidates", "response"), ("hallucination_dpo_pairs", "rejected"),
-                                       ("safety_dpo_pairs", "rejected")],
+        **column_lineage({"prompt": [("judge_candidates", "prompt"), ("dpo2_mix_pairs", "prompt")],
+                          "chosen": [("judge_candidates", "response"), ("dpo2_mix_pairs", "chosen")],
+                          "rejected": [("judge_candidates", "response"), ("dpo2_mix_pairs", "rejected")],
                           "margin": [("judge_ratings", "accuracy_a"), ("judge_ratings", "accuracy_b"),
                                      ("judge_ratings", "overall_a"), ("judge_ratings", "overall_b")],
                           "rating_id": [("judge_ratings", "id")],

@@ -13,7 +13,7 @@ import pandas as pd
 from ..generation import load_policy
 from ..ids import row_id
 from ..models.ref import ModelRef
-from ..preference_mix import mix_pool, stage_mix
+from ..preference_mix import stage_mix
 from ..resources import ProjectResource, PtsMemoResource
 from ..pts import oracles
 from ..pts.estimator import PrefixEstimator
@@ -174,11 +174,12 @@ def pivotal_tokens(context: dg.AssetExecutionContext, project: ProjectResource, 
           ins={"pivotal_tokens": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())},
           metadata=schema_metadata(PTS_DPO_PAIRS))
 def pts_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource, pts_memo: PtsMemoResource,
-                  pivotal_tokens: pd.DataFrame, hallucination_dpo_pairs: pd.DataFrame,
-                  safety_dpo_pairs: pd.DataFrame, sft_model: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+                  pivotal_tokens: pd.DataFrame, dpo1_mix_pairs: pd.DataFrame,
+                  sft_model: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """prompt = chat-formatted question + prefix; chosen / rejected = single tokens from the rollouts
     already sampled at that prefix (see ``phi4_assets.pts.pairs``); plus the "unknown + safety"
-    pairs at ``pts_mix_share`` (at least ``mix_floor``; see ``phi4_assets.preference_mix``)."""
+    pairs of ``dpo1_mix_pairs`` (from ``sft_model``) at ``pts_mix_share`` (at least ``mix_floor``; see
+    ``phi4_assets.preference_mix``)."""
     from transformers import AutoTokenizer
 
     settings = project.settings()
@@ -202,8 +203,7 @@ def pts_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource, p
                      "pivot_id": v.id, "problem_id": v.problem_id,
                      "p_before": v.p_before, "p_after": v.p_after, "partner_rate": pair.partner_rate})
     n_pts = len(rows)
-    mix = stage_mix(mix_pool(hallucination_dpo_pairs, safety_dpo_pairs), n_pts, settings.pts_mix_share,
-                    settings.mix_floor, "dpo1")
+    mix = stage_mix(dpo1_mix_pairs, n_pts, settings.pts_mix_share, settings.mix_floor)
     rows += [{"prompt_token_ids": None, "pivot_id": None, "p_before": None, "p_after": None, "partner_rate": None,
               **m} for m in mix]
     frame = frame_of(rows, PTS_DPO_PAIRS)
@@ -220,8 +220,8 @@ def pts_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource, p
                           "rejected_token_ids": [("pivotal_tokens", "token"), ("pivotal_tokens", "estimate_key")],
                           "p_before": [("pivotal_tokens", "p_before")], "p_after": [("pivotal_tokens", "p_after")],
                           "pivot_id": [("pivotal_tokens", "id")],
-                          "chosen": [("hallucination_dpo_pairs", "chosen")],
-                          "rejected": [("hallucination_dpo_pairs", "rejected")]})))
+                          "chosen": [("dpo1_mix_pairs", "chosen")],
+                          "rejected": [("dpo1_mix_pairs", "rejected")]})))
 
 
 @dg.asset_check(asset=pts_dpo_pairs, description="Every PTS pair's partner has the opposite effect of its pivot "

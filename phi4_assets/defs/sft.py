@@ -8,9 +8,8 @@ from ..warehouse import frame_of, schema_metadata, table_schema
 from ..ids import row_id
 from ..models.ref import ModelRef
 from ..resources import ModelStoreResource, ProjectResource
-from ..generation import chat_prompt, load_policy, sample_responses
-from ..sft_data import (cap_declines, chat_prompt_selection, is_refusal, mix_by_shares, response_request, safety_pairs,
-                        sft_target, template_safety_refusal)
+from ..sft_data import (cap_declines, chat_prompt_selection, is_refusal, mix_by_shares, response_request, sft_target,
+                        template_safety_refusal)
 from ..teacher.resource import TeacherResource
 from ..training.sft import train_sft
 from .common import ask_teacher, table_metadata
@@ -122,39 +121,3 @@ def sft_model(context: dg.AssetExecutionContext, config: TrainConfig, project: P
     rows = sft_dataset[["prompt", "completion"]].to_dict(orient="records")
     return train_model_asset(context, model_store, "sft_model", parent, sft_dataset[["id", "prompt", "completion"]],
                              settings, lambda out, work: train_sft(parent.path, rows, out, work, settings, context.log))
-
-
-SAFETY_DPO_PAIRS = table_schema(
-    id="VARCHAR", prompt_id="VARCHAR", prompt="VARCHAR", chosen="VARCHAR", rejected="VARCHAR",
-    kind=("VARCHAR", "safety_refuse_over_comply | benign_answer_over_refusal"),
-    chosen_from=("VARCHAR", "rules (a refusal), policy, or the sft_dataset row of the answer"),
-    rejected_from=("VARCHAR", "policy (the model's own response) or rules"), model_version="VARCHAR")
-
-
-@dg.asset(group_name=GROUP, pool="duckdb", kinds={"pytorch", "duckdb"}, code_version="1",
-          metadata=schema_metadata(SAFETY_DPO_PAIRS))
-def safety_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource, safety_prompts: pd.DataFrame,
-                     sft_dataset: pd.DataFrame, sft_model: pd.DataFrame) -> dg.Output[pd.DataFrame]:
-    """The safety half of the report's "unknown + safety" DPO mix (both stages): a refusal >
-    ``sft_model``'s own compliant response to a harmful prompt; the SFT answer > a refusal of its
-    benign look-alike. The responses come from ``sft_model``, DPO stage 1's starting point."""
-    settings = project.settings()
-    policy = ModelRef.from_frame(sft_model)
-    prompts = safety_prompts.sort_values("id").to_dict("records")
-    model, tokenizer = load_policy(policy.path)
-    context.log.info(f"sampling {policy.path}'s response to each of {len(prompts)} safety prompts")
-    samples = sample_responses(model, tokenizer, [chat_prompt(tokenizer, p["prompt"]) for p in prompts], 1,
-                               temperature=0.7, max_new_tokens=settings.judge_response_tokens, seed=0,
-                               logger=context.log)
-    benign = sft_dataset[sft_dataset["kind"] == "benign_answer"]
-    answers = {r.source_id: (r.completion, r.id) for r in benign.itertuples()}
-    rows = safety_pairs(prompts, answers, {p["id"]: s[0].text for p, s in zip(prompts, samples)})
-    for row in rows:
-        row["id"] = row_id("safetypair", row["prompt_id"], row["chosen"], row["rejected"])
-        row["model_version"] = policy.data_version
-    frame = frame_of(rows, SAFETY_DPO_PAIRS)
-    harmful = sum(p["kind"] == "harmful" for p in prompts)
-    return dg.Output(frame, metadata=table_metadata(
-        frame, ["kind", "prompt", "chosen", "rejected"], pairs_by_kind=frame["kind"].value_counts().to_dict() or
-        {"none": 0}, harmful_prompts=harmful, harmful_refused_by_policy=harmful - int(
-            (frame["kind"] == "safety_refuse_over_comply").sum())))

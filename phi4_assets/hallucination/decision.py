@@ -82,3 +82,53 @@ def first_tokens(text: str, encode: Callable[[str], list[int]], decode: Callable
     """The first ``n`` tokens of ``text`` (no special tokens) and their decoded text."""
     ids = list(encode(text))[:n]
     return decode(ids), ids
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One graded policy sample of a question: ``grade`` True / False / Uncertain."""
+    sample_id: str
+    index: int
+    text: str
+    grade: str
+
+
+def a1_pairs(questions: dict[str, str], samples: dict[str, list[Sample]], answers: dict[str, tuple[str, str]],
+             refusals: dict[str, tuple[str, str]], encode: Callable[[str], list[int]],
+             decode: Callable[[list[int]], str], n_tokens: int = DPO_TOKENS) -> list[dict]:
+    """App. A.1's DPO pairs over graded samples of one policy.
+
+    ``questions``: question id -> text; ``samples``: question id -> its graded samples;
+    ``answers`` / ``refusals``: question id -> (text, row id) of the reference answer / refusal.
+    Where the policy was right at least once: reference answer > refusal; where it was wrong at
+    least once: refusal > its most common wrong answer. Both sides are cut to their first
+    ``n_tokens`` tokens; a pair identical after the cut, or a question without a refusal, gives
+    none. Rows: prompt, chosen, rejected, *_token_ids, kind, question_id, p_correct, chosen_from,
+    rejected_from (no ``id``: the caller names rows)."""
+    rows = []
+    for qid in sorted(samples):
+        graded = samples[qid]
+        stats = QuestionStats(qid, len(graded), sum(s.grade == "True" for s in graded),
+                              sum(s.grade == "False" for s in graded), sum(s.grade == "Uncertain" for s in graded))
+        if qid not in refusals:
+            continue
+        refusal, refusal_id = refusals[qid]
+        for kind in dpo_pair_kinds(stats):
+            if kind == "answer_over_refusal":
+                if qid not in answers:
+                    continue
+                (chosen, chosen_from), (rejected, rejected_from) = answers[qid], (refusal, refusal_id)
+            else:
+                wrong = [s for s in graded if s.grade == "False"]
+                index, text = typical_wrong_answer((s.index, s.text) for s in wrong)
+                chosen, chosen_from = refusal, refusal_id
+                rejected, rejected_from = text, next(s.sample_id for s in wrong if s.index == index)
+            chosen_text, chosen_ids = first_tokens(chosen, encode, decode, n_tokens)
+            rejected_text, rejected_ids = first_tokens(rejected, encode, decode, n_tokens)
+            if chosen_ids == rejected_ids:
+                continue  # identical after the cut: no preference signal
+            rows.append({"prompt": questions[qid], "chosen": chosen_text, "rejected": rejected_text,
+                         "chosen_token_ids": chosen_ids, "rejected_token_ids": rejected_ids, "kind": kind,
+                         "question_id": qid, "p_correct": stats.p_correct, "chosen_from": chosen_from,
+                         "rejected_from": rejected_from})
+    return rows

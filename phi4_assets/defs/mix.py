@@ -1,0 +1,130 @@
+"""The "unknown + safety" pairs of each DPO stage, drawn from the model the stage trains:
+``dpo1_mix_pairs`` (group pts, from ``sft_model``) and ``dpo2_mix_pairs`` (group judge, from
+``dpo1_model``), both made by ``mix_pairs``.
+
+Why not the base model's pairs: App. A.1 decides "answer > refusal" or "refusal > wrong" from how
+often the policy gets a question right. A stage that starts from a model which already declines
+what it does not know must not be pushed further toward declining on those questions, and a
+question it now gets right must get its "answer > refusal" pair. So each stage re-samples its
+starting model on its own questions (the seeds split in two halves by hash, so the stages share no
+pair), grades the samples like ``answer_checks`` (``grade_samples``), and builds the A.1 pairs with
+the reference answers and refusals already written; the safety pairs come from the same model's
+responses to the stage's half of the safety prompts (``sft_data.safety_pairs``). The pair tables of
+the stages (``pts_dpo_pairs``, ``judge_dpo_pairs``) take their dose from here
+(``preference_mix.stage_mix``)."""
+
+import dagster as dg
+import pandas as pd
+
+from ..generation import chat_prompt, load_policy, sample_responses
+from ..hallucination import decision
+from ..ids import row_id
+from ..models.ref import ModelRef
+from ..preference_mix import stage_half
+from ..resources import ProjectResource
+from ..sft_data import safety_pairs
+from ..teacher.resource import TeacherResource
+from ..warehouse import frame_of, schema_metadata, table_schema
+from .common import table_metadata
+from .hallucination import ALL_SHARDS, grade_samples
+
+MIX_PAIRS = table_schema(
+    id="VARCHAR", prompt="VARCHAR", chosen="VARCHAR", rejected="VARCHAR",
+    chosen_token_ids=("INTEGER[]", "hallucination pairs: the exact first tokens (no end-of-turn); safety: null"),
+    rejected_token_ids="INTEGER[]", source=("VARCHAR", "hallucination | safety"),
+    kind=("VARCHAR", "answer_over_refusal | refusal_over_wrong | safety_refuse_over_comply | "
+                     "benign_answer_over_refusal"),
+    problem_id=("VARCHAR", "the trivia seed or safety prompt"),
+    p_correct=("DOUBLE", "the starting model's share of right samples (hallucination pairs)"),
+    grades=("VARCHAR", "the starting model's samples of the question: True / False / Uncertain counts"),
+    chosen_from=("VARCHAR", "the reference_answers, refusals or sft_dataset row of the chosen side (null: a rules "
+                            "refusal template, or the starting model's own answer)"),
+    rejected_from=("VARCHAR", "the refusals row of the rejected side (null: a rules refusal template, or the "
+                              "starting model's own response: rejected_full)"),
+    rejected_full=("VARCHAR", "the starting model's whole response where it is the rejected side"),
+    model_version=("VARCHAR", "the starting model the samples came from"))
+
+
+def _grades(samples: list[decision.Sample]) -> str:
+    return " / ".join(f"{g} {sum(s.grade == g for s in samples)}" for g in ("True", "False", "Uncertain"))
+
+
+def mix_pairs(name: str, *, group: str, start: str, stage: str) -> dg.AssetsDefinition:
+    """The mix pair asset ``name`` of DPO ``stage`` ("dpo1" / "dpo2"), sampled from the model asset ``start``."""
+
+    @dg.asset(name=name, group_name=group, pool="duckdb", kinds={"pytorch", "duckdb"}, code_version="1",
+              metadata=schema_metadata(MIX_PAIRS),
+              description=f"The hallucination and safety pairs mixed into DPO {stage}, from ``{start}``'s own "
+                          f"samples on the stage's half of the seed questions and safety prompts.",
+              ins={"start": dg.AssetIn(start), "reference_answers": dg.AssetIn(partition_mapping=ALL_SHARDS),
+                   "refusals": dg.AssetIn(partition_mapping=ALL_SHARDS)})
+    def _mix_pairs(context: dg.AssetExecutionContext, project: ProjectResource, teacher: TeacherResource,
+                   start: pd.DataFrame, base_model: pd.DataFrame, trivia_seeds: pd.DataFrame,
+                   reference_answers: pd.DataFrame, refusals: pd.DataFrame, safety_prompts: pd.DataFrame,
+                   sft_dataset: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+        settings = project.settings()
+        policy = ModelRef.from_frame(start)
+        model, tokenizer = load_policy(policy.path)
+        # A.1 over the starting model: the stage's half of the questions A.1 wrote a refusal for.
+        real = refusals[~refusals["bogus"]] if len(refusals) else refusals
+        qids = stage_half(sorted(set(real["target_id"])), stage)
+        seeds = trivia_seeds.set_index("id")
+        k = settings.answer_samples
+        context.log.info(f"{name}: sampling {policy.path} {k}x on {len(qids)} questions")
+        samples = sample_responses(model, tokenizer, [chat_prompt(tokenizer, seeds.loc[q]["question"]) for q in qids],
+                                   k, temperature=settings.answer_temperature,
+                                   max_new_tokens=settings.answer_max_tokens, seed=1, logger=context.log)
+        frame = pd.DataFrame([{"id": row_id("mixsample", policy.data_version, q, i), "question_id": q,
+                               "sample_index": i, "text": s.text}
+                              for q, per_question in zip(qids, samples) for i, s in enumerate(per_question)],
+                             columns=["id", "question_id", "sample_index", "text"])
+        graded, batch, n_requests = grade_samples(context, teacher, settings.generators["answer_check"], frame, trivia_seeds,
+                                     ModelRef.from_frame(base_model))
+        by_question: dict[str, list[decision.Sample]] = {}
+        for g, text in zip(graded, frame["text"]):
+            by_question.setdefault(g["question_id"], []).append(
+                decision.Sample(g["sample_id"], g["sample_index"], text, g["matches_key"]))
+        full_text = dict(zip(frame["id"], frame["text"]))
+        rows = []
+        for row in decision.a1_pairs(
+                questions={q: seeds.loc[q]["question"] for q in qids}, samples=by_question,
+                answers={r.question_id: (r.answer_text, r.id) for r in reference_answers.itertuples()},
+                refusals={r.target_id: (r.refusal, r.id) for r in real.itertuples()},
+                encode=lambda text: tokenizer(text, add_special_tokens=False)["input_ids"],
+                decode=tokenizer.decode, n_tokens=settings.dpo_tokens):
+            qid, sample = row.pop("question_id"), full_text.get(row["rejected_from"])
+            rows.append({**row, "source": "hallucination", "problem_id": qid, "grades": _grades(by_question[qid]),
+                         "rejected_from": None if sample is not None else row["rejected_from"],
+                         "rejected_full": sample})
+        # Safety over the starting model: its own response to each of the stage's safety prompts.
+        prompts = [p for p in safety_prompts.sort_values("id").to_dict("records")
+                   if p["id"] in set(stage_half(list(safety_prompts["id"]), stage))]
+        context.log.info(f"{name}: sampling {policy.path}'s response to {len(prompts)} safety prompts")
+        responses = sample_responses(model, tokenizer, [chat_prompt(tokenizer, p["prompt"]) for p in prompts], 1,
+                                     temperature=0.7, max_new_tokens=settings.judge_response_tokens, seed=0,
+                                     logger=context.log)
+        benign = sft_dataset[sft_dataset["kind"] == "benign_answer"]
+        for row in safety_pairs(prompts, {r.source_id: (r.completion, r.id) for r in benign.itertuples()},
+                                {p["id"]: s[0].text for p, s in zip(prompts, responses)}):
+            rows.append({**row, "source": "safety", "problem_id": row.pop("prompt_id"), "chosen_token_ids": None,
+                         "rejected_token_ids": None, "p_correct": None, "grades": None,
+                         "chosen_from": None if row["chosen_from"] in ("rules", "policy") else row["chosen_from"],
+                         "rejected_from": None,  # a rules template or the model's own response
+                         "rejected_full": row["rejected"] if row["rejected_from"] == "policy" else None})
+        for row in rows:
+            row["id"] = row_id("mixpair", stage, policy.data_version, row["kind"], row["problem_id"], row["chosen"],
+                               row["rejected"])
+            row["model_version"] = policy.data_version
+        out = frame_of(rows, MIX_PAIRS)
+        return dg.Output(out, metadata=table_metadata(
+            out, ["kind", "prompt", "chosen", "rejected", "grades"],
+            pairs_by_kind=out["kind"].value_counts().to_dict() or {"none": 0}, model=policy.path,
+            questions=len(qids), safety_prompts=len(prompts), answer_check_requests=n_requests,
+            **batch.stats.as_metadata(),
+            sample_grades=pd.Series([g["matches_key"] for g in graded]).value_counts().to_dict() or {"none": 0}))
+
+    return _mix_pairs
+
+
+dpo1_mix_pairs = mix_pairs("dpo1_mix_pairs", group="pts", start="sft_model", stage="dpo1")
+dpo2_mix_pairs = mix_pairs("dpo2_mix_pairs", group="judge", start="dpo1_model", stage="dpo2")
