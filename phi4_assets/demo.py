@@ -139,7 +139,7 @@ def run_demo(stop_after: str | None = None, start_from: str | None = None,
     from .lineage import create_lineage_view
     from .settings import Paths
 
-    create_lineage_view(Paths.from_env().warehouse, phi4_assets.defs.table_columns())  # phi4.lineage_edges, for SQL users
+    create_lineage_view(Paths.from_env().warehouse, phi4_assets.defs.tablestored_columns())  # phi4.lineage_edges, for SQL users
     print(f"== demo done in {time.monotonic() - started:.1f}s")
     for label, seconds in timings:
         print(f"   {seconds:8.1f}s  {label}")
@@ -150,13 +150,13 @@ def run_demo(stop_after: str | None = None, start_from: str | None = None,
 def what_was_made(paths) -> str:
     """The end of a demo, as a user wants it: Table 9, where the figures and loss curves are, how to
     look at it all in the UI."""
-    from .duckdb_files import connection
+    from .duckdb_files import connection, stored_columns
     from .evaluation.report import ablation_markdown
-    from .lineage import SCHEMA, _columns
+    from .lineage import SCHEMA
 
     lines = []
     with connection(paths.warehouse) as con:
-        tables = _columns(con, SCHEMA)
+        tables = stored_columns(con, SCHEMA)
         if "ablation_table" in tables:
             table = con.execute(f"SELECT * FROM {SCHEMA}.ablation_table").fetchdf()
             if len(table):

@@ -47,3 +47,14 @@ def connection(path: str | Path, *, read_only: bool = True, timeout_s: float = 3
         yield con
     finally:
         con.close()
+
+
+def stored_columns(con: duckdb.DuckDBPyConnection, schema: str | None = None) -> dict[str, list[str]]:
+    """table -> column names (in order), for the tables of ``schema`` (or of the main schema)."""
+    rows = con.execute("SELECT table_name, column_name FROM information_schema.columns "
+                       "WHERE table_schema = ? AND table_catalog = current_database() ORDER BY ordinal_position",
+                       [schema or "main"]).fetchall()
+    tables: dict[str, list[str]] = {}
+    for table, column in rows:
+        tables.setdefault(table, []).append(column)
+    return tables

@@ -45,7 +45,8 @@ from .hallucination import requests as hreq
 from .judge import requests as judge_requests
 from .sft_data import chat_prompt_selection, response_request
 from .duckdb_files import connection
-from .lineage import SCHEMA, _columns
+from .duckdb_files import stored_columns
+from .lineage import SCHEMA
 from .profiles import Profile, load_profile
 from .settings import Paths
 from .teacher import ChatRequest
@@ -143,7 +144,7 @@ class Inputs:
             if self.paths.warehouse.exists():
                 with connection(self.paths.warehouse) as con:
                     if self._tables is None:
-                        self._tables = _columns(con, SCHEMA)
+                        self._tables = stored_columns(con, SCHEMA)
                     if name in self._tables:
                         self._frames[name] = con.execute(f'SELECT * FROM {SCHEMA}."{name}"').fetchdf()
         return self._frames[name]
@@ -215,7 +216,7 @@ class Inputs:
             self._token_stats = pd.DataFrame(columns=["model", "task", "n", "prompt", "completion"])
             if self.paths.teacher_cache.exists():
                 with connection(self.paths.teacher_cache) as con:
-                    if "teacher_calls" in _columns(con):
+                    if "teacher_calls" in stored_columns(con):
                         self._token_stats = con.execute(
                             "SELECT model, task, count(*) AS n, sum(prompt_tokens) AS prompt, "
                             "sum(completion_tokens) AS completion FROM teacher_calls "

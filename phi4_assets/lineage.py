@@ -48,7 +48,7 @@ from typing import Any
 
 import duckdb
 
-from .duckdb_files import connection
+from .duckdb_files import connection, stored_columns
 
 SCHEMA = "phi4"
 VIEW = "lineage_edges"
@@ -137,17 +137,6 @@ class UnknownId(LookupError):
 # -- connections -----------------------------------------------------------------------------
 
 
-def _columns(con: duckdb.DuckDBPyConnection, schema: str | None = None) -> dict[str, list[str]]:
-    """table -> column names (in order), for the tables of ``schema`` (or of the main schema)."""
-    rows = con.execute("SELECT table_name, column_name FROM information_schema.columns "
-                       "WHERE table_schema = ? AND table_catalog = current_database() ORDER BY ordinal_position",
-                       [schema or "main"]).fetchall()
-    tables: dict[str, list[str]] = {}
-    for table, column in rows:
-        tables.setdefault(table, []).append(column)
-    return tables
-
-
 def active_links(tables: dict[str, list[str]]) -> Iterator[tuple[Edge, str]]:
     """(edge, parent table) for every link of ``EDGES`` that the existing warehouse tables allow.
 
@@ -214,7 +203,7 @@ def create_lineage_view(warehouse_path: str | Path, declared: dict[str, list[str
     path.parent.mkdir(parents=True, exist_ok=True)
     with connection(path, read_only=False) as con:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-        tables = _columns(con, SCHEMA)
+        tables = stored_columns(con, SCHEMA)
         tables.pop(VIEW, None)
         if declared is not None:
             tables = {name: declared[name] for name in tables if name in declared}
@@ -316,7 +305,7 @@ class _Stores:
             path = self.paths[which]
             con = self._stack.enter_context(connection(path)) if path.exists() else None
             self._cons[which] = con
-            self._tables[which] = _columns(con, SCHEMA if which == SCHEMA else None) if con else {}
+            self._tables[which] = stored_columns(con, SCHEMA if which == SCHEMA else None) if con else {}
         return self._cons[which]
 
     @property

@@ -241,3 +241,13 @@ def test_a1_pairs_follow_the_samples_of_the_model_given():
     assert wrong["p_correct"] == 0.25 and wrong["prompt"] == "Who painted it?"
     right = got[("q-right", "answer_over_refusal")]
     assert (right["chosen_from"], right["rejected_from"], right["p_correct"]) == ("ref-q-right", "refusal-q-right", 1.0)
+
+
+def test_follows_a1_needs_a_right_sample_for_answer_pairs_and_a_wrong_one_for_refusal_pairs():
+    S = decision.Sample
+    declines = [S("a", 0, "I don't know.", "Uncertain"), S("b", 1, "Not sure.", "Uncertain")]
+    mixed = [S("c", 0, "Paris", "True"), S("d", 1, "Lyon", "False")]
+    assert not decision.follows_a1("answer_over_refusal", declines)
+    assert not decision.follows_a1("refusal_over_wrong", declines)
+    assert decision.follows_a1("answer_over_refusal", mixed) and decision.follows_a1("refusal_over_wrong", mixed)
+    assert not decision.follows_a1("safety_refuse_over_comply", mixed)

@@ -42,8 +42,9 @@ def test_pts_group_materializes_and_resumes_from_the_memo(state, stub_teacher, t
     # The "unknown + safety" mix: the floor (4 on tiny) and every kind in turn.
     assert len(mixed) == 4 and {"hallucination", "safety"} <= set(pairs["source"])
     # ... drawn from DPO stage 1's own starting model, on stage 1's half of the questions.
-    pool = dg.materialize(assets, selection=[mix.dpo1_mix_pairs.key], resources=resources,
-                          instance=instance).output_for_node("dpo1_mix_pairs")
+    pooled = dg.materialize(assets, selection=[mix.dpo1_mix_pairs.key], resources=resources, instance=instance)
+    pool = pooled.output_for_node("dpo1_mix_pairs")
+    assert [e.passed for e in pooled.get_asset_check_evaluations()] == [True]
     sft_ref = dg.materialize(assets, selection=[sft.sft_model.key], resources=resources,
                              instance=instance).output_for_node("sft_model")
     assert set(mixed["id"]) <= set(pool["id"]) and set(pool["model_version"]) == {sft_ref["data_version"].iloc[0]}

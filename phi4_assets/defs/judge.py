@@ -74,10 +74,9 @@ def _from_model(context, ref: ModelRef, prompts: list[dict], max_new_tokens: int
 
 def _from_endpoint(context, teacher: TeacherResource, base: ModelRef, source: str, prompts: list[dict],
                    max_tokens: int) -> tuple[list[dict], dict]:
-    model = None if source == "teacher" else source
     requests = [judge_requests.candidate(p["prompt"], source, max_tokens) for p in prompts]
     batch = ask_teacher(context, teacher, requests, base)
-    generator = batch.model if model is None else model
+    generator = (requests[0].model if requests else None) or batch.model  # the named model, else the teacher's
     rows = [{"generator": generator, "response": (r.text or "").strip() if r.ok else None,
              "truncated": r.finish_reason == "length", "teacher_call_id": r.call_id, "model_version": None,
              "failure": None if r.ok and r.text.strip() else (r.error or "empty")} for r in batch.replies]
@@ -222,6 +221,17 @@ def rating_summary(frame: pd.DataFrame) -> dict:
     return summary
 
 
+def _outcome(candidate: pd.Series) -> str | None:
+    """A candidate's keyed outcome (correct / declined / wrong), None where no key applies."""
+    return None if pd.isna(candidate["oracle_outcome"]) else candidate["oracle_outcome"]
+
+
+def _acceptable(candidate: pd.Series) -> bool:
+    """``acceptable_chosen`` for a ``judge_candidates`` row: used by the asset and by its check."""
+    text = candidate["response"] or ""
+    return acceptable_chosen(candidate["prompt_kind"], _outcome(candidate), is_refusal(text), text)
+
+
 @dg.asset(**_table(JUDGE_DPO_PAIRS), code_version="3")
 def judge_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource, judge_ratings: pd.DataFrame,
                     judge_candidates: pd.DataFrame, dpo2_mix_pairs: pd.DataFrame) -> dg.Output[pd.DataFrame]:
@@ -232,15 +242,13 @@ def judge_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource,
     to a keyed prompt, compliance with a harmful one, a refused benign one, a loop:
     ``acceptable_chosen``) is dropped and counted, and a pair whose texts repeat another's (two
     candidate models wrote the same responses) is kept once. Plus the "unknown + safety" pairs of
-    ``dpo2_mix_pairs`` (from ``dpo1_model``) at ``judge_mix_share`` (at least ``mix_floor``). Chosen and rejected are full
-    responses (trained with end-of-turn); ``kind`` says what each pair teaches."""
+    ``dpo2_mix_pairs`` (from ``dpo1_model``) at ``judge_mix_share`` (at least ``mix_floor``). Chosen
+    and rejected are full responses (trained with end-of-turn); ``kind`` says what each pair teaches."""
     settings = project.settings()
     rated = judge_ratings[judge_ratings["rated"]] if len(judge_ratings) else judge_ratings
     flag = lambda v: None if pd.isna(v) else bool(v)  # noqa: E731 (DuckDB gives NA for a null boolean)
     by_id = judge_candidates.set_index("id") if len(judge_candidates) else judge_candidates
-    outcome = lambda row: None if pd.isna(row["oracle_outcome"]) else row["oracle_outcome"]  # noqa: E731
-    acceptable = {cid: acceptable_chosen(c["prompt_kind"], outcome(c), is_refusal(c["response"] or ""),
-                                         c["response"] or "") for cid, c in by_id.iterrows()}
+    acceptable = {cid: _acceptable(c) for cid, c in by_id.iterrows()}
     preferences = select_preferences(
         [RatedPair(r.id, r.candidate_a_id, r.candidate_b_id, r.accuracy_a, r.accuracy_b, r.overall_a, r.overall_b,
                    flag(r.accuracy_consistent), flag(r.overall_consistent), overall_rated=r.judge != "rules")
@@ -256,7 +264,7 @@ def judge_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource,
             repeated += 1  # the same pair twice would weigh twice in DPO
             continue
         seen.add(texts)
-        kind = pair_kind(chosen["prompt_kind"], outcome(chosen), outcome(rejected), is_refusal(chosen["response"]),
+        kind = pair_kind(chosen["prompt_kind"], _outcome(chosen), _outcome(rejected), is_refusal(chosen["response"]),
                          is_refusal(rejected["response"]))
         if not acceptable[p.chosen_id]:
             unacceptable[kind] += 1
@@ -328,9 +336,7 @@ def judge_dpo_pairs_chosen_acceptable(judge_dpo_pairs: pd.DataFrame,
     judged = judge_dpo_pairs[judge_dpo_pairs["source"] == "judge"] if len(judge_dpo_pairs) else judge_dpo_pairs
     bad = []
     for r in judged.itertuples():
-        c = by_id.loc[r.chosen_candidate_id]
-        outcome = None if pd.isna(c["oracle_outcome"]) else c["oracle_outcome"]
-        if not acceptable_chosen(c["prompt_kind"], outcome, is_refusal(r.chosen), r.chosen):
+        if not _acceptable(by_id.loc[r.chosen_candidate_id]):
             bad.append(r.id)
     return dg.AssetCheckResult(passed=not bad, metadata={"judge_pairs": len(judged), "unacceptable_chosen": len(bad),
                                                          "ids": ", ".join(bad[:10])})

@@ -54,6 +54,9 @@ def mix_pairs(name: str, *, group: str, start: str, stage: str) -> dg.AssetsDefi
 
     @dg.asset(name=name, group_name=group, pool="duckdb", kinds={"pytorch", "duckdb"}, code_version="1",
               metadata=schema_metadata(MIX_PAIRS),
+              check_specs=[dg.AssetCheckSpec(f"{name}_follow_a1", asset=name, description=(
+                  "A.1's rule over the starting model's own grades: \"answer > refusal\" only for a question it "
+                  "got right at least once, \"refusal > wrong\" only for one it got wrong at least once."))],
               description=f"The hallucination and safety pairs mixed into DPO {stage}, from ``{start}``'s own "
                           f"samples on the stage's half of the seed questions and safety prompts.",
               ins={"start": dg.AssetIn(start), "reference_answers": dg.AssetIn(partition_mapping=ALL_SHARDS),
@@ -61,7 +64,7 @@ def mix_pairs(name: str, *, group: str, start: str, stage: str) -> dg.AssetsDefi
     def _mix_pairs(context: dg.AssetExecutionContext, project: ProjectResource, teacher: TeacherResource,
                    start: pd.DataFrame, base_model: pd.DataFrame, trivia_seeds: pd.DataFrame,
                    reference_answers: pd.DataFrame, refusals: pd.DataFrame, safety_prompts: pd.DataFrame,
-                   sft_dataset: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+                   sft_dataset: pd.DataFrame):
         settings = project.settings()
         policy = ModelRef.from_frame(start)
         model, tokenizer = load_policy(policy.path)
@@ -116,12 +119,17 @@ def mix_pairs(name: str, *, group: str, start: str, stage: str) -> dg.AssetsDefi
                                row["rejected"])
             row["model_version"] = policy.data_version
         out = frame_of(rows, MIX_PAIRS)
-        return dg.Output(out, metadata=table_metadata(
+        yield dg.Output(out, metadata=table_metadata(
             out, ["kind", "prompt", "chosen", "rejected", "grades"],
             pairs_by_kind=out["kind"].value_counts().to_dict() or {"none": 0}, model=policy.path,
             questions=len(qids), safety_prompts=len(prompts), answer_check_requests=n_requests,
             **batch.stats.as_metadata(),
             sample_grades=pd.Series([g["matches_key"] for g in graded]).value_counts().to_dict() or {"none": 0}))
+        against = [r["id"] for r in rows if r["source"] == "hallucination" and not decision.follows_a1(
+            r["kind"], by_question[r["problem_id"]])]
+        yield dg.AssetCheckResult(check_name=f"{name}_follow_a1", passed=not against, metadata={
+            "hallucination_pairs": sum(r["source"] == "hallucination" for r in rows), "against_a1": len(against),
+            "ids": ", ".join(against[:10])})
 
     return _mix_pairs
 

@@ -93,6 +93,15 @@ class Sample:
     grade: str
 
 
+def follows_a1(kind: str, samples: list[Sample]) -> bool:
+    """Whether a pair of ``kind`` may exist for a question with these graded samples (A.1's rule)."""
+    if kind == "answer_over_refusal":
+        return any(s.grade == "True" for s in samples)
+    if kind == "refusal_over_wrong":
+        return any(s.grade == "False" for s in samples)
+    return False
+
+
 def a1_pairs(questions: dict[str, str], samples: dict[str, list[Sample]], answers: dict[str, tuple[str, str]],
              refusals: dict[str, tuple[str, str]], encode: Callable[[str], list[int]],
              decode: Callable[[list[int]], str], n_tokens: int = DPO_TOKENS) -> list[dict]:
