@@ -159,6 +159,11 @@ def test_first_tokens_with_the_policy_tokenizer(tiny_model_dir):
     ("Sorry, I cannot help with that.", True),
     ("I don't have enough information to provide a correct answer.", True),  # the small run's policy, a decline
     ("I can't determine the answer based on the given options.", True),
+    # Declines the stage-1 model wrote on its own (small run), once graded as wrong answers:
+    ("I'm not 100% sure.", True),
+    ("I'm unsure.", True),
+    ("I don't have any information about Egypt.", True),
+    ("I can't provide a definitive answer, as there is no single definitive answer to this question.", True),
     ("I can't tell. It was Vermeer.", False),
     ("I'm not sure, but it was Vermeer.", False),  # a hedged guess commits to an answer
     ("I think it is 381, but I'm not sure.", False),
@@ -251,3 +256,17 @@ def test_follows_a1_needs_a_right_sample_for_answer_pairs_and_a_wrong_one_for_re
     assert not decision.follows_a1("refusal_over_wrong", declines)
     assert decision.follows_a1("answer_over_refusal", mixed) and decision.follows_a1("refusal_over_wrong", mixed)
     assert not decision.follows_a1("safety_refuse_over_comply", mixed)
+
+
+@pytest.mark.parametrize("text, grade", [
+    ("Paris.", "True"),
+    ("It is Paris, of course.", "True"),
+    ("Lyon.", "False"),
+    ("I'm not sure, but it was Lyon.", "Uncertain"),  # it hedges: not a confident wrong answer
+    ("I don't have any information about France.", "Uncertain"),
+    ("I'm not 100% sure.", "Uncertain"),
+    ("I can't provide a definitive answer, as there is no single definitive answer.", "Uncertain"),
+    ("Marseille is the capital.", "False"),
+])
+def test_the_rules_grade_a_sample_against_the_key(text, grade):
+    assert rules.grade_sample(text, ["Paris"]) == grade

@@ -131,12 +131,6 @@ def policy_answer_samples(context: dg.AssetExecutionContext, config: SamplingCon
         tokens=int(frame["n_tokens"].sum()) if len(frame) else 0))
 
 
-def _rule_grade(text: str, keys: list[str]) -> str:
-    if rules.mentions_key(text, keys):
-        return "True"
-    return "Uncertain" if rules.expresses_uncertainty(text) else "False"
-
-
 def grade_samples(context: dg.AssetExecutionContext, teacher: TeacherResource, generator: str,
                   samples: pd.DataFrame, trivia_seeds: pd.DataFrame, serve_model: ModelRef):
     """Grade policy samples (id, question_id, sample_index, text) against the seed keys: a
@@ -168,7 +162,7 @@ def grade_samples(context: dg.AssetExecutionContext, teacher: TeacherResource, g
             except prompts.ReplyError as e:
                 failure = str(e)
         if grade is None:
-            grade = _rule_grade(s["text"], requests_for.seed_keys(seeds.loc[s["question_id"]]))
+            grade = rules.grade_sample(s["text"], requests_for.seed_keys(seeds.loc[s["question_id"]]))
         rows.append({"sample_id": s["id"], "question_id": s["question_id"], "sample_index": int(s["sample_index"]),
                      "matches_key": grade, "grader": grader, "teacher_call_id": call_id, "teacher_raw": raw,
                      "failure": failure})
