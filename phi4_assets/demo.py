@@ -69,12 +69,13 @@ def _default_dagster_home() -> None:
     ``<state dir>/dagster_home`` with the project's ``dagster.yaml`` (pools, run queue)."""
     if os.environ.get("DAGSTER_HOME"):
         return
-    from .settings import REPO_ROOT, Paths
+    from .settings import Paths, project_root
 
     home = Paths.from_env().state_dir / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists() and (REPO_ROOT / "dagster.yaml").exists():
-        (home / "dagster.yaml").write_text((REPO_ROOT / "dagster.yaml").read_text())
+    config = project_root() / "dagster.yaml"
+    if not (home / "dagster.yaml").exists() and config.exists():
+        (home / "dagster.yaml").write_text(config.read_text())
     os.environ["DAGSTER_HOME"] = str(home)
     print(f"DAGSTER_HOME is not set: using {home}", flush=True)
 

@@ -90,3 +90,34 @@ def test_full_refuses_the_embedded_teacher_unless_told(tmp_path, monkeypatch):
     config.write_text("[profile]\nallow_embedded_teacher = true\n")
     monkeypatch.delenv("PHI4_TEACHER_BASE_URL")
     assert load_profile("full", config).allow_embedded_teacher
+
+
+def test_state_follows_the_project_the_command_runs_in(tmp_path, monkeypatch):
+    """A second clone run from its own directory uses its own data/, not the first clone's (where
+    the package was installed from); outside any clone, the installed checkout."""
+    from phi4_assets.settings import REPO_ROOT, Paths, project_root
+
+    for var in ("PHI4_DATA_DIR", "PHI4_STATE_DIR", "PHI4_WAREHOUSE", "PHI4_MODELS_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    clone = tmp_path / "second-clone"
+    (clone / "phi4_assets").mkdir(parents=True)
+    (clone / "pyproject.toml").write_text('[project]\nname = "phi4-posttrain"\nversion = "0.1.0"\n')
+    monkeypatch.chdir(clone / "phi4_assets")
+    paths = Paths.from_env()
+    assert project_root() == clone.resolve()
+    assert paths.data_dir == clone.resolve() / "data" and paths.warehouse == clone.resolve() / "data" / "warehouse.duckdb"
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    (other / "pyproject.toml").write_text('[project]\nname = "something-else"\n')
+    assert project_root(other) == REPO_ROOT
+
+
+def test_a_warehouse_uri_is_not_turned_into_a_local_path(monkeypatch, tmp_path):
+    from phi4_assets.settings import Paths
+
+    monkeypatch.setenv("PHI4_WAREHOUSE", "md:phi4_runs")
+    monkeypatch.setenv("PHI4_MODELS_DIR", "relative/models")
+    monkeypatch.chdir(tmp_path)
+    paths = Paths.from_env()
+    assert str(paths.warehouse) == "md:phi4_runs"
+    assert paths.models_dir == tmp_path.resolve() / "relative" / "models"  # a local path is still resolved
