@@ -29,9 +29,13 @@ def _demo(args: argparse.Namespace) -> int:
     if args.profile:
         load_profile(args.profile)  # a bad name or profile fails here, before anything runs
         os.environ["PHI4_PROFILE"] = args.profile  # the resources read it when the definitions load
-    from .demo import run_demo
+    from .demo import dry_run, run_demo, selected_stages
 
-    return run_demo(args.stop_after, args.start_from)
+    select = [name.strip() for name in args.select.split(",")] if args.select else None
+    if args.dry_run:
+        print(dry_run(selected_stages(args.stop_after, args.start_from, select)))
+        return 0
+    return run_demo(args.stop_after, args.start_from, select=select)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,6 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--stop-after", default=None, help="stop after the stage of this name (e.g. sources)")
     demo.add_argument("--from", dest="start_from", default=None,
                       help="start at the stage of this name (e.g. judge); earlier stages must be materialized")
+    demo.add_argument("--select", default=None, metavar="STAGE[,STAGE]",
+                      help="run only these stages (their inputs must be materialized)")
+    demo.add_argument("--dry-run", action="store_true",
+                      help="print the stages and assets that would run and the teacher calls and tokens they "
+                           "would make (cache-aware), and run nothing")
     demo.add_argument("--profile", default=None, help="tiny | small | full (default: $PHI4_PROFILE or small)")
     demo.set_defaults(run=_demo)
     add_eval_parser(commands)

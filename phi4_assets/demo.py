@@ -98,12 +98,40 @@ def failure_summary(result: dg.ExecuteInProcessResult, stage: str, partition: st
     return "\n".join(lines)
 
 
-def run_demo(stop_after: str | None = None, start_from: str | None = None,
-             instance: dg.DagsterInstance | None = None) -> int:
+def selected_stages(stop_after: str | None = None, start_from: str | None = None,
+                    select: list[str] | None = None) -> list[tuple[str, list[str], bool | str]]:
+    """The stages a demo runs: from ``start_from`` to ``stop_after`` (names of ``STAGES``), or only
+    the ``select``ed ones, in graph order."""
     names = [name for name, _, _ in STAGES]
-    for wanted in (start_from, stop_after):
+    for wanted in (start_from, stop_after, *(select or [])):
         if wanted is not None and wanted not in names:
             raise ValueError(f"unknown stage {wanted!r}; stages: {', '.join(names)}")
+    if select:
+        if start_from or stop_after:
+            raise ValueError("--select names the stages to run; it does not combine with --from / --stop-after")
+        return [stage for stage in STAGES if stage[0] in select]
+    first = names.index(start_from) if start_from else 0
+    last = names.index(stop_after) if stop_after else len(names) - 1
+    return STAGES[first:last + 1]
+
+
+def dry_run(stages: list[tuple[str, list[str], bool | str]]) -> str:
+    """What a demo over ``stages`` would run, and the teacher calls and tokens it would make
+    (``phi4 estimate`` over the same assets: cache-aware, upper bounds said as such)."""
+    from .estimate import estimate, render_text
+
+    parts = {True: "each seed shard", "domains": f"each PTS domain ({', '.join(DOMAINS)})",
+             "stages": f"each evaluation stage ({', '.join(EVAL_STAGES)})"}
+    lines = ["The demo would run, in order:"]
+    for name, keys, sharded in stages:
+        lines.append(f"  {name}: {', '.join(keys)}" + (f"  [{parts[sharded]}]" if sharded else ""))
+    lines += ["", render_text(estimate([k for _, keys, _ in stages for k in keys]))]
+    return "\n".join(lines)
+
+
+def run_demo(stop_after: str | None = None, start_from: str | None = None,
+             instance: dg.DagsterInstance | None = None, select: list[str] | None = None) -> int:
+    stages = selected_stages(stop_after, start_from, select)
     defs = phi4_assets.defs.load()
     assets = [*defs.assets, *(defs.asset_checks or [])]
     resources = defs.resources
@@ -117,8 +145,7 @@ def run_demo(stop_after: str | None = None, start_from: str | None = None,
         print(f"registered seed shards: {', '.join(added)}", flush=True)
     started = time.monotonic()
     timings = []
-    first = names.index(start_from) if start_from else 0
-    for name, keys, sharded in STAGES[first:]:
+    for name, keys, sharded in stages:
         selection = [dg.AssetKey(k) for k in keys]
         partitions = {True: seed_shard_keys(), "domains": DOMAINS, "stages": EVAL_STAGES}.get(sharded, [None])
         for partition in partitions:
@@ -135,8 +162,6 @@ def run_demo(stop_after: str | None = None, start_from: str | None = None,
             if not result.success:
                 print(failure_summary(result, name, partition), flush=True)
                 return 1
-        if stop_after == name:
-            break
     from .lineage import create_lineage_view
     from .settings import Paths
 

@@ -91,3 +91,24 @@ def test_phi4_demo_takes_a_profile_and_refuses_a_bad_one_before_running(state, m
     import os
 
     assert os.environ["PHI4_PROFILE"] == "tiny"
+
+
+def test_stage_selection_and_a_dry_run_that_runs_nothing(state, capsys):
+    from phi4_assets.cli import main
+    from phi4_assets.demo import STAGES, selected_stages
+
+    names = lambda stages: [name for name, _, _ in stages]  # noqa: E731
+    assert names(selected_stages()) == [name for name, _, _ in STAGES]
+    assert names(selected_stages(start_from="pts", stop_after="judge")) == ["pts", "judge"]
+    assert names(selected_stages(select=["judge", "sft"])) == ["sft", "judge"]  # graph order
+    with pytest.raises(ValueError, match="unknown stage 'jugde'"):
+        selected_stages(select=["jugde"])
+    with pytest.raises(ValueError, match="does not combine"):
+        selected_stages(start_from="pts", select=["judge"])
+
+    assert main(["demo", "--dry-run", "--select", "sft,judge", "--profile", "tiny"]) == 0
+    out = capsys.readouterr().out
+    assert "  sft: sft_dataset, sft_model" in out and "  judge: judge_candidates" in out
+    assert "sources:" not in out and "sft_dataset" in out.split("The demo would run")[1]
+    assert "total" in out  # the teacher-call estimate of the selected assets
+    assert not state.warehouse.exists()  # nothing ran
