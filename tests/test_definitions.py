@@ -34,3 +34,21 @@ def test_the_dg_cli_loads_the_project():
     done = subprocess.run([dg, "check", "defs"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "All definitions loaded successfully" in done.stdout + done.stderr
+
+
+def test_retries_where_they_are_cheap_and_nowhere_else():
+    """Teacher work resumes from the call cache and training from its checkpoints, so those retry;
+    sampling, PTS and evaluation are deterministic and do not (see defs/common.py)."""
+    from phi4_assets.defs import load
+    from phi4_assets.defs.common import TEACHER_RETRY, TRAINING_RETRY
+
+    policies = {}
+    for a in load().assets:
+        for key in a.keys:
+            policies[key.to_user_string()] = a.op.retry_policy
+    teacher_only = {"answer_checks", "reference_answers", "bogus_questions", "refusals", "sft_dataset",
+                    "judge_candidates", "judge_ratings"}
+    models = {"sft_model", "dpo1_model", "dpo2_model", "dpo2_only_model"}
+    assert {k for k, p in policies.items() if p == TEACHER_RETRY} == teacher_only
+    assert {k for k, p in policies.items() if p == TRAINING_RETRY} == models
+    assert all(policies[k] is None for k in policies.keys() - teacher_only - models)

@@ -11,6 +11,18 @@ from ..teacher import ChatRequest
 from ..teacher.resource import TeacherBatch, TeacherResource, TeacherStats
 
 
+# Retries where they are cheap and safe (Dagster re-runs the step in the same run):
+# - an asset that calls the teacher: every answered call is in the cache, so a retry repeats only
+#   the calls that failed or were in flight (a dropped connection, a restarted server, a DuckDB
+#   lock held past its timeout); two tries, 30 s then 60 s apart, ride out a short outage;
+# - a training asset: it resumes from its last checkpoint in the work directory, so a retry after a
+#   transient failure repeats at most one checkpoint interval; one try.
+# Policy sampling, PTS and evaluation are not retried: they are deterministic, so a failure there
+# is a bug or a resource limit that a retry would only repeat.
+TEACHER_RETRY = dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL)
+TRAINING_RETRY = dg.RetryPolicy(max_retries=1, delay=10)
+
+
 def ask_teacher(context: dg.AssetExecutionContext, teacher: TeacherResource, requests: list[ChatRequest],
                 base_model: ModelRef) -> TeacherBatch:
     """Send requests through the teacher; the embedded server (if used) serves ``base_model``."""

@@ -17,7 +17,7 @@ from ..resources import ProjectResource
 from ..teacher.resource import TeacherResource
 from ..text import normalize_question
 from ..warehouse import frame_of, schema_metadata, table_schema
-from .common import ask_teacher, column_lineage, shares, table_metadata
+from .common import TEACHER_RETRY, ask_teacher, column_lineage, shares, table_metadata
 from ..sources.shards import assign_shards, shard_seed
 from .partitions import seed_shards
 
@@ -179,7 +179,7 @@ def graded_samples(checks: pd.DataFrame, samples: pd.DataFrame) -> dict[str, lis
     return out
 
 
-@dg.asset(**_sharded(ANSWER_CHECKS), code_version="1",
+@dg.asset(**_sharded(ANSWER_CHECKS), code_version="1", retry_policy=TEACHER_RETRY,
           check_specs=[dg.AssetCheckSpec("answer_checks_parse_failures", asset="answer_checks",
                                          description="Teacher grades that failed to parse stay under the limit.")])
 def answer_checks(context: dg.AssetExecutionContext, config: GeneratorConfig, project: ProjectResource,
@@ -212,7 +212,7 @@ def answer_checks(context: dg.AssetExecutionContext, config: GeneratorConfig, pr
 # -- what the teacher (or the rules) writes ------------------------------------------------
 
 
-@dg.asset(**_sharded(REFERENCE_ANSWERS), code_version="1")
+@dg.asset(**_sharded(REFERENCE_ANSWERS), code_version="1", retry_policy=TEACHER_RETRY)
 def reference_answers(context: dg.AssetExecutionContext, config: GeneratorConfig, project: ProjectResource,
                       teacher: TeacherResource, trivia_seeds: pd.DataFrame,
                       base_model: pd.DataFrame) -> dg.Output[pd.DataFrame]:
@@ -242,7 +242,7 @@ def reference_answers(context: dg.AssetExecutionContext, config: GeneratorConfig
         teacher_rejected=int(frame["rejected_reason"].notna().sum()), **batch.stats.as_metadata()))
 
 
-@dg.asset(**_sharded(BOGUS_QUESTIONS), code_version="1")
+@dg.asset(**_sharded(BOGUS_QUESTIONS), code_version="1", retry_policy=TEACHER_RETRY)
 def bogus_questions(context: dg.AssetExecutionContext, config: GeneratorConfig, project: ProjectResource,
                     teacher: TeacherResource, trivia_seeds: pd.DataFrame,
                     base_model: pd.DataFrame) -> dg.Output[pd.DataFrame]:
@@ -307,7 +307,7 @@ def bogus_questions(context: dg.AssetExecutionContext, config: GeneratorConfig, 
         generators=shares(frame["generator"]), **batch.stats.as_metadata()))
 
 
-@dg.asset(**_sharded(REFUSALS), code_version="1")
+@dg.asset(**_sharded(REFUSALS), code_version="1", retry_policy=TEACHER_RETRY)
 def refusals(context: dg.AssetExecutionContext, config: GeneratorConfig, project: ProjectResource,
              teacher: TeacherResource, trivia_seeds: pd.DataFrame, answer_checks: pd.DataFrame,
              bogus_questions: pd.DataFrame, base_model: pd.DataFrame) -> dg.Output[pd.DataFrame]:

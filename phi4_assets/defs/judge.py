@@ -27,7 +27,7 @@ from ..sft_data import is_refusal
 from ..resources import ProjectResource
 from ..teacher.resource import TeacherResource
 from ..warehouse import frame_of, schema_metadata, table_schema
-from .common import ask_teacher, column_lineage, shares, table_metadata
+from .common import TEACHER_RETRY, ask_teacher, column_lineage, shares, table_metadata
 from .training import dpo_model
 
 GROUP = "judge"
@@ -83,7 +83,7 @@ def _from_endpoint(context, teacher: TeacherResource, base: ModelRef, source: st
     return rows, batch.stats.as_metadata(f"teacher_{source}_")
 
 
-@dg.asset(**_table(JUDGE_CANDIDATES), code_version="1")
+@dg.asset(**_table(JUDGE_CANDIDATES), code_version="1", retry_policy=TEACHER_RETRY)
 def judge_candidates(context: dg.AssetExecutionContext, project: ProjectResource, teacher: TeacherResource,
                      chat_prompts: pd.DataFrame, safety_prompts: pd.DataFrame, trivia_seeds: pd.DataFrame,
                      math_problems: pd.DataFrame, mcq_questions: pd.DataFrame, base_model: pd.DataFrame,
@@ -133,7 +133,7 @@ def _verdict(reply):
         return None, str(e)
 
 
-@dg.asset(**_table(JUDGE_RATINGS), code_version="1")
+@dg.asset(**_table(JUDGE_RATINGS), code_version="1", retry_policy=TEACHER_RETRY)
 def judge_ratings(context: dg.AssetExecutionContext, project: ProjectResource, teacher: TeacherResource,
                   judge_candidates: pd.DataFrame, base_model: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """Every pair of candidates for a prompt, judged in both orders (A first, then B first);

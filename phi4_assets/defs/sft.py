@@ -12,7 +12,7 @@ from ..sft_data import (cap_declines, chat_prompt_selection, is_refusal, mix_by_
                         template_safety_refusal)
 from ..teacher.resource import TeacherResource
 from ..training.sft import train_sft
-from .common import ask_teacher, table_metadata
+from .common import TEACHER_RETRY, ask_teacher, table_metadata
 from .training import TRAIN, retrain_when_data_changes, settings_from, train_model_asset
 
 GROUP = "sft"
@@ -49,7 +49,7 @@ SFT_DATASET = table_schema(
     truncated=("BOOLEAN", "the teacher's response hit its token limit (the completion ends at its last full sentence)"))
 
 
-@dg.asset(group_name=GROUP, pool="duckdb", kinds={"duckdb"}, code_version="1",
+@dg.asset(group_name=GROUP, pool="duckdb", kinds={"duckdb"}, code_version="1", retry_policy=TEACHER_RETRY,
           automation_condition=dg.AutomationCondition.eager(), metadata=schema_metadata(SFT_DATASET))
 def sft_dataset(context: dg.AssetExecutionContext, config: SftDataConfig, project: ProjectResource,
                 teacher: TeacherResource, chat_prompts: pd.DataFrame, safety_prompts: pd.DataFrame,

@@ -15,8 +15,10 @@ from ..training.common import clear_work_dir, write_training_record
 from ..training.settings import TrainSettings
 from ..training.dpo import train_dpo
 from ..warehouse import schema_metadata
+from .common import TRAINING_RETRY
 
-TRAIN = dict(pool="train", kinds={"pytorch", "huggingface"}, metadata=schema_metadata(MODEL_REF_SCHEMA))
+TRAIN = dict(pool="train", kinds={"pytorch", "huggingface"}, metadata=schema_metadata(MODEL_REF_SCHEMA),
+             retry_policy=TRAINING_RETRY)
 
 
 def retrain_when_data_changes(data_asset: str) -> dg.AutomationCondition:
