@@ -14,10 +14,17 @@ sends, ``estimate`` works out:
   (None = unknown: the requests are not exact, or the embedded teacher's identity, a digest of
   the ``base_model`` weights it serves, is not known because ``base_model`` is not materialized).
 - ``to_call``: calls - cached (None when cached is unknown).
-- ``tokens``: to_call (or every call, when cached is unknown) x tokens per call, where tokens per
-  call is ``measured``: the mean prompt + completion tokens of that task's successful calls in
-  the cache (same model where it has some, else any model), or ``upper bound``: the request's
-  ``max_tokens`` (completion tokens only: prompt tokens are not counted then).
+- ``prompt_tokens`` and ``completion_tokens`` of the calls to make (to_call, or every call when
+  cached is unknown). Completion: ``measured``, the mean of that task's successful calls in the
+  cache (same model where it has some, else any model), else an ``upper bound``, the request's
+  ``max_tokens``. Prompt: ``counted`` with the teacher's own tokenizer's chat template (the
+  embedded teacher serves ``base_model``), else ``measured`` like completions, else counted with
+  the base model's tokenizer as an ``approximation`` (a remote teacher); ``unknown`` where the
+  request texts are not known yet or no tokenizer is at hand (``base_model`` not materialized:
+  nothing is downloaded). ``tokens``: their sum, or the completion tokens alone where the
+  prompt tokens are unknown (said in the note).
+- ``cost``: those tokens at the profile's ``teacher_prices`` (USD per 1M tokens, per model;
+  none built in), an upper bound where the tokens are (``estimate_cost``).
 
 It reads the warehouse, the teacher cache and the profile; it calls nothing and writes nothing.
 Inputs are read as they are now: if the selection also re-materializes an input (say
@@ -46,6 +53,7 @@ from .judge import requests as judge_requests
 from .sft_data import chat_prompt_selection, response_request
 from .duckdb_files import connection
 from .duckdb_files import stored_columns
+from .estimate_cost import PromptCounter, cost_summary, cost_usd, price_hint, prompt_counter, usd
 from .lineage import SCHEMA
 from .profiles import Profile, load_profile
 from .settings import Paths
@@ -87,14 +95,24 @@ class Line:
     to_call: int | None
     tokens_per_call: float | None
     tokens: int | None
-    tokens_basis: str  # "measured" | "upper bound" | "unknown" | "none"
+    tokens_basis: str  # of the completion tokens: "measured" | "upper bound" | "unknown" | "none"
     tokens_note: str = ""
     note: str = ""
+    prompt_tokens: int | None = None
+    prompt_basis: str = "unknown"  # "counted" | "approximation" | "measured" | "unknown" | "none"
+    completion_tokens: int | None = None
+    cost: float | None = None  # USD; of the completion tokens alone where prompt_tokens is None
+    unpriced: list[str] = field(default_factory=list)  # models asked without a teacher_prices entry
 
     @property
     def tokens_are_upper_bound(self) -> bool:
         return self.tokens_basis == "upper bound" or (
             self.tokens is not None and (self.requests_basis == "upper bound" or self.cached is None))
+
+    @property
+    def tokens_are_partial(self) -> bool:
+        """``tokens`` (and ``cost``) leave out prompt tokens nobody could count."""
+        return bool(self.tokens) and self.prompt_tokens is None
 
 
 @dataclass
@@ -102,6 +120,9 @@ class Estimate:
     profile: str
     teacher: str | None  # the cache identity of the teacher (None: unknown)
     teacher_note: str
+    priced_model: str = ""  # the teacher's model name in teacher_prices
+    price: dict[str, float] | None = None  # its price (None: not set)
+    prompt_note: str = ""  # which tokenizer counts prompt tokens, or why none does
     lines: list[Line] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # selected assets without teacher calls: why
 
@@ -109,13 +130,22 @@ class Estimate:
         def total(name):
             values = [getattr(line, name) for line in self.lines]
             return {"value": sum(v for v in values if v is not None), "complete": all(v is not None for v in values)}
+        def counted(name):  # tokens and cost: also incomplete where prompt tokens are left out
+            out = total(name)
+            out["complete"] = out["complete"] and not any(line.tokens_are_partial for line in self.lines)
+            return out
         return {"requests": total("requests"), "calls": total("calls"), "cached": total("cached"),
-                "to_call": total("to_call"), "tokens": total("tokens"),
-                "tokens_upper_bound": any(line.tokens_are_upper_bound for line in self.lines)}
+                "to_call": total("to_call"), "tokens": counted("tokens"), "prompt_tokens": total("prompt_tokens"),
+                "completion_tokens": total("completion_tokens"),
+                "tokens_upper_bound": any(line.tokens_are_upper_bound for line in self.lines),
+                "cost": counted("cost"), "cost_upper_bound": any(line.tokens_are_upper_bound and line.cost
+                                                      for line in self.lines)}
 
     def to_json(self) -> dict:
         return {"profile": self.profile, "teacher": self.teacher, "teacher_note": self.teacher_note,
-                "lines": [{**asdict(line), "tokens_upper_bound": line.tokens_are_upper_bound} for line in self.lines],
+                "priced_model": self.priced_model, "price": self.price, "prompt_note": self.prompt_note,
+                "lines": [{**asdict(line), "tokens_upper_bound": line.tokens_are_upper_bound,
+                           "tokens_partial": line.tokens_are_partial} for line in self.lines],
                 "no_teacher_calls": self.skipped, "totals": self.totals()}
 
 
@@ -135,6 +165,7 @@ class Inputs:
         self._tables: dict[str, list[str]] | None = None
         self._identity: tuple[str | None, str] | None = None
         self._token_stats: pd.DataFrame | None = None
+        self._prompts: PromptCounter | None = None
 
     # tables
     def table(self, name: str) -> pd.DataFrame | None:
@@ -181,16 +212,38 @@ class Inputs:
         return {key: trivia[shards == key].sort_values("id").reset_index(drop=True)
                 for key in shard_keys(trivia, self.profile.shard_size, self.profile.hallucination_seeds)}
 
+    def base_model_dir(self) -> Path | None:
+        """The materialized ``base_model`` directory (None: not materialized, or gone)."""
+        base = self.table("base_model")
+        path = Path(base.iloc[0]["path"]) if base is not None and len(base) == 1 else None
+        return path if path is not None and path.is_dir() else None
+
     # the teacher
+    @property
+    def teacher_name(self) -> str:
+        """The teacher's model name, as ``teacher_prices`` knows it: the endpoint's model, or
+        for the embedded teacher the ``base_model`` it serves."""
+        return self.profile.base_model if self.teacher.embedded else (self.teacher.model or "default")
+
+    def model_of(self, request: ChatRequest) -> str:
+        """The model name a request is priced at (another model at the endpoint, or the teacher)."""
+        return request.model if request.model is not None and request.model != self.teacher.model \
+            else self.teacher_name
+
+    def prompts(self) -> PromptCounter:
+        """Counts prompt tokens: with the base model's tokenizer, the teacher's own when embedded."""
+        if self._prompts is None:
+            self._prompts = prompt_counter(self.base_model_dir(), self.teacher.embedded, self.teacher_name)
+        return self._prompts
+
     def identity(self) -> tuple[str | None, str]:
         """The teacher's cache identity, and how it was found."""
         if self._identity is None:
             if not self.teacher.embedded:
                 self._identity = (self.teacher.model_identity(), f"configured endpoint {self.teacher.base_url}")
             else:
-                base = self.table("base_model")
-                path = Path(base.iloc[0]["path"]) if base is not None and len(base) == 1 else None
-                if path is None or not path.is_dir():
+                path = self.base_model_dir()
+                if path is None:
                     self._identity = (None, "embedded teacher over base_model, which is not materialized: its cache "
                                             "identity (a digest of the weights) is unknown, so cache hits are unknown")
                 else:
@@ -205,13 +258,14 @@ class Inputs:
             identity, request = request.model, dataclasses.replace(request, model=None)
         return self.teacher.request_key(request, identity)[0]
 
-    def cached(self, keys: list[str]) -> int:
+    def cached(self, keys: list[str]) -> set[str]:
+        """The keys the teacher cache answers."""
         from .teacher.cache import TeacherCache
 
-        return len(TeacherCache(self.paths.teacher_cache).lookup(keys)) if keys else 0
+        return set(TeacherCache(self.paths.teacher_cache).lookup(keys)) if keys else set()
 
-    def tokens_per_call(self, task: str, identity: str | None) -> tuple[float | None, str]:
-        """Mean prompt + completion tokens of the task's successful cached calls, and what it is."""
+    def tokens_per_call(self, task: str, identity: str | None) -> tuple[tuple[float, float] | None, str]:
+        """Mean (prompt, completion) tokens of the task's successful cached calls, and what it is."""
         if self._token_stats is None:
             self._token_stats = pd.DataFrame(columns=["model", "task", "n", "prompt", "completion"])
             if self.paths.teacher_cache.exists():
@@ -230,8 +284,8 @@ class Inputs:
             return None, f"no cached {task} calls with token usage"
         mean_prompt = float(rows["prompt"].fillna(0).sum()) / n
         mean_completion = float(rows["completion"].fillna(0).sum()) / n
-        return total / n, (f"measured: mean {mean_prompt:.0f}+{mean_completion:.0f} tokens over {n} cached {task} "
-                           f"calls ({whose})")
+        return (mean_prompt, mean_completion), (f"measured: mean {mean_prompt:.0f}+{mean_completion:.0f} tokens "
+                                                f"over {n} cached {task} calls ({whose})")
 
 
 # -- what each asset would ask -------------------------------------------------------------------
@@ -438,11 +492,14 @@ PLANNERS: dict[str, Callable] = {
 
 def _line(inputs: Inputs, plan: Plan) -> Line:
     identity, _ = inputs.identity()
+    todo: list[ChatRequest] | None = None  # the distinct requests still to call, where they are known
     if plan.requests is not None:
         requests, basis = len(plan.requests), "exact" if plan.requests or plan.generator == "teacher" else "none"
-        distinct = list(dict.fromkeys(inputs.key(identity or "?", r) for r in plan.requests))
+        distinct = {inputs.key(identity or "?", r): r for r in plan.requests}
         calls = len(distinct)
-        cached = inputs.cached(distinct) if identity and distinct else (0 if not distinct else None)
+        hits = inputs.cached(list(distinct)) if identity and distinct else (set() if not distinct else None)
+        cached = len(hits) if hits is not None else None
+        todo = [r for key, r in distinct.items() if hits is None or key not in hits]
     elif plan.bound is not None:
         requests, basis, calls, cached = plan.bound, "upper bound", plan.bound, None
     else:
@@ -451,21 +508,46 @@ def _line(inputs: Inputs, plan: Plan) -> Line:
         basis = "none"
     to_call = calls - cached if calls is not None and cached is not None else None
     counted = to_call if to_call is not None else calls
-    per_call, tokens_note = inputs.tokens_per_call(plan.task, identity)
+    line = Line(plan.asset, plan.partition, plan.task, plan.generator, requests, basis, calls, cached, to_call,
+                None, None, "unknown", note=plan.basis)
     if counted == 0:
-        tokens, tokens_basis, tokens_note = 0, "none", ""
-    elif per_call is not None:
-        tokens, tokens_basis = (round(counted * per_call) if counted is not None else None), "measured"
-    elif plan.max_tokens is not None:
-        per_call, tokens_basis = float(plan.max_tokens), "upper bound"
-        tokens = counted * plan.max_tokens if counted is not None else None
-        tokens_note = f"upper bound: max_tokens {plan.max_tokens} completion tokens a call, prompt tokens not counted"
+        line.tokens = line.prompt_tokens = line.completion_tokens = 0
+        line.tokens_basis = line.prompt_basis = "none"
+        line.cost = 0.0
+        return line
+    measured, measured_note = inputs.tokens_per_call(plan.task, identity)
+    if counted is None or (measured is None and plan.max_tokens is None):
+        return line
+    if measured is not None:
+        completion, line.tokens_basis, notes = measured[1], "measured", [measured_note]
     else:
-        tokens, tokens_basis = None, "unknown"
-    if counted is not None and to_call is None and tokens:
-        tokens_note += "; every call counted (cache hits unknown)"
-    return Line(plan.asset, plan.partition, plan.task, plan.generator, requests, basis, calls, cached, to_call,
-                per_call, tokens, tokens_basis if tokens is not None else "unknown", tokens_note, plan.basis)
+        completion, line.tokens_basis = float(plan.max_tokens), "upper bound"
+        notes = [f"upper bound: max_tokens {plan.max_tokens} completion tokens a call"]
+    # Prompt tokens: the teacher's own tokenizer, else measured means, else the base model's tokenizer.
+    counter, prompts = inputs.prompts(), None
+    if todo is not None and (counter.exact or measured is None):
+        counts = [counter.count(r.messages) for r in todo]
+        if None not in counts:
+            prompts, line.prompt_basis = counts, "counted" if counter.exact else "approximation"
+            notes.append("prompt tokens counted (the teacher's tokenizer)" if counter.exact else
+                         "prompt tokens approximate (the base model's tokenizer)")
+    if prompts is None and measured is not None:
+        prompts, line.prompt_basis = [measured[0]] * counted, "measured"
+    if prompts is None:
+        notes.append("prompt tokens unknown (the request texts are not known yet)" if todo is None else
+                     "prompt tokens not counted (no tokenizer)")
+    line.completion_tokens = round(completion * counted)
+    line.prompt_tokens = round(sum(prompts)) if prompts is not None else None
+    line.tokens = line.completion_tokens + (line.prompt_tokens or 0)
+    line.tokens_per_call = line.tokens / counted
+    if to_call is None:
+        notes.append("every call counted (cache hits unknown)")
+    line.tokens_note = "; ".join(notes)
+    # The cost, per model: judge candidates may ask other models at the endpoint.
+    models = [inputs.model_of(r) for r in todo] if todo is not None else [inputs.teacher_name] * counted
+    line.cost, line.unpriced = cost_usd(inputs.profile.teacher_prices,
+                                        zip(models, prompts or [0] * counted, [completion] * counted))
+    return line
 
 
 @cache
@@ -516,7 +598,8 @@ def estimate(select: list[str], partitions: list[str] | None = None, profile: Pr
     names = expand_selection(select)
     inputs = Inputs(profile, paths)
     identity, identity_note = inputs.identity()
-    result = Estimate(profile=profile.name, teacher=identity, teacher_note=identity_note)
+    result = Estimate(profile=profile.name, teacher=identity, teacher_note=identity_note,
+                      priced_model=inputs.teacher_name, price=profile.teacher_prices.get(inputs.teacher_name))
     assets = graph()
     shards = inputs.shard_questions() if any(assets[n].teacher and assets[n].sharded for n in names) else {}
     if partitions and shards:
@@ -535,6 +618,7 @@ def estimate(select: list[str], partitions: list[str] | None = None, profile: Pr
         else:
             plans = PLANNERS[name](inputs, None)
         result.lines += [_line(inputs, plan) for plan in plans]
+    result.prompt_note = inputs.prompts().note
     return result
 
 
@@ -549,31 +633,61 @@ def _fmt(value, unknown: str = "?") -> str:
     return str(value)
 
 
+def _marked(value, *, partial: bool = False, upper_bound: bool = False, mark: str = "", money: bool = False,
+            approximate: bool = False) -> str:
+    """A table cell: ``?`` unknown, ``~`` approximate, ``+?`` more not counted, ``(max)`` an upper bound."""
+    if value is None:
+        return "?"
+    return (f"{'~' if approximate else ''}{usd(value) if money else _fmt(value)}{'+?' if partial else ''}{mark}"
+            f"{' (max)' if upper_bound and value else ''}")
+
+
 def render_text(result: Estimate) -> str:
-    header = ["asset", "partition", "task", "generator", "requests", "calls", "cached", "to call", "tokens/call",
-              "tokens"]
+    priced = result.price is not None
+    header = ["asset", "partition", "task", "generator", "requests", "calls", "cached", "to call", "prompt",
+              "completion", "tokens", *(["cost"] if priced else [])]
     rows = []
     for line in result.lines:
         requests = _fmt(line.requests) + {"upper bound": " (max)", "unknown": ""}.get(line.requests_basis, "")
-        tokens = _fmt(line.tokens) + (" (max)" if line.tokens_are_upper_bound and line.tokens else "")
-        per_call = _fmt(line.tokens_per_call, "-") + {"measured": " (meas.)", "upper bound": " (max)"}.get(
-            line.tokens_basis, "")
+        bound = line.tokens_are_upper_bound
+        prompt = "-" if line.prompt_basis == "none" else _marked(
+            line.prompt_tokens, approximate=line.prompt_basis == "approximation",
+            mark=" (meas.)" if line.prompt_basis == "measured" else "")
+        completion = "-" if line.tokens_basis == "none" else _marked(
+            line.completion_tokens, upper_bound=bound, mark=" (meas.)" if line.tokens_basis == "measured" else "")
+        partial = line.tokens_are_partial
         rows.append([line.asset, line.partition or "-", line.task, line.generator, requests, _fmt(line.calls),
-                     _fmt(line.cached), _fmt(line.to_call), per_call if line.tokens_basis != "none" else "-", tokens])
+                     _fmt(line.cached), _fmt(line.to_call), prompt, completion,
+                     _marked(line.tokens, partial=partial, upper_bound=bound),
+                     *([_marked(line.cost, partial=partial, upper_bound=bound, money=True)] if priced else [])])
     totals = result.totals()
-    rows.append(["total", "", "", "", *(f"{totals[k]['value']}{'' if totals[k]['complete'] else '+?'}"
-                                        for k in ("requests", "calls", "cached", "to_call")), "",
-                 f"{totals['tokens']['value']}{'' if totals['tokens']['complete'] else '+?'}"
-                 f"{' (max)' if totals['tokens_upper_bound'] else ''}"])
+
+    def total(name: str, upper_bound: bool = False, money: bool = False, approximate: bool = False) -> str:
+        t = totals[name]
+        return _marked(t["value"], partial=not t["complete"], upper_bound=upper_bound, money=money,
+                       approximate=approximate)
+
+    rows.append(["total", "", "", "", *(total(k) for k in ("requests", "calls", "cached", "to_call")),
+                 total("prompt_tokens", approximate=any(line.prompt_basis == "approximation" for line in result.lines)),
+                 total("completion_tokens", totals["tokens_upper_bound"]),
+                 total("tokens", totals["tokens_upper_bound"]),
+                 *([total("cost", totals["cost_upper_bound"], money=True)] if priced else [])])
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    out = [f"profile {result.profile}; teacher {result.teacher or 'unknown'} ({result.teacher_note})", ""]
+    out = [f"profile {result.profile}; teacher {result.teacher or 'unknown'} ({result.teacher_note})",
+           result.prompt_note, ""]
     for i, row in enumerate([header, *rows]):
         if i == len(rows):
             out.append("  ".join("-" * w for w in widths))
         out.append("  ".join(str(c).ljust(w) if j < 4 else str(c).rjust(w) for j, (c, w) in enumerate(zip(row, widths)))
                    .rstrip())
     out.append("")
-    out.append("(max): an upper bound. ?: unknown. Requests, per line:")
+    out.append(cost_summary(result.priced_model, result.price, totals["cost"]["value"], totals["cost"]["complete"],
+                            totals["cost_upper_bound"]))
+    unpriced = dict.fromkeys(m for line in result.lines for m in line.unpriced if m != result.priced_model)
+    out += [price_hint(model) for model in unpriced]
+    out.append("(max): an upper bound. ?: unknown. +?: more not counted. ~: counted with another model's "
+               "tokenizer. (meas.): the mean of cached calls.")
+    out.append("Requests, per line:")
     for line in result.lines:
         where = f"{line.asset} [{line.partition}]" if line.partition else line.asset
         tokens = f"; tokens: {line.tokens_note}" if line.tokens_note else ""
@@ -581,4 +695,3 @@ def render_text(result: Estimate) -> str:
     if result.skipped:
         out.append(f"no teacher calls: {', '.join(result.skipped)}")
     return "\n".join(out)
-

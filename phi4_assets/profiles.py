@@ -63,6 +63,10 @@ class Profile:
     teacher_max_retries: int = 4
     teacher_structured_outputs: bool = False
     teacher_max_tokens_param: str = "auto"  # max_completion_tokens for api.openai.com, else max_tokens
+    # Prices for ``phi4 estimate``'s cost line: model name (``teacher_model``; for the embedded
+    # teacher, ``base_model``) -> {"input": USD per 1M prompt tokens, "output": USD per 1M
+    # completion tokens}. None are built in: prices change, set the ones you pay.
+    teacher_prices: dict[str, dict[str, float]] = field(default_factory=dict)
     # The full profile refuses to run the embedded 135M teacher and policy unless this says it is intended.
     allow_embedded_teacher: bool = False
     # Local data files in the project's JSONL schemas (None: the shipped files under data/).
@@ -265,6 +269,7 @@ RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
     "bogus_min_quality": _between(1, 5),
 }
 CHOICES = {"teacher_max_tokens_param": ("auto", "max_tokens", "max_completion_tokens")}
+PRICE_KEYS = ("input", "output")  # teacher_prices: USD per 1M prompt / completion tokens
 TRAIN_FIELDS = ("sft_train", "dpo_train", "dpo2_train")
 
 
@@ -305,6 +310,8 @@ def profile_problems(profile: Profile) -> list[str]:
             continue
         found = _type_problems(name, hints[name], value)
         problems += found
+        if name == "teacher_prices" and isinstance(value, dict):  # also next to a type problem of one entry
+            problems += _price_problems(value)
         if found or value is None:
             continue
         if name in CHOICES and value not in CHOICES[name]:
@@ -318,6 +325,24 @@ def profile_problems(profile: Profile) -> list[str]:
             for key, v in items:
                 if v is not None and not isinstance(v, bool) and isinstance(v, (int, float)) and not check(v):
                     problems.append(f"{name}{'' if key is None else f'.{key}'}: should be {says} (got {v!r})")
+    return problems
+
+
+def _price_problems(prices: dict[str, dict[str, float]]) -> list[str]:
+    """``teacher_prices``: each model's table has exactly ``input`` and ``output``, both >= 0."""
+    problems = []
+    for model, price in prices.items():
+        if not isinstance(price, dict):
+            continue  # a type problem, said already
+        where = f"teacher_prices.{model}"
+        problems += [f"{where}.{key}: unknown price; known: {', '.join(PRICE_KEYS)} (USD per 1M tokens)"
+                     for key in price if key not in PRICE_KEYS]
+        problems += [f"{where}.{key}: should be >= 0 (got {price[key]!r})" for key in PRICE_KEYS
+                     if isinstance(price.get(key), (int, float)) and not isinstance(price[key], bool)
+                     and not price[key] >= 0]
+        missing = [key for key in PRICE_KEYS if key not in price]
+        if missing:
+            problems.append(f"{where}: missing {' and '.join(missing)} (USD per 1M tokens)")
     return problems
 
 

@@ -45,6 +45,15 @@ def by_key(result) -> dict:
     return {(line.asset, line.partition, line.task): line for line in result.lines}
 
 
+def _materialized_base_model(state, path) -> None:
+    """A ``base_model`` row pointing at ``path``, as the asset writes it."""
+    state.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(state.warehouse)) as con:
+        con.execute("CREATE SCHEMA phi4")
+        con.execute("CREATE TABLE phi4.base_model AS SELECT ? AS path, 'base_model' AS name, 'x' AS base_model, "
+                    "'v1' AS data_version, '{}' AS metrics", [str(path)])
+
+
 def test_before_anything_is_materialized_counts_come_from_the_profile_and_data_files(config, capsys):
     result = estimate(["group:hallucination", "sft_dataset", "judge_candidates", "judge_ratings"])
     lines = by_key(result)
@@ -74,6 +83,12 @@ def test_before_anything_is_materialized_counts_come_from_the_profile_and_data_f
     assert "gpt-4-turbo need a configured endpoint" in lines[("judge_candidates", None, "judge_candidate")].note
     assert set(result.skipped) == {"policy_answer_samples", "hallucination_sft_data", "hallucination_dpo_pairs"}
     assert all(line.tokens_are_upper_bound for line in result.lines if line.tokens)
+    # no request texts for an upper bound, and no tokenizer before base_model exists: prompts not counted
+    checks, answers = lines[("answer_checks", "000", "answer_check")], lines[("reference_answers", "000",
+                                                                                 "reference_answer")]
+    assert checks.prompt_tokens is None and "request texts are not known yet" in checks.tokens_note
+    assert answers.prompt_tokens is None and answers.completion_tokens == 2 * 64 and answers.tokens_are_partial
+    assert "base_model is not materialized" in result.prompt_note
     totals = result.totals()
     assert totals["requests"] == {"value": 98, "complete": True}
     assert totals["to_call"] == {"value": 0, "complete": False}
@@ -94,15 +109,13 @@ def test_embedded_teacher_identity_is_the_served_weights_digest(config, state, t
     weights = tmp_path / "base"
     weights.mkdir()
     (weights / "model.safetensors").write_bytes(b"not really weights")
-    state.warehouse.parent.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(state.warehouse)) as con:
-        con.execute("CREATE SCHEMA phi4")
-        con.execute("CREATE TABLE phi4.base_model AS SELECT ? AS path, 'base_model' AS name, 'x' AS base_model, "
-                    "'v1' AS data_version, '{}' AS metrics", [str(weights)])
+    _materialized_base_model(state, weights)
     result = estimate(["reference_answers"], ["000"])
     assert result.teacher == f"embedded:{model_dir_identity(weights)}"
     (line,) = result.lines
     assert (line.requests, line.calls, line.cached, line.to_call) == (2, 2, 0, 2)  # the cache is empty: all to make
+    # no tokenizer in that directory: prompt tokens are not counted, and the estimate says why
+    assert line.prompt_tokens is None and "no tokenizer readable" in result.prompt_note
 
 
 def _metadata(result, asset: str) -> dict:
@@ -196,3 +209,95 @@ def test_llm_grades_of_the_evaluation_are_counted_per_stage(state):
     simpleqa = profile.eval_limits["simpleqa"]  # tiny: 4 SimpleQA items per stage
     assert {line.requests for line in graded.lines} == {simpleqa}
     assert all(line.requests_basis == "upper bound" for line in graded.lines)
+
+
+# -- prompt tokens and cost ----------------------------------------------------------------------
+
+
+def _requests(shard: str = "000") -> list:
+    """The reference-answer requests of ``shard``, as the estimate rebuilds them."""
+    from phi4_assets import estimate as est
+    from phi4_assets.profiles import load_profile
+    from phi4_assets.settings import Paths
+
+    inputs = est.Inputs(load_profile(), Paths.from_env())
+    (plan,) = est.plan_reference_answers(inputs, shard, inputs.shard_questions()[shard])
+    return plan.requests
+
+
+def _template_tokens(model_dir, request) -> int:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+    return len(tokenizer.apply_chat_template(request.wire_messages(), tokenize=True, add_generation_prompt=True,
+                                             return_dict=False))
+
+
+def test_prompt_tokens_of_the_embedded_teacher_are_counted_with_its_own_tokenizer(config, state, tiny_model_dir,
+                                                                                  capsys):
+    from phi4_assets.estimate_cost import PromptCounter
+
+    _materialized_base_model(state, tiny_model_dir)
+    requests = _requests()
+    expected = [_template_tokens(tiny_model_dir, r) for r in requests]
+    assert PromptCounter(tiny_model_dir, True, "").count(requests[0].messages) == expected[0]
+
+    result = estimate(["reference_answers"], ["000"])
+    (line,) = result.lines
+    assert result.prompt_note == "prompt tokens counted with the teacher's tokenizer"
+    assert (line.to_call, line.prompt_basis, line.prompt_tokens) == (2, "counted", sum(expected))
+    assert (line.completion_tokens, line.tokens) == (2 * 64, sum(expected) + 2 * 64)
+    assert not line.tokens_are_partial
+    # tiny's embedded teacher serves base_model "tiny-random-llama": no price for it
+    assert line.cost is None and line.unpriced == ["tiny-random-llama"]
+    assert main(["estimate", "--select", "reference_answers", "--partitions", "000"]) == 0
+    assert ('cost: no price for tiny-random-llama (set [profile.teacher_prices."tiny-random-llama"] input/output '
+            "in USD per 1M tokens)") in capsys.readouterr().out
+
+
+def test_a_remote_teacher_is_counted_with_the_base_tokenizer_and_priced_from_the_profile(config, state,
+                                                                                        tiny_model_dir, capsys):
+    config.write_text(CONFIG.replace("[profile]\n", '[profile]\nteacher_base_url = "http://127.0.0.1:9/v1"\n'
+                                                     'teacher_model = "gpt-4o"\n', 1)
+                      + '\n[profile.teacher_prices."gpt-4o"]\ninput = 2.5\noutput = 10\n')
+    _materialized_base_model(state, tiny_model_dir)
+    expected = sum(_template_tokens(tiny_model_dir, r) for r in _requests())
+
+    result = estimate(["reference_answers", "judge_candidates"], ["000"])
+    assert result.prompt_note == ("prompt tokens counted with the base model's tokenizer, an approximation for "
+                                  "gpt-4o")
+    lines = by_key(result)
+    line = lines[("reference_answers", "000", "reference_answer")]
+    assert (line.prompt_basis, line.prompt_tokens, line.completion_tokens) == ("approximation", expected, 2 * 64)
+    assert line.cost == pytest.approx(expected * 2.5 / 1e6 + 2 * 64 * 10 / 1e6, rel=1e-12)
+    # judge candidates also ask gpt-4-turbo at the endpoint, which has no price
+    candidates = lines[("judge_candidates", None, "judge_candidate")]
+    assert candidates.cost is None and candidates.unpriced == ["gpt-4-turbo"]
+
+    assert main(["estimate", "--select", "reference_answers", "--partitions", "000"]) == 0
+    text = capsys.readouterr().out
+    assert f"~{expected}" in text and "an approximation for gpt-4o" in text
+    cost = expected * 2.5 / 1e6 + 2 * 64 * 10 / 1e6
+    assert f"cost: at most ${cost:.2g}, at $2.50 / $10.00 per 1M prompt / completion tokens (gpt-4o" in text
+    assert "no price for" not in text
+    assert main(["estimate", "--select", "reference_answers", "--partitions", "000", "--json"]) == 0
+    totals = json.loads(capsys.readouterr().out)["totals"]
+    assert totals["cost"] == {"value": pytest.approx(cost, rel=1e-12), "complete": True}
+    assert totals["cost_upper_bound"] and totals["prompt_tokens"]["value"] == expected
+
+
+def test_a_bad_price_table_fails_profile_loading_naming_the_field(state, tmp_path):
+    from phi4_assets.profiles import load_profile
+
+    path = tmp_path / "prices.toml"
+    path.write_text('[profile.teacher_prices."gpt-4o"]\ninput = -1\ncached = 1.25\n'
+                    '[profile.teacher_prices.other]\ninput = "free"\noutput = 0\n')
+    with pytest.raises(ValueError) as e:
+        load_profile("tiny", path)
+    message = str(e.value)
+    for expected in ("teacher_prices.gpt-4o.input: should be >= 0 (got -1)",
+                     "teacher_prices.gpt-4o.cached: unknown price; known: input, output",
+                     "teacher_prices.gpt-4o: missing output", "teacher_prices.other.input: Input should be a valid number"):
+        assert expected in message
+    path.write_text('[profile.teacher_prices."gpt-4o"]\ninput = 2.5\noutput = 10\n')
+    assert load_profile("tiny", path).teacher_prices == {"gpt-4o": {"input": 2.5, "output": 10}}
