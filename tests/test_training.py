@@ -37,19 +37,6 @@ def test_single_token_pairs_train_exactly_that_token(tiny_model_dir, tmp_path):
     assert tok.decode(completions[1][:-1]) == "Hello!"
 
 
-def test_a_chosen_nll_weight_adds_trl_s_sft_term_and_zero_is_plain_dpo(tiny_model_dir, tmp_path):
-    pairs = [{"prompt": "Say hello.", "chosen": "Hello!", "rejected": "No.", "chosen_token_ids": None,
-              "rejected_token_ids": None}] * 2
-    plain = build_dpo_trainer(str(tiny_model_dir), pairs, tmp_path / "a", TrainSettings(**TINY))
-    assert plain.args.loss_type == ["sigmoid"]
-    anchored = build_dpo_trainer(str(tiny_model_dir), pairs, tmp_path / "b",
-                                 TrainSettings(**TINY, chosen_nll_weight=0.5))
-    assert anchored.args.loss_type == ["sigmoid", "sft"] and anchored.args.loss_weights == [1.0, 0.5]
-    before = anchored.model.get_input_embeddings().weight.detach().clone()
-    anchored.train()  # the combined loss trains
-    assert not anchored.model.get_input_embeddings().weight.detach().equal(before)
-
-
 class CrashAfter(TrainerCallback):
     def __init__(self, step):
         self.step = step

@@ -80,10 +80,8 @@ def build_dpo_trainer(model_dir: str, pairs: list[dict], work_dir: Path, setting
 
         peft_config = LoraConfig(r=settings.lora_r, lora_alpha=settings.lora_alpha, target_modules="all-linear",
                                  task_type="CAUSAL_LM")
-    loss = (dict(loss_type=["sigmoid", "sft"], loss_weights=[1.0, settings.chosen_nll_weight])
-            if settings.chosen_nll_weight > 0 else {})
     config = DPOConfig(output_dir=str(work_dir), beta=settings.beta,
-                       precompute_ref_log_probs=settings.precompute_ref_log_probs, **loss, **settings.trl_kwargs())
+                       precompute_ref_log_probs=settings.precompute_ref_log_probs, **settings.trl_kwargs())
     dataset = Dataset.from_list(tokenize_pairs(pairs, tokenizer))
     return _trainer_class()(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
                             peft_config=peft_config, callbacks=callbacks or [])

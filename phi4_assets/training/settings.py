@@ -32,10 +32,6 @@ class TrainSettings:
     # DPO only: True saves the reference copy's memory (worth it for large models); on the small
     # profile keeping the copy measured 1.08x faster (BENCHMARKS.md), so it is the default.
     precompute_ref_log_probs: bool = False
-    # DPO only: weight of an NLL (SFT) term on the chosen side beside the DPO loss (TRL's
-    # loss_type ["sigmoid", "sft"], as in RPO); 0 is plain DPO, as in the report. See profiles.py
-    # for why the small stages use it.
-    chosen_nll_weight: float = 0.0
 
     def use_bf16(self) -> bool:
         if self.precision == "auto":
