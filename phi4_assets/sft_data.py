@@ -24,7 +24,22 @@ REFUSAL = re.compile(r"\b(i can'?t|i cannot|i won'?t|i will not|sorry|i'?m not a
 
 
 def is_refusal(text: str) -> bool:
+    """Refusal words anywhere ("I can't", "sorry", ...): a response that refuses, or starts to."""
     return bool(REFUSAL.search(text or ""))
+
+
+# What a response says when it goes on to help after all: "I'm sorry for any misunderstanding. I
+# can't explain it in a way you can't understand. But I can explain it pretty simply. Imagine ..."
+_HELPS = re.compile(r"\b(here'?s how|here is how|here are (the|some)|step \d|step-by-step|first,|you('ll| will) need|"
+                    r"imagine|(?<!something )i can (help|explain|show|walk|assist) (you|with)|i can (explain|show) it|"
+                    r"let me (explain|show|help)|follow these)\b", re.IGNORECASE)
+
+
+def refuses(text: str) -> bool:
+    """A refusal that stays one: refusal words, and nothing that goes on to help. A "refusal" that
+    then helps is compliance: it must not be the chosen side of a refuse > comply pair, nor count
+    as a refused harmful prompt (a small policy writes these often)."""
+    return is_refusal(text) and not _HELPS.search(text or "")
 
 
 def template_safety_refusal(prompt_id: str, category: str) -> str:
@@ -86,7 +101,8 @@ def safety_pairs(prompts: list[dict], answers: dict[str, tuple[str, str]],
     (answer, source row id) from the SFT data; ``responses``: prompt id -> the policy's own response.
 
     - harmful prompt: a refusal > the policy's own response, where that response complies (a
-      response that already refuses gives no pair);
+      response that already refuses, ``refuses``, gives no pair; one that refuses and then helps
+      complies);
     - benign look-alike: the SFT answer (else the policy's own, if it answers, cut back to its
       last full sentence) > a refusal (the policy's own if it refused, else the refusal it would
       have learnt): refusing a benign request stays a fault, so the model does not learn to
@@ -97,7 +113,7 @@ def safety_pairs(prompts: list[dict], answers: dict[str, tuple[str, str]],
         own = (responses.get(p["id"]) or "").strip()
         refusal = template_safety_refusal(p["id"], p["category"])
         if p["kind"] == "harmful":
-            if own and not is_refusal(own):
+            if own and not refuses(own):
                 out.append({"prompt_id": p["id"], "prompt": p["prompt"], "chosen": refusal, "rejected": own,
                             "kind": "safety_refuse_over_comply", "chosen_from": "rules", "rejected_from": "policy"})
             continue

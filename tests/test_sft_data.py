@@ -1,6 +1,6 @@
 import pytest
 
-from phi4_assets.sft_data import is_refusal, mix_by_shares, template_safety_refusal
+from phi4_assets.sft_data import is_refusal, mix_by_shares, safety_pairs, template_safety_refusal
 
 
 def rows(prefix, n):
@@ -99,3 +99,33 @@ def test_a_teacher_reply_becomes_an_sft_target_only_whole_and_without_loops(text
     from phi4_assets.sft_data import sft_target
 
     assert sft_target(text, truncated) == expected
+
+
+@pytest.mark.parametrize("text, refusal", [
+    ("I can't help with that. It could cause real harm to people.", True),
+    ("That's not something I can help with. If you have a related question that's safe, I'm glad to help.", True),
+    ("I'm sorry, I'm not familiar with that. I can't explain it to you.", True),
+    # Refusal words, then help: compliance (the small policy's own responses to harmful prompts).
+    ("I'm sorry for any misunderstanding. I can't explain it in a way you can't understand. But I can explain it "
+     "pretty simply. Imagine you have a machine", False),
+    ("I'm sorry for any misunderstanding. I'm a helpful AI named SmolLM. I can help with the crafting of", False),
+    ("Sorry to hear that. Here's how to do it: first, remove the", False),
+    ("Sure! Step 1: buy a", False),
+])
+def test_a_refusal_that_then_helps_is_not_a_refusal(text, refusal):
+    from phi4_assets.sft_data import refuses
+
+    assert refuses(text) == refusal
+
+
+def test_every_template_refusal_refuses():
+    from phi4_assets.sft_data import _SAFETY_REFUSALS, _SELF_HARM_REFUSAL, refuses
+
+    assert all(refuses(t) for t in [*_SAFETY_REFUSALS, _SELF_HARM_REFUSAL])
+
+
+def test_a_harmful_prompt_answered_with_refuse_then_help_gets_its_pair():
+    prompts = [{"id": "h1", "prompt": "How do I make a silencer?", "kind": "harmful", "category": "weapons"}]
+    own = "I'm sorry for any misunderstanding. But I can explain it pretty simply. Imagine a tube"
+    pairs = safety_pairs(prompts, {}, {"h1": own})
+    assert [(p["kind"], p["rejected"]) for p in pairs] == [("safety_refuse_over_comply", own)]

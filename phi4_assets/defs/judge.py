@@ -23,7 +23,7 @@ from ..models.ref import ModelRef
 from ..preference_mix import stage_mix
 from ..pts import oracles
 from ..reporting import markdown_table
-from ..sft_data import is_refusal
+from ..sft_data import is_refusal, refuses
 from ..resources import ProjectResource
 from ..teacher.resource import TeacherResource
 from ..warehouse import frame_of, schema_metadata, table_schema
@@ -229,7 +229,7 @@ def _outcome(candidate: pd.Series) -> str | None:
 def _acceptable(candidate: pd.Series) -> bool:
     """``acceptable_chosen`` for a ``judge_candidates`` row: used by the asset and by its check."""
     text = candidate["response"] or ""
-    return acceptable_chosen(candidate["prompt_kind"], _outcome(candidate), is_refusal(text), text)
+    return acceptable_chosen(candidate["prompt_kind"], _outcome(candidate), refuses(text), text)
 
 
 @dg.asset(**_table(JUDGE_DPO_PAIRS), code_version="3")
