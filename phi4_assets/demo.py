@@ -165,7 +165,7 @@ def run_demo(stop_after: str | None = None, start_from: str | None = None,
     from .lineage import create_lineage_view
     from .settings import Paths
 
-    create_lineage_view(Paths.from_env().warehouse, phi4_assets.defs.tablestored_columns())  # phi4.lineage_edges, for SQL users
+    create_lineage_view(Paths.from_env().warehouse, phi4_assets.defs.table_columns())  # phi4.lineage_edges, for SQL users
     print(f"== demo done in {time.monotonic() - started:.1f}s")
     for label, seconds in timings:
         print(f"   {seconds:8.1f}s  {label}")
