@@ -10,7 +10,7 @@ PACKAGE = REPO_ROOT / "phi4_assets"
 # The Dagster side: the code location, resources and the IO manager.
 DAGSTER_SIDE = {"definitions.py", "resources.py", "warehouse.py", "teacher/resource.py"}
 # The `phi4` commands, which build resources or run the graph.
-COMMANDS = {"demo.py", "estimate.py", "ops_cli.py", "evaluation/cli.py"}
+COMMANDS = {"demo.py", "estimate/core.py", "estimate/run.py", "ops_cli.py", "evaluation/cli.py"}
 
 
 def _imports(path: Path) -> set[str]:

@@ -235,7 +235,7 @@ def _template_tokens(model_dir, request) -> int:
 
 def test_prompt_tokens_of_the_embedded_teacher_are_counted_with_its_own_tokenizer(config, state, tiny_model_dir,
                                                                                   capsys):
-    from phi4_assets.estimate_cost import PromptCounter
+    from phi4_assets.estimate.cost import PromptCounter
 
     _materialized_base_model(state, tiny_model_dir)
     requests = _requests()
