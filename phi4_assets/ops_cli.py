@@ -47,7 +47,7 @@ def add_lineage_parser(commands) -> argparse.ArgumentParser:
                     "partitions. Reads the warehouse, the teacher cache and the PTS memo read-only.",
         epilog="--json prints one object: {id, roots, nodes: [{key, table, asset, store, partition, id, summary, "
                "missing, row}], edges: [{child, parent, via}], seeds, teacher_calls, pts_estimates} "
-               "(see phi4_assets/lineage.py). Exit status 1: no row has that id.")
+               "(see phi4_assets/lineage/edges.py). Exit status 1: no row has that id.")
     parser.add_argument("row_id", nargs="?", help="the id of the row (any table with an id column)")
     parser.add_argument("--json", action="store_true", help="print a JSON node list + edge list")
     parser.add_argument("--table", default=None, help="look the id up in this table only")
