@@ -46,20 +46,21 @@ def plan_answer_checks(inputs: Inputs, shard: str, questions: pd.DataFrame) -> l
     return [plan]
 
 
-def plan_reference_answers(inputs: Inputs, shard: str, questions: pd.DataFrame) -> list[Plan]:
-    if inputs.profile.generators.get("reference_answer") != "teacher":
-        return [_rules("reference_answers", shard, "reference_answer")]
-    requests = [hreq.reference_answer(q) for _, q in questions.iterrows()]
-    return [Plan("reference_answers", shard, "reference_answer", "teacher", hreq.REFERENCE_ANSWER_TOKENS, requests,
-                 basis=f"one per seed question ({len(questions)})")]
+def _one_per_question(asset: str, task: str, build: Callable, max_tokens: int) -> Callable:
+    """The planner of an asset that asks the teacher once per seed question of a shard."""
+    def plan(inputs: Inputs, shard: str, questions: pd.DataFrame) -> list[Plan]:
+        if inputs.profile.generators.get(task) != "teacher":
+            return [_rules(asset, shard, task)]
+        requests = [build(q) for _, q in questions.iterrows()]
+        return [Plan(asset, shard, task, "teacher", max_tokens, requests,
+                     basis=f"one per seed question ({len(questions)})")]
+    return plan
 
 
-def plan_bogus_questions(inputs: Inputs, shard: str, questions: pd.DataFrame) -> list[Plan]:
-    if inputs.profile.generators.get("bogus_question") != "teacher":
-        return [_rules("bogus_questions", shard, "bogus_question")]
-    requests = [hreq.bogus_question(q) for _, q in questions.iterrows()]
-    return [Plan("bogus_questions", shard, "bogus_question", "teacher", hreq.BOGUS_QUESTION_TOKENS, requests,
-                 basis=f"one per seed question ({len(questions)})")]
+plan_reference_answers = _one_per_question("reference_answers", "reference_answer", hreq.reference_answer,
+                                           hreq.REFERENCE_ANSWER_TOKENS)
+plan_bogus_questions = _one_per_question("bogus_questions", "bogus_question", hreq.bogus_question,
+                                         hreq.BOGUS_QUESTION_TOKENS)
 
 
 def plan_refusals(inputs: Inputs, shard: str, questions: pd.DataFrame) -> list[Plan]:
