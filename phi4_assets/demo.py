@@ -12,7 +12,7 @@ import dagster as dg
 
 import phi4_assets.defs
 
-from .defs.partitions import register_seed_shards, seed_shard_keys
+from .defs.partitions import register_seed_shards, usable_seed_shard_keys
 from .defs.evaluation import STAGES as EVAL_STAGES
 from .defs.pts import DOMAINS
 
@@ -140,14 +140,16 @@ def run_demo(stop_after: str | None = None, start_from: str | None = None,
         instance = dg.DagsterInstance.get()
     for run_id in release_dead_runs(instance):
         print(f"run {run_id} was left started by a process that is gone: marked failed, its pool slots freed")
-    added = register_seed_shards(instance)
+    # Like the incoming_seed_files sensor: an unusable incoming seed file is skipped and reported.
+    shards = usable_seed_shard_keys(lambda message: print(message, flush=True))
+    added = register_seed_shards(instance, shards)
     if added:
         print(f"registered seed shards: {', '.join(added)}", flush=True)
     started = time.monotonic()
     timings = []
     for name, keys, sharded in stages:
         selection = [dg.AssetKey(k) for k in keys]
-        partitions = {True: seed_shard_keys(), "domains": DOMAINS, "stages": EVAL_STAGES}.get(sharded, [None])
+        partitions = {True: shards, "domains": DOMAINS, "stages": EVAL_STAGES}.get(sharded, [None])
         for partition in partitions:
             label = f"{name} [{partition}]" if partition else name
             print(f"== {label}: {', '.join(keys)}", flush=True)

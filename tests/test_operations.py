@@ -4,6 +4,7 @@ retraining condition, and a parallel multi-shard backfill on one DuckDB file."""
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -74,7 +75,8 @@ def test_the_sensor_registers_a_valid_incoming_file_and_reports_a_bad_one(state,
     with dg.build_sensor_context(instance=instance) as context:
         again = operations.incoming_seed_files(context)
     assert isinstance(again, dg.SkipReason) and "broken.jsonl:1" in again.skip_message
-    assert "zz-clash.jsonl: id 'geo-000' is already used by geo-extra.jsonl" in again.skip_message
+    assert (f"zz-clash.jsonl:1: field 'id': id 'geo-000' is already used by {state.incoming_dir / 'geo-extra.jsonl'}:1"
+            in again.skip_message)
 
     # The registered file's questions join the seeds and make their own shard.
     resources = build_resources()
@@ -86,6 +88,84 @@ def test_the_sensor_registers_a_valid_incoming_file_and_reports_a_bad_one(state,
     samples = result.output_for_node("policy_answer_samples")
     assert sorted(samples["question_id"].unique()) == ["geo-000", "geo-001", "geo-002"]
     assert set(samples["shard"]) == {"geo-extra-000"}
+
+
+def run_sensor(instance=None):
+    with dg.build_sensor_context(instance=instance or dg.DagsterInstance.ephemeral()) as context:
+        return operations.incoming_seed_files(context)
+
+
+def test_a_directory_or_a_fifo_named_jsonl_is_reported_and_the_valid_files_still_register(state):
+    write_seed_file(state.incoming_dir / "geo-extra.jsonl", 3, "geo")
+    (state.incoming_dir / "adir.jsonl").mkdir()
+    os.mkfifo(state.incoming_dir / "afifo.jsonl")  # opened for reading, it would block for a writer
+
+    def hung(signum, frame):
+        raise TimeoutError("the sensor hangs on the FIFO")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(30)
+    try:
+        result = run_sensor()
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert list(result.dynamic_partitions_requests[0].partition_keys) == ["000", "001", "geo-extra-000"]
+    errors = []
+    seed_shard_keys(on_error=lambda path, message: errors.append((path.name, message)))
+    assert errors == [("adir.jsonl", f"{state.incoming_dir / 'adir.jsonl'}: a directory, not a regular file: "
+                                     "only regular files are read"),
+                      ("afifo.jsonl", f"{state.incoming_dir / 'afifo.jsonl'}: a FIFO, not a regular file: "
+                                      "only regular files are read")]
+
+
+def test_a_question_already_asked_is_refused_like_a_used_id_naming_both_places(state):
+    shipped = state.data_dir / "seeds" / "trivia.jsonl"
+    first = json.loads(shipped.read_text().splitlines()[0])
+    write_seed_file(state.incoming_dir / "geo-extra.jsonl", 3, "geo")
+    # The shipped question in other case and punctuation, and geo-extra's second one, under new ids.
+    (state.incoming_dir / "again-shipped.jsonl").write_text(
+        json.dumps({"id": "new-1", **SEED, "question": first["question"].upper().rstrip("?") + " ?"}) + "\n")
+    (state.incoming_dir / "zz-again.jsonl").write_text(
+        json.dumps({"id": "new-2", **SEED, "question": f"  {SEED['question'].lower()} (1)"}) + "\n")
+    result = run_sensor()
+    assert list(result.dynamic_partitions_requests[0].partition_keys) == ["000", "001", "geo-extra-000"]
+    errors = {}
+    seed_shard_keys(on_error=lambda path, message: errors.update({path.name: message}))
+    incoming = state.incoming_dir
+    assert errors == {
+        "again-shipped.jsonl": f"{incoming / 'again-shipped.jsonl'}:1: field 'question': the same question (once "
+                               f"normalised) as {shipped}:1 (id {first['id']!r})",
+        "zz-again.jsonl": f"{incoming / 'zz-again.jsonl'}:1: field 'question': the same question (once normalised) "
+                          f"as {incoming / 'geo-extra.jsonl'}:2 (id 'geo-001')",
+    }
+
+
+def test_two_files_named_alike_but_for_case_do_not_share_a_seed_set(state):
+    write_seed_file(state.incoming_dir / "Geo.jsonl", 1, "upper")
+    (state.incoming_dir / "geo.jsonl").write_text(
+        json.dumps({"id": "lower-0", **SEED, "question": "A question nobody asked before?"}) + "\n")
+    errors = []
+    assert seed_shard_keys(on_error=lambda path, message: errors.append(message)) == ["000", "001", "geo-000"]
+    assert errors == [f"{state.incoming_dir / 'geo.jsonl'}: seed set 'geo' is already taken by "
+                      f"{state.incoming_dir / 'Geo.jsonl'} (file names that differ only in case)"]
+
+
+def test_phi4_demo_skips_and_reports_a_bad_incoming_file_as_the_sensor_does(state, capsys):
+    from phi4_assets.demo import run_demo
+
+    write_seed_file(state.incoming_dir / "geo-extra.jsonl", 3, "geo")
+    (state.incoming_dir / "broken.jsonl").write_text(json.dumps({"id": "x1", **SEED, "answer": 3}) + "\n")
+    with dg.DagsterInstance.ephemeral() as instance:
+        code = run_demo(select=["sources"], instance=instance)
+        skipped = run_sensor(instance)  # after the demo: nothing new, the same file reported the same way
+    out = capsys.readouterr().out
+    assert code == 0, out
+    reported = (f"ignored: {state.incoming_dir / 'broken.jsonl'}:1: field 'answer': expected a non-empty string, "
+                "got 3")
+    assert reported in out.splitlines()
+    assert "registered seed shards: 000, 001, geo-extra-000" in out
+    assert skipped.skip_message == f"no new seed file in {state.incoming_dir}; {reported}"
 
 
 @pytest.fixture

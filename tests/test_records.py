@@ -52,7 +52,7 @@ def test_missing_empty_and_non_utf8_files(tmp_path):
     with pytest.raises(SourceError, match=r"empty.jsonl: no trivia records"):
         read_records(tmp_path / "empty.jsonl", schemas.TRIVIA)
     (tmp_path / "latin1.jsonl").write_bytes('{"question": "caf\xe9"}'.encode("latin-1"))
-    with pytest.raises(SourceError, match=r"latin1.jsonl: not UTF-8 text"):
+    with pytest.raises(SourceError, match=r"latin1.jsonl:1: not UTF-8 text"):
         read_records(tmp_path / "latin1.jsonl", schemas.TRIVIA)
 
 

@@ -5,7 +5,8 @@ from collections import Counter
 from phi4_assets.settings import REPO_ROOT
 from phi4_assets.sources import schemas
 from phi4_assets.sources.humaneval import is_eval_task, read_humaneval
-from phi4_assets.sources.records import read_records
+from phi4_assets.sources.records import MAX_FILE_BYTES, MAX_LINE_BYTES, read_records
+from phi4_assets.text import normalize_question
 
 DATA = REPO_ROOT / "data"
 
@@ -37,3 +38,17 @@ def test_humaneval_ships_and_splits_in_half():
     problems = read_humaneval()
     assert len(problems) == 164
     assert sum(is_eval_task(p["id"]) for p in problems) == 82
+
+
+def test_shipped_seeds_sit_well_inside_the_limits_set_for_incoming_seed_files():
+    """The limits bound a user's seed file; the shipped one is far from them (a tenth at most),
+    and its questions are distinct once normalised, as an incoming file's must be from them."""
+    for path in sorted(DATA.glob("*/*.jsonl")):
+        assert path.stat().st_size < MAX_FILE_BYTES / 10, path
+        assert max(map(len, path.read_bytes().splitlines())) < MAX_LINE_BYTES / 10, path
+    trivia = read_records(DATA / "seeds/trivia.jsonl", schemas.TRIVIA)
+    assert max(len(r["question"]) for r in trivia) < schemas.MAX_QUESTION_CHARS / 5
+    assert max(len(a) for r in trivia for a in [r["answer"], *r["aliases"]]) < schemas.MAX_ANSWER_CHARS / 2
+    assert max(len(r["aliases"]) for r in trivia) < schemas.MAX_ALIASES / 5
+    questions = Counter(normalize_question(r["question"]) for r in trivia)
+    assert questions.most_common(1)[0][1] == 1

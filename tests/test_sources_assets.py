@@ -1,6 +1,10 @@
-"""The ``sources`` group materialized on the tiny profile."""
+"""The ``sources`` group materialized on the tiny profile, and the bounded reading of the
+source files (a seed file dropped by a user cannot hang, swamp or crash a reader)."""
 
 import json
+import os
+import signal
+from contextlib import contextmanager
 
 import dagster as dg
 import pytest
@@ -8,6 +12,8 @@ import pytest
 from phi4_assets.defs import sources
 from phi4_assets.defs.resources import build_resources
 from phi4_assets.models.ref import ModelRef
+from phi4_assets.sources import records, schemas
+from phi4_assets.sources.records import SourceError, read_records
 
 TABLES = [sources.trivia_seeds, sources.mcq_questions, sources.math_problems, sources.code_problems,
           sources.safety_prompts, sources.chat_prompts, sources.eval_sets]
@@ -97,3 +103,103 @@ def test_shipped_data_is_decontaminated_at_full_size(state, tmp_path, monkeypatc
     assert evaluations["eval_sets_decontaminated"].passed, evaluations["eval_sets_decontaminated"].metadata
     assert evaluations["eval_sets_decontaminated"].metadata["training_rows"].value > 1500
     assert evaluations["trivia_seeds_distinct"].passed
+
+
+# -- reading a seed file: bounded, byte-exact errors -----------------------------------------
+
+SEED = {"id": "s-000", "question": "Which river flows through Lyon besides the Rhone?", "answer": "Saone",
+        "aliases": [], "topic": "geography", "difficulty": "medium"}
+
+
+def seed_line(i: int, **fields) -> str:
+    return json.dumps({**SEED, "id": f"s-{i:03d}", "question": f"{SEED['question']} ({i})", **fields},
+                      ensure_ascii=False) + "\n"
+
+
+@contextmanager
+def no_hang(seconds: int = 10):
+    """Fail instead of hanging (a FIFO opened for reading blocks until a writer comes)."""
+    def hung(signum, frame):
+        raise TimeoutError(f"still reading after {seconds}s")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_only_regular_files_are_read_and_never_opened_otherwise(tmp_path):
+    (tmp_path / "adir.jsonl").mkdir()
+    with pytest.raises(SourceError, match=r"adir.jsonl: a directory, not a regular file"):
+        read_records(tmp_path / "adir.jsonl", schemas.TRIVIA)
+    os.mkfifo(tmp_path / "fifo.jsonl")
+    with no_hang(), pytest.raises(SourceError, match=r"fifo.jsonl: a FIFO, not a regular file"):
+        read_records(tmp_path / "fifo.jsonl", schemas.TRIVIA)
+    with pytest.raises(SourceError, match=r"missing.jsonl: file not found \(trivia records\)"):
+        read_records(tmp_path / "missing.jsonl", schemas.TRIVIA)
+
+
+def test_a_file_over_the_size_limit_is_refused_unread(tmp_path, monkeypatch):
+    path = tmp_path / "big.jsonl"
+    path.write_text("".join(seed_line(i) for i in range(40)))
+    monkeypatch.setattr(records, "MAX_FILE_BYTES", 1000)
+    with pytest.raises(SourceError, match=rf"big.jsonl: {path.stat().st_size} bytes, over the limit of 1000 "
+                                          r"\(MAX_FILE_BYTES"):
+        read_records(path, schemas.TRIVIA)
+
+
+def test_a_huge_record_and_overlong_fields_are_refused_naming_line_and_field(tmp_path):
+    path = tmp_path / "huge.jsonl"
+    with path.open("w") as f:  # a 50 MB record under the file limit: the line limit stops it
+        f.write(seed_line(0) + seed_line(1, answer="x" * 50_000_000))
+    with pytest.raises(SourceError, match=r"huge.jsonl:2: line over 65536 bytes \(MAX_LINE_BYTES, 64 KiB\)"):
+        read_records(path, schemas.TRIVIA)
+
+    cases = {
+        "question": (dict(question="Why " + "x" * schemas.MAX_QUESTION_CHARS + "?"),
+                     f"{schemas.MAX_QUESTION_CHARS + 5} characters, over the limit of {schemas.MAX_QUESTION_CHARS}"),
+        "answer": (dict(answer="y" * (schemas.MAX_ANSWER_CHARS + 1)),
+                   f"{schemas.MAX_ANSWER_CHARS + 1} characters, over the limit of {schemas.MAX_ANSWER_CHARS}"),
+        "aliases": (dict(aliases=["ok", "z" * (schemas.MAX_ANSWER_CHARS + 1)]),
+                    f"item 2: {schemas.MAX_ANSWER_CHARS + 1} characters, over the limit"),
+        "id": (dict(id="i" * (schemas.MAX_ID_CHARS + 1)),
+               f"{schemas.MAX_ID_CHARS + 1} characters, over the limit of {schemas.MAX_ID_CHARS}"),
+    }
+    for name, (fields, problem) in cases.items():
+        path.write_text(seed_line(0) + seed_line(1, **fields))
+        with pytest.raises(SourceError) as error:
+            read_records(path, schemas.TRIVIA)
+        assert str(error.value).startswith(f"{path}:2: field '{name}': {problem}"), str(error.value)
+    path.write_text(seed_line(0, aliases=["a"] * (schemas.MAX_ALIASES + 1)))
+    with pytest.raises(SourceError, match=rf"huge.jsonl:1: field 'aliases': {schemas.MAX_ALIASES + 1} items"):
+        read_records(path, schemas.TRIVIA)
+    path.write_text(seed_line(0) + "[" * 60_000 + "\n")  # under the line limit, too deep for the parser
+    with pytest.raises(SourceError, match=r"huge.jsonl:2: not valid JSON"):
+        read_records(path, schemas.TRIVIA)
+
+
+def test_a_bad_byte_is_reported_with_its_line_and_offset(tmp_path):
+    path = tmp_path / "latin1.jsonl"
+    head = "".join(seed_line(i, question=f"Which river flows through Lyon, question {i} of many?")
+                   for i in range(399)).encode()
+    bad = seed_line(399, question="Which river flows past Mâcon?").encode("latin-1")
+    path.write_bytes(head + bad)
+    column = bad.index(b"\xe2")
+    offset = len(head) + column
+    assert offset > 60_000  # far past the first read buffer
+    with pytest.raises(SourceError) as error:
+        read_records(path, schemas.TRIVIA)
+    assert str(error.value) == (f"{path}:400: not UTF-8 text (invalid continuation byte: byte 0xe2 at offset "
+                                f"{offset} in the file, {column} in the line)")
+
+
+def test_a_byte_order_mark_opening_the_file_is_accepted(tmp_path):
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + (seed_line(0) + seed_line(1)).encode())
+    assert [r["id"] for r in read_records(path, schemas.TRIVIA)] == ["s-000", "s-001"]
+    path.write_bytes(seed_line(0).encode() + b"\xef\xbb\xbf" + seed_line(1).encode())  # only at the start
+    with pytest.raises(SourceError, match=r"bom.jsonl:2: not valid JSON"):
+        read_records(path, schemas.TRIVIA)

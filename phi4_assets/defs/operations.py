@@ -3,7 +3,9 @@ and retraining when training data changed.
 
 - ``incoming_seed_files`` (sensor): a valid ``*.jsonl`` trivia file dropped into the incoming
   folder becomes new seed shards (``<file>-000``, ...) and ``trivia_seeds`` is re-materialized
-  to take it in. An invalid file is reported (``FILE:LINE: field 'F': problem``) and ignored.
+  to take it in. An unusable file (see ``phi4_assets.sources.seedfiles``: not a regular file, too
+  big, not UTF-8, a malformed or oversized record, an id or question already used) is reported
+  (``ignored: FILE:LINE: field 'F': problem``) and skipped, as ``phi4 demo`` does.
 - ``seed_generation_schedule``: each tick, the next seed shards whose generation assets are not
   materialized yet, as many as fit in ``schedule_token_budget`` teacher tokens (estimated from
   the cache and the profile by ``phi4_assets.estimate``), one run per shard.
@@ -22,7 +24,7 @@ import dagster as dg
 from ..resources import ProjectResource
 from ..settings import Paths
 from .hallucination import SHARDED_ASSETS, refusals
-from .partitions import seed_shard_keys, seed_shards
+from .partitions import seed_shards, usable_seed_shard_keys
 from .sources import trivia_seeds
 
 RUNNING = (dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
@@ -34,14 +36,13 @@ RUNNING = (dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.Dagst
            description="Registers each valid trivia seed file in the incoming folder as new seed shards.")
 def incoming_seed_files(context: dg.SensorEvaluationContext):
     errors: list[str] = []
-    keys = seed_shard_keys(on_error=lambda path, message: errors.append(message))
+    keys = usable_seed_shard_keys(errors.append)
     for message in errors:
-        context.log.warning(f"ignored: {message}")
+        context.log.warning(message)
     registered = set(context.instance.get_dynamic_partitions(seed_shards.name))
     new = [k for k in keys if k not in registered]
     if not new:
-        return dg.SkipReason(f"no new seed file in {Paths.from_env().incoming_dir}"
-                             + (f"; {len(errors)} invalid: {'; '.join(errors)}" if errors else ""))
+        return dg.SkipReason("; ".join([f"no new seed file in {Paths.from_env().incoming_dir}", *errors]))
     context.log.info(f"registering seed shards {', '.join(new)}")
     return dg.SensorResult(
         run_requests=[dg.RunRequest(run_key=f"seeds:{','.join(new)}", asset_selection=[trivia_seeds.key])],

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from .records import RecordSpec, boolean, choices, one_of, optional_text, text, text_list
+from .records import (RecordSpec, boolean, choices, one_of, optional_text, text, text_list, text_of_at_most,
+                      texts_of_at_most)
 
 TOPICS = (
     "geography", "history", "science", "literature", "art", "music", "sport", "language",
     "mathematics", "astronomy", "biology", "technology", "film", "food", "religion_mythology",
 )
+
+# Limits of a trivia seed record (the shipped file's longest: id 11, question 128, answer 50,
+# 5 aliases of at most 42 characters), so that no seed file can smuggle in a monster prompt.
+MAX_ID_CHARS = 100
+MAX_QUESTION_CHARS = 1000
+MAX_ANSWER_CHARS = 200  # an answer, and each alias
+MAX_ALIASES = 50
 
 
 def _bogus_has_no_answer(record: dict):
@@ -40,10 +48,10 @@ def _pairs_cross_reference(numbered: list[tuple[int, dict]]):
 TRIVIA = RecordSpec(
     name="trivia",
     fields={
-        "id": text,
-        "question": text,
-        "answer": text,
-        "aliases": text_list,
+        "id": text_of_at_most(MAX_ID_CHARS),
+        "question": text_of_at_most(MAX_QUESTION_CHARS),
+        "answer": text_of_at_most(MAX_ANSWER_CHARS),
+        "aliases": texts_of_at_most(MAX_ALIASES, MAX_ANSWER_CHARS),
         "topic": one_of(*TOPICS),
         "difficulty": one_of("easy", "medium", "hard"),
     },
