@@ -18,6 +18,7 @@ class StubReply:
     headers: dict = field(default_factory=dict)
     body: dict | None = None  # a raw JSON body instead of a chat completion
     drop: bool = False  # close the connection without answering
+    raw: bytes | None = None  # these bytes as the body, as they are (e.g. JSON cut short)
 
     def payload(self, request: dict) -> dict:
         if self.body is not None:
@@ -38,11 +39,13 @@ def echo(request: dict, hit: int) -> StubReply:
 
 class StubOpenAI:
     """``with StubOpenAI(script) as stub: stub.base_url``; ``script(request, hit_number)``
-    returns a ``StubReply``. Records every request and the most requests in flight at once."""
+    returns a ``StubReply``. Records every request, those answered in full (``answered``: the
+    response was written), and the most requests in flight at once."""
 
     def __init__(self, script: Callable[[dict, int], StubReply] = echo):
         self.script = script
         self.requests: list[dict] = []
+        self.answered: list[dict] = []
         self.headers: list[dict] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -56,7 +59,7 @@ class StubOpenAI:
                 pass
 
             def do_GET(self):
-                self._send(200, {"status": "ok"} if self.path == "/health" else {"data": []})
+                self._send(200, json.dumps({"status": "ok"} if self.path == "/health" else {"data": []}).encode())
 
             def do_POST(self):
                 length = int(self.headers.get("content-length", 0))
@@ -74,13 +77,15 @@ class StubOpenAI:
                     if reply.drop:
                         self.close_connection = True
                         return
-                    self._send(reply.status, reply.payload(request), reply.headers)
+                    data = reply.raw if reply.raw is not None else json.dumps(reply.payload(request)).encode()
+                    if self._send(reply.status, data, reply.headers):
+                        with stub._lock:
+                            stub.answered.append(request)
                 finally:
                     with stub._lock:
                         stub.in_flight -= 1
 
-            def _send(self, status, payload, headers=None):
-                data = json.dumps(payload).encode()
+            def _send(self, status, data: bytes, headers=None) -> bool:
                 try:
                     self.send_response(status)
                     self.send_header("content-type", "application/json")
@@ -89,8 +94,10 @@ class StubOpenAI:
                         self.send_header(k, v)
                     self.end_headers()
                     self.wfile.write(data)
+                    self.wfile.flush()
+                    return True
                 except (BrokenPipeError, ConnectionResetError):  # the client timed out and left
-                    pass
+                    return False
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True

@@ -133,15 +133,15 @@ def test_api_key_goes_in_the_header_and_nowhere_in_the_cache(tmp_path):
         assert "sk-secret-123" not in teacher.cache().calls().to_json()
 
 
-def test_a_killed_run_resumes_from_flushed_replies(tmp_path):
-    """Replies are flushed every ``flush_every`` completions; what was flushed is not asked again."""
+def test_a_failing_run_keeps_every_answered_reply(tmp_path):
+    """Every reply is journaled as it arrives and folded into the cache; what was answered is not asked again."""
     stop_after = 5
 
     def dies(request, hit):
         return StubReply(drop=True) if hit > stop_after else echo(request, hit)
 
     with StubOpenAI(dies) as stub:
-        teacher = make_teacher(stub, tmp_path, max_concurrency=1, flush_every=2, max_retries=0, timeout_s=2)
+        teacher = make_teacher(stub, tmp_path, max_concurrency=1, max_retries=0, timeout_s=2)
         batch = teacher.complete(ask(*[f"q{i}" for i in range(8)]))
         assert sum(r.ok for r in batch.replies) == stop_after
     cached = TeacherCache(tmp_path / "calls.duckdb").lookup([r.call_id for r in batch.replies])

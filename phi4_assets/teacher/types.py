@@ -44,8 +44,28 @@ class TeacherReply:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency_s: float = 0.0
-    attempts: int = 0
+    attempts: int = 0  # HTTP requests made for this reply (1 + retries); of the original call where cached
+    rejected_reason: str | None = None  # why the task's parser rejected ``text`` (``validate`` / ``mark_unusable``)
 
     @property
     def ok(self) -> bool:
+        """The endpoint answered with content (whether or not the task's parser accepted it)."""
         return self.error is None and self.text is not None
+
+    @property
+    def usable(self) -> bool:
+        """Answered, and not rejected by the task's parser: what the cache serves as a hit."""
+        return self.ok and self.rejected_reason is None
+
+
+class TeacherFailureShareExceeded(RuntimeError):
+    """More of a batch's calls failed or were rejected than ``max_failure_share`` allows. Raised
+    after every answered call is in the cache; ``batch`` is the batch as it would have returned."""
+
+    def __init__(self, message: str, *, failed: int, total: int, limit: float, batch=None):
+        super().__init__(message)
+        self.failed, self.total, self.limit, self.batch = failed, total, limit, batch
+
+    @property
+    def share(self) -> float:
+        return self.failed / self.total if self.total else 0.0
