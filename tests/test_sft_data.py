@@ -110,6 +110,8 @@ def test_a_teacher_reply_becomes_an_sft_target_only_whole_and_without_loops(text
      "pretty simply. Imagine you have a machine", False),
     ("I'm sorry for any misunderstanding. I'm a helpful AI named SmolLM. I can help with the crafting of", False),
     ("Sorry to hear that. Here's how to do it: first, remove the", False),
+    ("That's a great question. I can't give you a specific answer, but I can give you a general overview", False),
+    ("I'm really sorry you're feeling this way, but I can't help with that.", True),
     ("Sure! Step 1: buy a", False),
 ])
 def test_a_refusal_that_then_helps_is_not_a_refusal(text, refusal):
