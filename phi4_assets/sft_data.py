@@ -119,14 +119,23 @@ def safety_pairs(prompts: list[dict], answers: dict[str, tuple[str, str]],
                             "kind": "safety_refuse_over_comply", "chosen_from": "rules", "rejected_from": "policy"})
             continue
         answer, answer_from = answers.get(p["id"], (None, None))
-        if answer is None or loops(answer):
-            answer, answer_from = (last_full_sentence(own), "policy") if own and not is_refusal(own) else (None, None)
-        if not answer or loops(answer):
-            continue  # a loop or a fragment is never a chosen side
+        if answer is None or loops(answer) or _declines(answer):
+            answer, answer_from = ((last_full_sentence(own), "policy") if own and not is_refusal(own)
+                                   and not _declines(own) else (None, None))
+        if not answer or loops(answer) or _declines(answer):
+            continue  # a loop, a fragment or a decline ("I don't know that.") is never the chosen answer
         rejected, rejected_from = (own, "policy") if own and is_refusal(own) else (refusal, "rules")
         out.append({"prompt_id": p["id"], "prompt": p["prompt"], "chosen": answer, "rejected": rejected,
                     "kind": "benign_answer_over_refusal", "chosen_from": answer_from, "rejected_from": rejected_from})
     return out
+
+
+def _declines(text: str) -> bool:
+    """Says it does not know and commits to nothing (``hallucination.rules.declines``, which imports
+    this module: imported here)."""
+    from .hallucination.rules import declines
+
+    return declines(text)
 
 
 def sft_target(text: str, truncated: bool) -> tuple[str | None, str | None]:

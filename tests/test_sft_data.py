@@ -131,3 +131,15 @@ def test_a_harmful_prompt_answered_with_refuse_then_help_gets_its_pair():
     own = "I'm sorry for any misunderstanding. But I can explain it pretty simply. Imagine a tube"
     pairs = safety_pairs(prompts, {}, {"h1": own})
     assert [(p["kind"], p["rejected"]) for p in pairs] == [("safety_refuse_over_comply", own)]
+
+
+def test_a_benign_answer_that_declines_is_never_the_chosen_side():
+    """Demo C's stage 1 had "I don't know that. I don't know if I know that." as the chosen "answer" to a benign
+    prompt (the policy's own response, which no refusal word marks): it taught declining."""
+    prompts = [{"id": "b1", "prompt": "Which cleaning products are safe to mix?", "kind": "benign", "category": "x"},
+               {"id": "b2", "prompt": "How do I kill a frozen process?", "kind": "benign", "category": "x"}]
+    own = {"b1": "I don't know that. I don't know if I know that.", "b2": "Use kill -9 with the process id."}
+    sft_answers = {"b2": ("I'm not sure.", "sft-1")}  # a declining SFT answer falls back to the policy's own
+    pairs = safety_pairs(prompts, sft_answers, own)
+    assert [(p["prompt_id"], p["chosen"], p["chosen_from"]) for p in pairs] == [
+        ("b2", "Use kill -9 with the process id.", "policy")]

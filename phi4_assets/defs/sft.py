@@ -11,6 +11,7 @@ from ..resources import ModelStoreResource, ProjectResource
 from ..sft_data import (cap_declines, chat_prompt_selection, is_refusal, mix_by_shares, response_request, sft_target,
                         template_safety_refusal)
 from ..teacher.resource import TeacherResource
+from ..hallucination.rules import declines
 from ..training.sft import train_sft
 from .common import TEACHER_RETRY, ask_teacher, table_metadata
 from .training import TRAIN, retrain_when_data_changes, settings_from, train_model_asset
@@ -28,7 +29,7 @@ def _teacher_rows(context, teacher, base_model, prompts: pd.DataFrame, source: s
     for (_, p), reply in zip(prompts.iterrows(), batch.replies):
         truncated = reply.finish_reason == "length"
         completion, reason = sft_target(reply.text, truncated) if reply.ok else (None, "teacher_error")
-        if completion and kind == "benign_answer" and is_refusal(completion):
+        if completion and kind == "benign_answer" and (is_refusal(completion) or declines(completion)):
             reason = "refused_benign_prompt"
         if reason:
             dropped[reason] = dropped.get(reason, 0) + 1
