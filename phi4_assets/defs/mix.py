@@ -26,7 +26,7 @@ from ..sft_data import safety_pairs
 from ..teacher.resource import TeacherResource
 from ..warehouse import frame_of, schema_metadata, table_schema
 from .common import table_metadata
-from .hallucination import ALL_SHARDS, grade_samples
+from .hallucination import ALL_SHARDS, grade_samples, graded_samples
 
 MIX_PAIRS = table_schema(
     id="VARCHAR", prompt="VARCHAR", chosen="VARCHAR", rejected="VARCHAR",
@@ -70,7 +70,7 @@ def mix_pairs(name: str, *, group: str, start: str, stage: str) -> dg.AssetsDefi
         model, tokenizer = load_policy(policy.path)
         # A.1 over the starting model: the stage's half of the questions A.1 wrote a refusal for.
         real = refusals[~refusals["bogus"]] if len(refusals) else refusals
-        qids = stage_half(sorted(set(real["target_id"])), stage)
+        qids = stage_half(real["target_id"], stage)
         seeds = trivia_seeds.set_index("id")
         k = settings.answer_samples
         context.log.info(f"{name}: sampling {policy.path} {k}x on {len(qids)} questions")
@@ -81,12 +81,9 @@ def mix_pairs(name: str, *, group: str, start: str, stage: str) -> dg.AssetsDefi
                                "sample_index": i, "text": s.text}
                               for q, per_question in zip(qids, samples) for i, s in enumerate(per_question)],
                              columns=["id", "question_id", "sample_index", "text"])
-        graded, batch, n_requests = grade_samples(context, teacher, settings.generators["answer_check"], frame, trivia_seeds,
-                                     ModelRef.from_frame(base_model))
-        by_question: dict[str, list[decision.Sample]] = {}
-        for g, text in zip(graded, frame["text"]):
-            by_question.setdefault(g["question_id"], []).append(
-                decision.Sample(g["sample_id"], g["sample_index"], text, g["matches_key"]))
+        graded, batch, n_requests = grade_samples(context, teacher, settings.generators["answer_check"], frame,
+                                                  trivia_seeds, ModelRef.from_frame(base_model))
+        by_question = graded_samples(pd.DataFrame(graded), frame)
         full_text = dict(zip(frame["id"], frame["text"]))
         rows = []
         for row in decision.a1_pairs(
@@ -100,8 +97,8 @@ def mix_pairs(name: str, *, group: str, start: str, stage: str) -> dg.AssetsDefi
                          "rejected_from": None if sample is not None else row["rejected_from"],
                          "rejected_full": sample})
         # Safety over the starting model: its own response to each of the stage's safety prompts.
-        prompts = [p for p in safety_prompts.sort_values("id").to_dict("records")
-                   if p["id"] in set(stage_half(list(safety_prompts["id"]), stage))]
+        half = set(stage_half(safety_prompts["id"], stage))
+        prompts = [p for p in safety_prompts.sort_values("id").to_dict("records") if p["id"] in half]
         context.log.info(f"{name}: sampling {policy.path}'s response to {len(prompts)} safety prompts")
         responses = sample_responses(model, tokenizer, [chat_prompt(tokenizer, p["prompt"]) for p in prompts], 1,
                                      temperature=0.7, max_new_tokens=settings.judge_response_tokens, seed=0,

@@ -95,11 +95,12 @@ class Sample:
 
 def follows_a1(kind: str, samples: list[Sample]) -> bool:
     """Whether a pair of ``kind`` may exist for a question with these graded samples (A.1's rule)."""
-    if kind == "answer_over_refusal":
-        return any(s.grade == "True" for s in samples)
-    if kind == "refusal_over_wrong":
-        return any(s.grade == "False" for s in samples)
-    return False
+    return kind in dpo_pair_kinds(_stats("", samples))
+
+
+def _stats(question_id: str, samples: list[Sample]) -> QuestionStats:
+    stats = question_stats((question_id, s.grade) for s in samples)
+    return stats.get(question_id, QuestionStats(question_id, 0, 0, 0, 0))
 
 
 def a1_pairs(questions: dict[str, str], samples: dict[str, list[Sample]], answers: dict[str, tuple[str, str]],
@@ -117,8 +118,7 @@ def a1_pairs(questions: dict[str, str], samples: dict[str, list[Sample]], answer
     rows = []
     for qid in sorted(samples):
         graded = samples[qid]
-        stats = QuestionStats(qid, len(graded), sum(s.grade == "True" for s in graded),
-                              sum(s.grade == "False" for s in graded), sum(s.grade == "Uncertain" for s in graded))
+        stats = _stats(qid, graded)
         if qid not in refusals:
             continue
         refusal, refusal_id = refusals[qid]
