@@ -1,5 +1,7 @@
 """Exact tests of the hallucination logic: rules, parsers, the decision rule, truncation."""
 
+from collections import Counter
+
 import pytest
 
 from phi4_assets.hallucination import decision, prompts, rules
@@ -214,11 +216,6 @@ def test_no_json_object_is_a_reply_error():
         first_json_object('just prose, a "{" and [1, 2]')
 
 
-def _words(text: str) -> list[int]:
-    """A word-level stand-in tokenizer: one id per word (ids are word lengths, enough to compare)."""
-    return [len(w) for w in text.split()]
-
-
 def test_a1_pairs_follow_the_samples_of_the_model_given():
     S = decision.Sample
     questions = {"q-right": "Capital of France?", "q-mixed": "Who painted it?", "q-declines": "Obscure?",
@@ -232,20 +229,99 @@ def test_a1_pairs_follow_the_samples_of_the_model_given():
         "q-wrong": [S("s9", 0, "Nobody knows that one at all", "False")],
         "q-no-refusal": [S("s10", 0, "Yes", "True")],
     }
-    answers = {q: (f"The answer to {q}", f"ref-{q}") for q in questions}
+    keys = {"q-right": ["Paris"], "q-mixed": ["Vermeer"], "q-declines": ["X"], "q-wrong": ["Y"],
+            "q-no-refusal": ["Yes"]}
+    answers = {q: (f"It is {keys[q][0]}.", f"ref-{q}") for q in questions}
     refusals = {q: ("I am not sure about that", f"refusal-{q}") for q in questions if q != "q-no-refusal"}
-    rows = decision.a1_pairs(questions, samples, answers, refusals, _words, lambda ids: " ".join("w" * i for i in ids),
-                             n_tokens=3)
+    tally = Counter()
+    rows = decision.a1_pairs(questions, samples, answers, refusals, str.split, " ".join, n_tokens=3, keys=keys,
+                             tally=tally)
     got = {(r["question_id"], r["kind"]): r for r in rows}
     assert set(got) == {("q-right", "answer_over_refusal"), ("q-mixed", "answer_over_refusal"),
                         ("q-mixed", "refusal_over_wrong"), ("q-wrong", "refusal_over_wrong")}
     wrong = got[("q-mixed", "refusal_over_wrong")]
     # The most common wrong answer (normalised), its earliest sample; both sides cut to 3 tokens.
-    assert wrong["rejected_from"] == "s3" and wrong["rejected_token_ids"] == [9, 7, 2]
-    assert wrong["chosen_from"] == "refusal-q-mixed" and wrong["chosen_token_ids"] == [1, 2, 3]
+    assert wrong["rejected_from"] == "s3" and wrong["rejected_token_ids"] == ["Rembrandt", "painted", "it"]
+    assert wrong["chosen_from"] == "refusal-q-mixed" and wrong["chosen_token_ids"] == ["I", "am", "not"]
+    assert tally == {"no_refusal": 1}
     assert wrong["p_correct"] == 0.25 and wrong["prompt"] == "Who painted it?"
     right = got[("q-right", "answer_over_refusal")]
     assert (right["chosen_from"], right["rejected_from"], right["p_correct"]) == ("ref-q-right", "refusal-q-right", 1.0)
+
+
+@pytest.mark.parametrize("opening, committed", [
+    ("The answer is Istanbul.", True),  # a wrong candidate within the first tokens
+    ("That would be Elizabeth I", True),
+    ("In 202", True),  # a number that is not the key
+    ("The capital of Turkey", False),  # restates the question: how a right answer begins too
+    ("That is a classic example", False),  # clears its throat
+    ("To answer this, I", False),
+    ("I'm still trying to", False),  # a decline, not a wrong answer
+    ("The answer is Ankara", False),  # right, not wrong
+    ("The answer is Ank", False),  # cut inside what may be the key
+])
+def test_a_wrong_answer_counts_only_where_its_opening_already_commits_to_something_wrong(opening, committed):
+    assert decision.commits_to_wrong_answer("What is the capital of Turkey?", ["Ankara"], opening) is committed
+
+
+def test_the_opening_of_a_number_key_may_be_cut_inside_it():
+    question = "In which year did Constantinople fall to the Ottoman Turks?"
+    assert not decision.commits_to_wrong_answer(question, ["1453"], "The answer is 1")
+    assert decision.commits_to_wrong_answer(question, ["1453"], "The answer is 2")
+    assert decision.commits_to_wrong_answer(question, ["1453"], "It fell in 1350")
+
+
+@pytest.mark.parametrize("opening, gives", [
+    ("The answer is Berlin", True),
+    ("Berlin.", True),
+    ("The correct answer is ", False),  # an opening any answer could have
+    ("The capital of Germany", False),
+    ("The answer is Ber", True),  # cut inside the key
+    ("The answer is Munich", False),
+])
+def test_a_right_answer_counts_only_where_its_opening_already_gives_the_key(opening, gives):
+    assert decision.opens_with_key("What is the capital of Germany?", ["Berlin"], opening) is gives
+
+
+def test_an_opening_cut_inside_a_key_counts_as_giving_it_but_not_one_cut_inside_a_question_word():
+    assert decision.opens_with_key("In which year did World War I begin?", ["1914"], "That would be 1")
+    assert not decision.opens_with_key("Which strait separates Spain from Morocco?", ["Strait of Gibraltar"],
+                                       "The correct answer is Strait")
+
+
+def test_answer_over_refusal_takes_the_models_own_right_answer_where_the_reference_opens_without_the_key():
+    S = decision.Sample
+    questions = {"q": "What is the capital of Turkey?"}
+    samples = {"q": [S("a", 0, "I think so.", "Uncertain"), S("b", 1, "Ankara, of course.", "True")]}
+    rows = decision.a1_pairs(questions, samples, {"q": ("The correct answer is Ankara.", "ref-q")},
+                             {"q": ("I am not sure.", "refusal-q")}, str.split, " ".join, n_tokens=3,
+                             keys={"q": ["Ankara"]})
+    assert [(r["kind"], r["chosen"], r["chosen_from"]) for r in rows] == [
+        ("answer_over_refusal", "Ankara, of course.", "b")]
+    # No right answer gives the key within the cut: A.1 still gives the question its pair, with the reference.
+    tally = Counter()
+    rows = decision.a1_pairs(questions, {"q": samples["q"][:1] + [S("c", 2, "The capital is Ankara", "True")]},
+                             {"q": ("The correct answer is Ankara.", "ref-q")}, {"q": ("I am not sure.", "refusal-q")},
+                             str.split, " ".join, n_tokens=3, keys={"q": ["Ankara"]}, tally=tally)
+    assert [(r["chosen"], r["chosen_from"]) for r in rows] == [("The correct answer", "ref-q")]
+    assert tally == {"answer_opens_without_the_key": 1}
+
+
+def test_a1_pairs_take_the_most_common_wrong_answer_that_commits_and_skip_a_question_with_none():
+    S = decision.Sample
+    questions = {"q1": "What is the capital of Turkey?", "q2": "What is the capital of Canada?"}
+    samples = {
+        # The commonest wrong answer restates the question; the next one names a wrong city.
+        "q1": [S("a", 0, "The capital of Turkey is a big city.", "False"),
+               S("b", 1, "The capital of Turkey is a big city", "False"), S("c", 2, "It is Istanbul.", "False")],
+        "q2": [S("d", 0, "That is a classic example of a riddle.", "False")],
+    }
+    refusals = {q: ("I am not sure.", f"refusal-{q}") for q in questions}
+    tally = Counter()
+    rows = decision.a1_pairs(questions, samples, {}, refusals, str.split, " ".join, n_tokens=3,
+                             keys={"q1": ["Ankara"], "q2": ["Ottawa"]}, tally=tally)
+    assert [(r["question_id"], r["rejected"], r["rejected_from"]) for r in rows] == [("q1", "It is Istanbul.", "c")]
+    assert tally == {"wrong_answers_open_without_committing": 1}
 
 
 def test_follows_a1_needs_a_right_sample_for_answer_pairs_and_a_wrong_one_for_refusal_pairs():

@@ -4,6 +4,8 @@ Generation assets are partitioned by seed shard; ``hallucination_sft_data`` and
 ``hallucination_dpo_pairs`` read every materialized shard.
 """
 
+from collections import Counter
+
 import dagster as dg
 import pandas as pd
 from pydantic import Field
@@ -393,7 +395,7 @@ def hallucination_sft_data(context: dg.AssetExecutionContext, project: ProjectRe
         shards=int(answer_checks["shard"].nunique())))
 
 
-@dg.asset(**_table(HALLUCINATION_DPO_PAIRS), code_version="1",
+@dg.asset(**_table(HALLUCINATION_DPO_PAIRS), code_version="2",
           automation_condition=dg.AutomationCondition.eager(),
           ins={"answer_checks": _all("answer_checks"), "policy_answer_samples": _all("policy_answer_samples"),
                "reference_answers": _all("reference_answers"), "refusals": _all("refusals")})
@@ -402,30 +404,35 @@ def hallucination_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectR
                             reference_answers: pd.DataFrame, refusals: pd.DataFrame,
                             base_model: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """Correct answer > refusal where the policy was right at least once; refusal > one of its
-    own wrong answers (the most common) where it was wrong at least once. Both sides cut to
-    their first ``dpo_tokens`` tokens of the policy tokenizer."""
+    own wrong answers (the most common whose opening already commits to a wrong answer) where it
+    was wrong at least once. Both sides cut to their first ``dpo_tokens`` tokens of the policy
+    tokenizer; the metadata counts what was skipped or kept as is, by reason (``a1_pairs_tally``)."""
     from transformers import AutoTokenizer
 
     settings = project.settings()
     tokenizer = AutoTokenizer.from_pretrained(ModelRef.from_frame(base_model).path)
+    tally = Counter()
     rows = decision.a1_pairs(
         questions=trivia_seeds.set_index("id")["question"].to_dict(),
         samples=graded_samples(answer_checks, policy_answer_samples),
         answers={r.question_id: (r.answer_text, r.id) for r in reference_answers.itertuples()},
         refusals={r.target_id: (r.refusal, r.id) for r in refusals.itertuples()},
         encode=lambda text: tokenizer(text, add_special_tokens=False)["input_ids"], decode=tokenizer.decode,
-        n_tokens=settings.dpo_tokens)
+        n_tokens=settings.dpo_tokens, keys={s["id"]: requests_for.seed_keys(s) for s in trivia_seeds.to_dict("records")},
+        tally=tally)
     for row in rows:
         row["id"] = row_id("hdpo", row["question_id"], row["kind"], row["chosen_token_ids"], row["rejected_token_ids"])
     frame = frame_of(rows, HALLUCINATION_DPO_PAIRS)
     return dg.Output(frame, metadata=table_metadata(
         frame, ["kind", "prompt", "chosen", "rejected"], pairs_by_kind=frame["kind"].value_counts().to_dict(),
         questions=int(frame["question_id"].nunique()), tokens_per_side=settings.dpo_tokens,
+        a1_pairs_tally=dict(tally) or {"none": 0},
         **column_lineage({"prompt": [("trivia_seeds", "question")],
-                          "chosen": [("reference_answers", "answer_text"), ("refusals", "refusal")],
+                          "chosen": [("reference_answers", "answer_text"), ("refusals", "refusal"),
+                                     ("policy_answer_samples", "text")],
                           "rejected": [("refusals", "refusal"), ("policy_answer_samples", "text")],
                           "p_correct": [("answer_checks", "matches_key")], "question_id": [("trivia_seeds", "id")],
-                          "chosen_from": [("reference_answers", "id"), ("refusals", "id")],
+                          "chosen_from": [("reference_answers", "id"), ("refusals", "id"), ("policy_answer_samples", "id")],
                           "rejected_from": [("refusals", "id"), ("policy_answer_samples", "id")]})))
 
 

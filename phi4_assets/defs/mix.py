@@ -13,11 +13,14 @@ responses to the stage's half of the safety prompts (``sft_data.safety_pairs``).
 the stages (``pts_dpo_pairs``, ``judge_dpo_pairs``) take their dose from here
 (``preference_mix.stage_mix``)."""
 
+from collections import Counter
+
 import dagster as dg
 import pandas as pd
 
 from ..generation import chat_prompt, load_policy, sample_responses
 from ..hallucination import decision
+from ..hallucination.requests import seed_keys
 from ..ids import row_id
 from ..models.ref import ModelRef
 from ..preference_mix import stage_half
@@ -38,7 +41,8 @@ MIX_PAIRS = table_schema(
     p_correct=("DOUBLE", "the starting model's share of right samples (hallucination pairs)"),
     grades=("VARCHAR", "the starting model's samples of the question: True / False / Uncertain counts"),
     chosen_from=("VARCHAR", "the reference_answers, refusals or sft_dataset row of the chosen side (null: a rules "
-                            "refusal template, or the starting model's own answer)"),
+                            "refusal template, or the starting model's own answer where the reference answer's "
+                            "first tokens do not give the answer)"),
     rejected_from=("VARCHAR", "the refusals row of the rejected side (null: a rules refusal template, or the "
                               "starting model's own response: rejected_full)"),
     rejected_full=("VARCHAR", "the starting model's whole response where it is the rejected side"),
@@ -52,7 +56,7 @@ def _grades(samples: list[decision.Sample]) -> str:
 def mix_pairs(name: str, *, group: str, start: str, stage: str) -> dg.AssetsDefinition:
     """The mix pair asset ``name`` of DPO ``stage`` ("dpo1" / "dpo2"), sampled from the model asset ``start``."""
 
-    @dg.asset(name=name, group_name=group, pool="duckdb", kinds={"pytorch", "duckdb"}, code_version="1",
+    @dg.asset(name=name, group_name=group, pool="duckdb", kinds={"pytorch", "duckdb"}, code_version="2",
               metadata=schema_metadata(MIX_PAIRS),
               check_specs=[dg.AssetCheckSpec(f"{name}_follow_a1", asset=name, description=(
                   "A.1's rule over the starting model's own grades: \"answer > refusal\" only for a question it "
@@ -85,14 +89,17 @@ def mix_pairs(name: str, *, group: str, start: str, stage: str) -> dg.AssetsDefi
                                                   trivia_seeds, ModelRef.from_frame(base_model))
         by_question = graded_samples(pd.DataFrame(graded), frame)
         full_text = dict(zip(frame["id"], frame["text"]))
-        rows = []
+        rows, tally = [], Counter()
         for row in decision.a1_pairs(
                 questions={q: seeds.loc[q]["question"] for q in qids}, samples=by_question,
                 answers={r.question_id: (r.answer_text, r.id) for r in reference_answers.itertuples()},
                 refusals={r.target_id: (r.refusal, r.id) for r in real.itertuples()},
                 encode=lambda text: tokenizer(text, add_special_tokens=False)["input_ids"],
-                decode=tokenizer.decode, n_tokens=settings.dpo_tokens):
+                decode=tokenizer.decode, n_tokens=settings.dpo_tokens,
+                keys={q: seed_keys(seeds.loc[q]) for q in qids}, tally=tally):
             qid, sample = row.pop("question_id"), full_text.get(row["rejected_from"])
+            if row["chosen_from"] in full_text:  # the model's own right answer, not a reference answer
+                row["chosen_from"] = None
             rows.append({**row, "source": "hallucination", "problem_id": qid, "grades": _grades(by_question[qid]),
                          "rejected_from": None if sample is not None else row["rejected_from"],
                          "rejected_full": sample})
@@ -120,6 +127,7 @@ def mix_pairs(name: str, *, group: str, start: str, stage: str) -> dg.AssetsDefi
             out, ["kind", "prompt", "chosen", "rejected", "grades"],
             pairs_by_kind=out["kind"].value_counts().to_dict() or {"none": 0}, model=policy.path,
             questions=len(qids), safety_prompts=len(prompts), answer_check_requests=n_requests,
+            a1_pairs_tally=dict(tally) or {"none": 0},
             **batch.stats.as_metadata(),
             sample_grades=pd.Series([g["matches_key"] for g in graded]).value_counts().to_dict() or {"none": 0}))
         against = [r["id"] for r in rows if r["source"] == "hallucination" and not decision.follows_a1(

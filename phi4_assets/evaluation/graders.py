@@ -128,7 +128,7 @@ perhaps please possibly probably question quite rather really right same say sev
 still such sure than thank thanks that the their them then there therefore these they this those though through
 thus to today too under unfortunately unless until up us very was we well were what when where whereas whether
 which while who whom whose why will with within without would yes yet you your
-i'm im i'd id i've ive i'll it's that's there's don't dont can't cant won't wont isn't wasn't couldn't didn't
+i'm im i'd id i've ive i'll it's that's there's here's let's lets don't dont can't cant won't wont isn't wasn't couldn't didn't
 sorry think believe guess certain confident uncertain unsure aware recall remember mistaken wrong correct idea
 information reliable record records source sources evidence confirm verify find found check tell answers
 unable able afraid hmm okay ok great good interesting note based according actually honestly
@@ -225,6 +225,12 @@ def _offered(text: str, ctx: _Context) -> list[str]:
                 continue
             found += ctx.candidates(clause)
     return found
+
+
+def offered_candidates(item: GradeItem) -> list[str]:
+    """The answer-like words ``item.response`` commits to (numbers, capitalised words, and for a
+    lower-case key any content word), from neither the question nor the key."""
+    return _offered((item.response or "").strip(), _Context.of(item))
 
 
 def _name_lists(text: str) -> list[list[str]]:

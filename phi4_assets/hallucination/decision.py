@@ -5,7 +5,8 @@
   otherwise; (bogus question, refusal) always.
 - DPO: reference answer > refusal where the policy was right at least once; refusal > one of
   the policy's own wrong answers where it was wrong at least once. Both sides are cut to
-  their first ``max_tokens`` tokens.
+  their first ``max_tokens`` tokens, and the rejected side must already be wrong within them
+  (``commits_to_wrong_answer``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from ..evaluation.graders import GradeItem, offered_candidates, rule_letter
 from ..text import normalize_answer
 
 DEFAULT_USUALLY_RIGHT = 0.5
@@ -69,12 +71,64 @@ def dpo_pair_kinds(stats: QuestionStats) -> list[str]:
 def typical_wrong_answer(samples: Iterable[tuple[int, str]]) -> tuple[int, str]:
     """The policy's most common wrong answer (by normalised text), earliest sample on ties.
     ``samples``: (sample_index, text) of the samples graded False."""
-    samples = sorted(samples)
-    if not samples:
+    ranked = answers_by_frequency(samples)
+    if not ranked:
         raise ValueError("no wrong samples")
+    return ranked[0]
+
+
+def answers_by_frequency(samples: Iterable[tuple[int, str]]) -> list[tuple[int, str]]:
+    """Distinct answers, most common (by normalised text) first, earliest sample first within a
+    count. ``samples``: (sample_index, text), e.g. of the samples graded False."""
+    samples = sorted(samples)
     counts = Counter(normalize_answer(text) for _, text in samples)
-    best = max(counts.values())
-    return next((i, t) for i, t in samples if counts[normalize_answer(t)] == best)
+    first: dict[str, tuple[int, str]] = {}
+    for index, text in samples:
+        first.setdefault(normalize_answer(text), (index, text))
+    return sorted(first.values(), key=lambda s: (-counts[normalize_answer(s[1])], s[0]))
+
+
+def commits_to_wrong_answer(question: str, keys: list[str], opening: str) -> bool:
+    """Whether ``opening`` (the first tokens of a wrong answer) already says something wrong.
+
+    The report keeps only the first 5 tokens of each side of an A.1 pair. A strong model's wrong
+    answer commits within them ("The answer is Istanbul."); a small one's often restates the
+    question or clears its throat first ("The chemical symbol for tungsten", "That is a classic
+    example", "To answer this, I"), and those 5 tokens are how its right answers begin too. A
+    "refusal > wrong" pair on such an opening teaches the model to stop opening answers at all,
+    not to decline what it does not know: on the small run, stage 1 trained on 6 such pairs took
+    SimpleQA "not attempted" from 72% (SFT) to 92% and kept 9% of the base model's right answers.
+    So an opening counts only where the SimpleQA rules grade it incorrect on its own, it names a
+    candidate that is a number or a capitalised word (for a lower-case key the rules' candidates
+    also include any content word, "classic" and "example" among them), and it is not cut inside
+    what may be the key ("The answer is 1" of "1453")."""
+    item = GradeItem(question, keys[0] if keys else None, opening, tuple(keys[1:]))
+    if rule_letter(item) != "B":
+        return False
+    named = [c for c in offered_candidates(item) if c[0].isupper() or any(ch.isdigit() for ch in c)]
+    return bool(named) and not _cut_inside_key(question, keys, opening)
+
+
+def opens_with_key(question: str, keys: list[str], opening: str) -> bool:
+    """Whether ``opening`` (the first tokens of a right answer) already gives the answer: the
+    SimpleQA rules grade it correct on its own, or it is cut inside the key ("That would be 1" of
+    "1914", "It is Jawaharl" of "Jawaharlal Nehru"). The chosen side of "answer > refusal" must:
+    "The correct answer is" > "I'm not sure" teaches the model to open an answer to any question,
+    which is the mirror image of the collapse ``commits_to_wrong_answer`` prevents."""
+    item = GradeItem(question, keys[0] if keys else None, opening, tuple(keys[1:]))
+    return rule_letter(item) == "A" or _cut_inside_key(question, keys, opening)
+
+
+def _cut_inside_key(question: str, keys: list[str], opening: str) -> bool:
+    """Whether ``opening`` ends in the middle of a word that may begin one of the key's own words
+    (not one of the question's): "The answer is 1" of "1453". An opening that ends at a space or a
+    punctuation mark ends on a whole word."""
+    if not opening or not opening[-1].isalnum():
+        return False
+    last = normalize_answer(opening).split()[-1:]
+    asked = set(normalize_answer(question).split())
+    key_words = {w for key in keys for w in normalize_answer(key).split()} - asked
+    return bool(last) and any(w != last[0] and w.startswith(last[0]) for w in key_words)
 
 
 def first_tokens(text: str, encode: Callable[[str], list[int]], decode: Callable[[list[int]], str],
@@ -105,36 +159,63 @@ def _stats(question_id: str, samples: list[Sample]) -> QuestionStats:
 
 def a1_pairs(questions: dict[str, str], samples: dict[str, list[Sample]], answers: dict[str, tuple[str, str]],
              refusals: dict[str, tuple[str, str]], encode: Callable[[str], list[int]],
-             decode: Callable[[list[int]], str], n_tokens: int = DPO_TOKENS) -> list[dict]:
+             decode: Callable[[list[int]], str], n_tokens: int = DPO_TOKENS, *, keys: dict[str, list[str]],
+             tally: Counter | None = None) -> list[dict]:
     """App. A.1's DPO pairs over graded samples of one policy.
 
     ``questions``: question id -> text; ``samples``: question id -> its graded samples;
     ``answers`` / ``refusals``: question id -> (text, row id) of the reference answer / refusal.
-    Where the policy was right at least once: reference answer > refusal; where it was wrong at
-    least once: refusal > its most common wrong answer. Both sides are cut to their first
-    ``n_tokens`` tokens; a pair identical after the cut, or a question without a refusal, gives
-    none. Rows: prompt, chosen, rejected, *_token_ids, kind, question_id, p_correct, chosen_from,
+    Where the policy was right at least once: reference answer > refusal, or, where the reference
+    answer's first ``n_tokens`` tokens do not yet give the answer (``opens_with_key``), the
+    policy's most common right answer whose do (the reference as is where none does); where it
+    was wrong at least once: refusal > its most common wrong answer whose first ``n_tokens``
+    tokens already commit to a wrong answer (``commits_to_wrong_answer``), and no pair where none
+    does. Both are judged against the question's ``keys`` (answer and aliases). Both sides are
+    cut to their first ``n_tokens`` tokens; a pair identical after the cut, or a question without
+    a refusal, gives none. ``tally``, when given, counts what was skipped or kept as is, by
+    reason. Rows: prompt, chosen, rejected, *_token_ids, kind, question_id, p_correct, chosen_from,
     rejected_from (no ``id``: the caller names rows)."""
     rows = []
     for qid in sorted(samples):
         graded = samples[qid]
         stats = _stats(qid, graded)
         if qid not in refusals:
+            if tally is not None:
+                tally["no_refusal"] += 1
             continue
         refusal, refusal_id = refusals[qid]
         for kind in dpo_pair_kinds(stats):
             if kind == "answer_over_refusal":
-                if qid not in answers:
+                right = [s for s in graded if s.grade == "True"]
+                offered = ([answers[qid]] if qid in answers else []) + [
+                    (text, next(s.sample_id for s in right if s.index == index))
+                    for index, text in answers_by_frequency((s.index, s.text) for s in right)]
+                opening = [(text, source) for text, source in offered if opens_with_key(
+                    questions[qid], keys.get(qid, []), first_tokens(text, encode, decode, n_tokens)[0])]
+                if not opening:  # A.1 gives every question right at least once its pair: the reference as is
+                    if tally is not None and offered:
+                        tally["answer_opens_without_the_key"] += 1
+                    opening = offered[:1]
+                if not opening:
                     continue
-                (chosen, chosen_from), (rejected, rejected_from) = answers[qid], (refusal, refusal_id)
+                (chosen, chosen_from), (rejected, rejected_from) = opening[0], (refusal, refusal_id)
             else:
                 wrong = [s for s in graded if s.grade == "False"]
-                index, text = typical_wrong_answer((s.index, s.text) for s in wrong)
+                committed = [(index, text) for index, text in answers_by_frequency((s.index, s.text) for s in wrong)
+                             if commits_to_wrong_answer(questions[qid], keys.get(qid, []),
+                                                        first_tokens(text, encode, decode, n_tokens)[0])]
+                if not committed:
+                    if tally is not None:
+                        tally["wrong_answers_open_without_committing"] += 1
+                    continue
+                index, text = committed[0]
                 chosen, chosen_from = refusal, refusal_id
                 rejected, rejected_from = text, next(s.sample_id for s in wrong if s.index == index)
             chosen_text, chosen_ids = first_tokens(chosen, encode, decode, n_tokens)
             rejected_text, rejected_ids = first_tokens(rejected, encode, decode, n_tokens)
             if chosen_ids == rejected_ids:
+                if tally is not None:
+                    tally["identical_after_cut"] += 1
                 continue  # identical after the cut: no preference signal
             rows.append({"prompt": questions[qid], "chosen": chosen_text, "rejected": rejected_text,
                          "chosen_token_ids": chosen_ids, "rejected_token_ids": rejected_ids, "kind": kind,

@@ -58,7 +58,7 @@ EDGES: tuple[Edge, ...] = (
     Edge("judge_candidates", "prompt_id", JUDGE_PROMPTS),
     # hallucination: pair / SFT row -> reference answer, refusal, policy sample, the answer checks
     # that gave p_correct -> teacher calls -> seed question
-    Edge("hallucination_dpo_pairs", "chosen_from", ("reference_answers", "refusals")),
+    Edge("hallucination_dpo_pairs", "chosen_from", ("reference_answers", "refusals", "policy_answer_samples")),
     Edge("hallucination_dpo_pairs", "rejected_from", ("refusals", "policy_answer_samples")),
     Edge("hallucination_dpo_pairs", "question_id", ("answer_checks",), parent_key="question_id"),
     Edge("hallucination_dpo_pairs", "question_id", ("trivia_seeds",)),
