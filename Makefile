@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 PROFILE ?= small
 
-.PHONY: setup browser demo test ui clean-state
+.PHONY: setup browser bwrap demo test ui clean-state
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,7 +42,18 @@ browser:
 	  echo "WARNING: could not install chromium and chromium-driver (they need apt-get and root or sudo):" \
 	       "tests/test_ui.py will be skipped"; }
 
-test: $(STAMP) browser
+# bubblewrap (bwrap) for the code sandbox (phi4_assets/pts/sandbox.py), installed only when missing.
+# Without it (or where user namespaces are disabled) the sandbox warns and runs code with its
+# in-process audit hook alone, and the tests that need bwrap are skipped with the reason.
+bwrap:
+	@command -v bwrap >/dev/null || { \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  { command -v apt-get >/dev/null && $$SUDO apt-get update -q && \
+	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap; } || \
+	  echo "WARNING: could not install bubblewrap (it needs apt-get and root or sudo):" \
+	       "the code sandbox falls back to its audit hook alone"; }
+
+test: $(STAMP) browser bwrap
 	$(BIN)/python -m pytest -q --durations=10
 
 # The Dagster UI on http://127.0.0.1:3000

@@ -77,9 +77,14 @@ def code_program(completion: str, prompt: str, entry_point: str) -> str:
     return f"{prompt}\n{code}" if f"def {entry_point}" in code else prompt + code
 
 
-def code_oracle(completion: str, prompt: str, tests: str, entry_point: str, timeout_s: float = 5.0) -> bool:
+def code_oracle(completion: str, prompt: str, tests: str, entry_point: str, timeout_s: float = 5.0,
+                allow_fallback: bool = True) -> bool:
+    """Whether the completion passes the HumanEval tests, run in the sandbox under bwrap. Where bwrap
+    cannot run, the sandbox warns once and falls back to its in-process audit hook when
+    ``allow_fallback`` (the default: the small and tiny profiles' trade), else raises
+    ``sandbox.SandboxUnavailable`` rather than judge untrusted code in the weaker mode."""
     return run_humaneval(code_program(completion, prompt, entry_point), tests, entry_point,
-                         timeout_s=timeout_s).passed
+                         timeout_s=timeout_s, allow_fallback=allow_fallback).passed
 
 
 ORACLES = {

@@ -1,38 +1,60 @@
 """Running untrusted, model-written code (HumanEval completions, PTS rollouts).
 
-Each run is a separate ``python -I -B`` process in a fresh scratch directory (its working
-directory, deleted afterwards) with a minimal environment (no inherited secrets), a wall-clock
-limit that kills its whole process group, and resource limits on address space, CPU time, file
-size and process count. Its output goes to files capped by the file-size limit, so a print flood
-cannot exhaust the caller's memory. Where ``unshare --net`` works, the run gets an empty network
-namespace.
+Each run is a separate ``python -I -B`` process (the base interpreter, not the project's
+virtualenv) with a wall-clock limit that kills it and everything it started, resource limits
+(address space, CPU time, file size, process count), an environment of only ``PATH``, ``HOME``,
+``TMPDIR`` and ``LANG``, and output captured in files capped by the file-size limit, so a print
+flood cannot exhaust the caller's memory. Two layers keep it in:
 
-Before the code, a prelude installs an audit hook (Python code cannot remove one) that refuses
-non-Unix sockets, network calls, process creation, links, and writes, deletions, renames or
-``os.open`` outside the scratch directory, plus the imports that would go around the hook
-(``_posixsubprocess``, ``ctypes``, subinterpreters, which have no hooks of their own). The hook
-keeps its state in a closure of immutable values and resolves paths with functions captured
-before the code runs, so monkeypatching ``os`` cannot steer it.
+1. The operating system, with bubblewrap (``bwrap``). The process gets new user, pid, network,
+   IPC, UTS and mount namespaces and no capabilities; its file system is a read-only view of
+   ``/usr``, ``/lib*``, the interpreter's prefix and ``/etc/ld.so.cache`` (not ``/home``,
+   ``/root``, the rest of ``/etc`` or the host's ``/tmp``); the only writable place is a
+   size-capped tmpfs scratch directory (``/tmp``, its working directory), gone when it ends; it
+   sees a fresh ``/proc`` (its own processes only) and a read-only minimal ``/dev``; the network
+   has no interface but a loopback that is down; ``--die-with-parent`` and ``--new-session``
+   tie it to the caller and cut it from the terminal. Nothing it does reaches the host's files,
+   processes, secrets or network, whatever Python or C code it runs.
+2. Inside the process, a prelude installs an audit hook (Python code cannot remove one) before
+   the code runs. It refuses process creation, signals, non-Unix sockets, links, writes and
+   deletions outside the scratch directory, reads outside it and the interpreter's and system's
+   library directories (so no ``/etc/passwd``, ``~/.ssh`` or ``/proc/<pid>/environ``), the
+   modules that have no audit events of their own (``_posixsubprocess``, ``ctypes``,
+   ``_sqlite3``, ``_posixshmem``, subinterpreters), a second copy of an already loaded module
+   (a fresh ``posix`` would come without the patched functions), native extensions from
+   outside those library directories, and the ways to reach a frame that the hook or the pass
+   proof lives in (``tb_frame``, ``gi_frame``, ``sys._current_frames``, signal handlers). The
+   hook keeps its state in a closure no Python code can reach and resolves paths with
+   functions captured before the code runs, so monkeypatching ``os`` cannot steer it.
 
-A HumanEval pass is proven, not inferred from the exit status: after ``check(...)`` has run
-every assertion, the harness prints a random token drawn for that run, and only a run whose
-stdout ends with that token passes. A completion that calls ``sys.exit(0)`` or ``os._exit(0)``
-before or inside the tests exits 0 without it and fails. (The token is in the program the
-process runs, so code written to dig it out of its own frames could still forge it; the token
-defeats exiting early, not introspection.)
+Where bwrap is missing or cannot run (user namespaces disabled, as in many containers), probed
+once per process with a trivial command, the sandbox logs a warning naming why, once, and runs
+with the audit hook alone (plus ``unshare --net`` where that works, and a scratch directory on
+the host, deleted afterwards), but only when the caller allows it (``allow_fallback``); else it
+raises :class:`SandboxUnavailable`. The audit hook is defence in depth, not a security
+boundary: C code never reports to it and the process keeps the caller's user. Run untrusted
+code at scale where bwrap works, as a non-root user.
 
-This is defence in depth, not a security boundary against a determined attacker: audit hooks
-are a debugging feature that C code never reports to, and the process keeps the caller's user
-(RLIMIT_NPROC does not bind root). Run untrusted code at scale in a container or VM, as a
-non-root user.
+A HumanEval pass is proven, not inferred from the exit status: the parent draws a random token
+for the run and hands it, with the sources, to the prelude on standard input, which it reads
+(then points at ``/dev/null``) before any untrusted code runs. The token is kept only in the
+audit hook's closure. After the program, the tests and ``check(entry_point)`` have all run, the
+prelude's own code asks the hook for it, and the hook prints it only to that caller, only once.
+Only a run whose stdout ends with the token passes: ``sys.exit(0)``, ``os._exit(0)`` or an
+``atexit`` trick exit 0 without it. The sources are compiled separately (a completion cannot
+swallow the tests into an unterminated string) and before any of them runs (it cannot rewrite
+them). What no in-process proof can stop is code that makes the tests themselves pass, e.g. a
+return value whose ``__eq__`` is always true or a patched builtin the tests call.
 """
 
 from __future__ import annotations
 
 import functools
+import json
+import logging
 import os
-import secrets
 import resource
+import secrets
 import shutil
 import signal
 import subprocess
@@ -41,29 +63,62 @@ import tempfile
 import time
 from dataclasses import dataclass
 
+log = logging.getLogger(__name__)
+
 OUTPUT_LIMIT = 10_000  # characters kept of stdout and of stderr
 FILE_SIZE_LIMIT = 16 << 20  # bytes, any file the code writes, its captured output included
+SCRATCH_LIMIT = 64 << 20  # bytes, the scratch tmpfs under bwrap (its memory is not in RLIMIT_AS)
+SANDBOX_SCRATCH = "/tmp"  # the scratch directory's path inside bwrap
+SANDBOX_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}  # plus HOME and TMPDIR: the scratch directory
 
 PRELUDE = r'''
-def _sandbox():
-    import _posixsubprocess, posix, sys
+def _phi4_sandbox(main_code):
+    import _imp, _posixsubprocess, _signal, gc, json, posix, resource, signal, sys
 
-    _posixsubprocess.fork_exec = None  # loaded now, so subprocess imports; refused below if loaded again
+    _posixsubprocess.fork_exec = None  # loaded now, so subprocess imports; never loaded again (below)
+
+    # The run's sources and pass token, on stdin: read before any untrusted code runs.
+    chunks = []
+    while True:
+        chunk = posix.read(0, 1 << 20)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    payload = json.loads(b"".join(chunks))
+    null = posix.open("/dev/null", posix.O_RDONLY)
+    posix.dup2(null, 0)
+    posix.close(null)
+    token = payload["token"].encode()
+    if payload["max_processes"] is not None:  # under bwrap: counted in its user namespace, not the caller's
+        resource.setrlimit(resource.RLIMIT_NPROC, (payload["max_processes"], payload["max_processes"]))
+    parts = tuple((str(name), str(source)) for name, source in payload["parts"])
+    # A copy of the program for the source lines in tracebacks; what runs is the text read above.
+    with open(parts[0][0], "w", encoding="utf-8", errors="replace") as f:
+        f.write(parts[0][1])
+    if not payload.get("audit_hook", True):  # the tests showing that bwrap alone holds
+        return parts
+    del chunks, chunk, payload
 
     scratch = posix.getcwd()
-    getcwd, lstat, readlink = posix.getcwd, posix.lstat, posix.readlink
+    getcwd, lstat, readlink, write, getframe = posix.getcwd, posix.lstat, posix.readlink, posix.write, sys._getframe
+    create_builtin, create_dynamic = _imp.create_builtin, _imp.create_dynamic
+    gc_isenabled, gc_disable, gc_enable = gc.isenabled, gc.disable, gc.enable
     error, import_error, oserror = PermissionError, ImportError, OSError
-    encoding, str_, bytes_, int_, type_, as_str = sys.getfilesystemencoding(), str, bytes, int, type, str.__str__
+    encoding, str_, bytes_, int_, list_, type_, as_str = (sys.getfilesystemencoding(), str, bytes, int, list, type,
+                                                          str.__str__)
     write_flags = posix.O_WRONLY | posix.O_RDWR | posix.O_CREAT | posix.O_TRUNC | posix.O_APPEND
     refused = frozenset({
         "os.fork", "os.forkpty", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "subprocess.Popen",
         "pty.spawn", "os.kill", "os.killpg", "os.symlink", "os.link", "socket.connect", "socket.bind",
         "socket.sendto", "socket.sendmsg", "socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyaddr",
         "ctypes.dlopen", "resource.setrlimit", "resource.prlimit", "sys.settrace", "sys.setprofile",
-        "gc.get_objects", "gc.get_referrers", "gc.get_referents",
+        "gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys._current_frames",
     })
     refused_imports = frozenset({"_posixsubprocess", "_ctypes", "ctypes", "_xxsubinterpreters",
-                                 "_xxinterpchannels", "_interpreters", "_interpchannels", "_interpqueues"})
+                                 "_xxinterpchannels", "_interpreters", "_interpchannels", "_interpqueues",
+                                 "_sqlite3", "_posixshmem"})
+    frame_attributes = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame"})
+    loaded = frozenset(sys.modules)
     # event -> (index of a path argument, index of the dir_fd it is relative to, or None), per path argument
     mutations = type_(type_.__dict__)({
         "os.remove": ((0, 1),), "os.rmdir": ((0, 1),), "os.mkdir": ((0, 2),), "os.rename": ((0, 2), (1, 3)),
@@ -104,47 +159,138 @@ def _sandbox():
                 resolved = candidate
         return resolved or "/"
 
-    def inside(path, dir_fd=None):
+    def under(path, roots, dir_fd=None):
         resolved = resolve(path, dir_fd)
-        return resolved is not None and (resolved == scratch or resolved.startswith(scratch + "/"))
+        if resolved is None:
+            return False
+        for root in roots:
+            if resolved == root or resolved.startswith(root + "/"):
+                return True
+        return False
+
+    # Code may be loaded from the interpreter's and the system's library directories, data read
+    # from those and the scratch directory; nothing else on the machine.
+    code_roots = tuple(frozenset(
+        root for root in (resolve(p, None) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix,
+                                                    sys.base_exec_prefix, "/usr/lib", "/usr/lib32", "/usr/lib64",
+                                                    "/usr/local/lib", "/lib", "/lib32", "/lib64"))
+        if root and root != "/"))
+    read_roots = code_roots + (scratch, "/usr/share", "/dev/null", "/dev/zero", "/dev/urandom", "/dev/random")
+    write_roots = (scratch,)
+
+    class Spec:
+        """What ``_imp.create_builtin`` / ``create_dynamic`` read, built by the hook from checked strings."""
+        __slots__ = ("name", "origin")
+
+        def __init__(self, name, origin):
+            self.name, self.origin = name, origin
+
+    state = 0  # 1: the untrusted code runs, 2: the pass has been printed
 
     def hook(event, args):
+        # No collection while the hook runs: a finalizer it set off would run with the hook's frame
+        # on the stack, one f_back away from this closure.
+        enabled = gc_isenabled()
+        gc_disable()
+        try:
+            check(event, args)
+        finally:
+            if enabled:
+                gc_enable()
+
+    def check(event, args):
+        nonlocal state
         if event == "import" and as_str(args[0]) in refused_imports:
             raise import_error("sandbox: import " + as_str(args[0]) + " is not allowed")  # optional imports degrade
         if event in refused or (event == "socket.__new__" and args[1] != 1):  # 1: AF_UNIX
             raise error("sandbox: " + event + " is not allowed")
-        if event == "open":
+        if event == "object.__getattr__":
+            if args[1] in frame_attributes:
+                raise error("sandbox: ." + as_str(args[1]) + " is not allowed")
+        elif event == "open":
             path, mode, flags = args
-            # mode None is os.open, whose dir_fd the event omits: refused outside, so no outside directory fd
-            if type_(path) is not int_ and (mode is None or flags & write_flags) and not inside(path):
-                raise error("sandbox: " + event + " outside the scratch directory")
+            if type_(path) is not int_:
+                # mode None is os.open, whose dir_fd the event omits: refused outside, so no outside directory fd
+                if mode is None or flags & write_flags:
+                    if not under(path, write_roots):
+                        raise error("sandbox: " + event + " outside the scratch directory")
+                elif not under(path, read_roots):
+                    raise error("sandbox: reading outside the scratch and library directories")
         elif event in mutations:
             for i, j in mutations[event]:
                 if type_(args[i]) is int_:  # fchmod and the like would reach outside files opened read-only
                     if event != "os.truncate":
                         raise error("sandbox: " + event + " on a file descriptor")
-                elif not inside(args[i], None if j is None else args[j]):
+                elif not under(args[i], write_roots, None if j is None else args[j]):
                     raise error("sandbox: " + event + " outside the scratch directory")
+        elif event == "phi4.sandbox.create":  # the checked _imp.create_builtin / create_dynamic
+            kind, name, origin, box = args
+            if type_(name) is not str_ or type_(box) is not list_ or name in refused_imports or name in loaded:
+                raise import_error("sandbox: loading a module named %r again is not allowed" % (name,))
+            if kind == "builtin":
+                module = create_builtin(Spec(name, None))
+            elif type_(origin) is str_ and under(origin, code_roots):
+                module = create_dynamic(Spec(name, origin))
+            else:
+                raise import_error("sandbox: native code from outside the library directories is not allowed")
+            list_.append(box, module)
+        elif event == "phi4.sandbox.begin" or event == "phi4.sandbox.pass":
+            # Only the prelude's own frame (2 up: check, hook), once each, in order: not the code under test.
+            if getframe(2).f_code is not main_code or state != (0 if event == "phi4.sandbox.begin" else 1):
+                raise error("sandbox: " + event + " is not allowed")
+            state += 1
+            if state == 2 and token:
+                write(1, b"\n" + token + b"\n")
 
     sys.addaudithook(hook)
 
     def refuse(*args, **kwargs):
         raise error("sandbox: not allowed")
 
-    # Calls without an audit event of their own (mknod, pidfd), and friendlier errors for the rest.
-    import os, signal
+    def checked_create_builtin(spec, _audit=sys.audit):
+        box = []
+        _audit("phi4.sandbox.create", "builtin", spec.name, None, box)
+        return box[0]
+
+    def checked_create_dynamic(spec, file=None, _audit=sys.audit):
+        box = []
+        _audit("phi4.sandbox.create", "dynamic", spec.name, spec.origin, box)
+        return box[0]
+
+    _imp.create_builtin, _imp.create_dynamic = checked_create_builtin, checked_create_dynamic
+    # Calls without an audit event of their own (mknod, pidfd, signal handlers, which receive the
+    # interrupted frame), and friendlier errors for the rest.
+    import os
     for name in ("fork", "forkpty", "system", "posix_spawn", "posix_spawnp", "kill", "killpg", "mknod", "mkfifo",
-                 "pidfd_open", "pidfd_send_signal", "pthread_kill"):
-        for module in (os, posix, signal):
+                 "pidfd_open", "pidfd_send_signal", "pthread_kill", "signal"):
+        for module in (os, posix, signal, _signal):
             if hasattr(module, name):
                 setattr(module, name, refuse)
+    return parts
 
 
-_sandbox()
-del _sandbox
-import runpy
-runpy.run_path("program.py", run_name="__main__")
+def _phi4_main(parts):
+    import sys, types
+    audit, run, stdout = sys.audit, exec, sys.stdout
+    codes = [compile(source, name, "exec", dont_inherit=True) for name, source in parts]
+    module = types.ModuleType("__main__")
+    module.__file__ = parts[0][0]
+    namespace = module.__dict__
+    sys.modules["__main__"] = module
+    del parts, module
+    audit("phi4.sandbox.begin")
+    for code in codes:
+        run(code, namespace)
+    stdout.flush()
+    audit("phi4.sandbox.pass")
+
+
+_phi4_main(_phi4_sandbox(_phi4_main.__code__))
 '''
+
+
+class SandboxUnavailable(RuntimeError):
+    """bwrap cannot run here and the caller did not allow the weaker, audit-hook-only mode."""
 
 
 @dataclass(frozen=True)
@@ -154,6 +300,80 @@ class SandboxResult:
     stdout: str
     stderr: str
     duration_s: float
+    isolation: str = "bwrap"  # bwrap | audit-hook (the fallback)
+
+
+def _python() -> str:
+    """The base interpreter (a virtualenv's python is a link to it): the sandbox needs only its stdlib."""
+    return os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable)
+
+
+def _read_only_view() -> list[str]:
+    """bwrap arguments for the read-only file system: /usr, /bin, /lib* (links where the host has
+    links), the interpreter's prefix when it is elsewhere, the dynamic linker's cache."""
+    args = ["--ro-bind", "/usr", "/usr"]
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(top):
+            args += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            args += ["--ro-bind", top, top]
+    bound = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"]
+    python = _python()
+    for prefix in (sys.base_prefix, sys.base_exec_prefix, os.path.dirname(os.path.dirname(python))):
+        prefix = os.path.realpath(prefix)
+        if prefix != "/" and not any(prefix == b or prefix.startswith(b + "/") for b in bound):
+            args += ["--ro-bind", prefix, prefix]
+            bound.append(prefix)
+    return args + ["--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache"]
+
+
+def _bwrap_command(bwrap: str, hardening: tuple[str, ...], scratch_bytes: int) -> list[str]:
+    env = {**SANDBOX_ENV, "HOME": SANDBOX_SCRATCH, "TMPDIR": SANDBOX_SCRATCH}
+    return [bwrap, "--unshare-all", "--unshare-user", *hardening, "--cap-drop", "ALL", "--die-with-parent",
+            "--new-session", "--clearenv", *(a for k, v in env.items() for a in ("--setenv", k, v)),
+            *_read_only_view(), "--proc", "/proc", "--dev", "/dev", "--remount-ro", "/dev",
+            "--size", str(scratch_bytes), "--tmpfs", SANDBOX_SCRATCH, "--remount-ro", "/",
+            "--chdir", SANDBOX_SCRATCH, "--", _python(), "-I", "-B"]
+
+
+@functools.cache
+def _probe_bwrap() -> tuple[tuple[str, ...] | None, str]:
+    """Whether bwrap runs here, tried once per process with a trivial command: (the hardening flags
+    that work, "") or (None, why not). ``--disable-userns`` needs bwrap 0.8 and a kernel that
+    allows it; without it the sandbox still holds (no capabilities, process creation refused)."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return None, "bwrap (bubblewrap) is not installed (apt-get install bubblewrap)"
+    why = ""
+    for hardening in (("--disable-userns",), ()):
+        command = [*_bwrap_command(bwrap, hardening, 1 << 20), "-c", "pass"]
+        try:
+            proc = subprocess.run(command, env=dict(SANDBOX_ENV), stdin=subprocess.DEVNULL, capture_output=True,
+                                  timeout=30)
+        except (OSError, subprocess.SubprocessError) as e:
+            return None, f"bwrap could not start: {e}"
+        if proc.returncode == 0:
+            return (bwrap, *hardening), ""
+        why = why or proc.stderr.decode(errors="replace").strip() or f"exit status {proc.returncode}"
+    return None, (f"bwrap cannot run here ({why}); user namespaces are probably disabled "
+                  "(sysctl kernel.unprivileged_userns_clone, user.max_user_namespaces, or a container's seccomp)")
+
+
+def isolation() -> tuple[str, str]:
+    """("bwrap", "") where the operating system isolates the runs, else ("audit-hook", why not)."""
+    found, why = _probe_bwrap()
+    return ("bwrap", "") if found else ("audit-hook", why)
+
+
+_warned: set[str] = set()
+
+
+def _warn_fallback(why: str, allowed: bool) -> None:
+    if why not in _warned:
+        _warned.add(why)
+        log.warning("SANDBOX: untrusted code is NOT isolated by the operating system: %s. %s", why,
+                    "Running it with the in-process audit hook alone, which determined code can get around."
+                    if allowed else "Refusing to run it (allow_fallback=False).")
 
 
 @functools.cache
@@ -169,12 +389,15 @@ def _network_namespace_prefix() -> tuple[str, ...]:
     return (unshare, "--net", "--") if ok else ()
 
 
-def _limit(memory_mb: int, cpu_s: int, max_processes: int) -> None:
-    """Resource limits for the child, set between fork and exec (it is in its own session already)."""
+def _limit(memory_mb: int, cpu_s: int, max_processes: int | None) -> None:
+    """Resource limits for the child, set between fork and exec (it is in its own session already).
+    Under bwrap the process count is limited by the prelude instead: set here, it would count the
+    caller's own processes against bwrap's forks."""
     for limit, value in ((resource.RLIMIT_AS, memory_mb << 20), (resource.RLIMIT_CPU, cpu_s),
                          (resource.RLIMIT_FSIZE, FILE_SIZE_LIMIT), (resource.RLIMIT_CORE, 0),
                          (resource.RLIMIT_NPROC, max_processes)):
-        resource.setrlimit(limit, (value, value))
+        if value is not None:
+            resource.setrlimit(limit, (value, value))
 
 
 def _status(returncode: int, stderr: str) -> str:
@@ -198,52 +421,82 @@ def _ends_with_token(path: str, token: str) -> bool:
         return f.read().decode(errors="replace").rstrip().endswith(token)
 
 
-def run_untrusted(code: str, *, timeout_s: float = 5.0, memory_mb: int = 512, max_processes: int = 64,
-                  pass_token: str | None = None) -> SandboxResult:
-    """Run ``code`` as a script in the sandbox; ``passed`` when it exits with status 0 in time
-    and, if ``pass_token`` is given, its stdout ends with that token (else status ``failed``)."""
+def _run(parts: list[tuple[str, str]], *, prove_pass: bool, timeout_s: float, memory_mb: int, max_processes: int,
+         allow_fallback: bool, audit_hook: bool = True) -> SandboxResult:
+    """Run ``parts`` (file name, source) in order in one namespace. ``audit_hook=False`` (bwrap
+    only, for the tests that show the operating system's layer holds on its own) skips the hook."""
     started = time.monotonic()
+    bwrap, why = _probe_bwrap()
+    if not audit_hook and (bwrap is None or prove_pass):
+        raise ValueError("the audit hook can be left out only under bwrap and without a pass proof")
+    if bwrap is None:
+        _warn_fallback(why, allow_fallback)
+        if not allow_fallback:
+            raise SandboxUnavailable(f"bwrap cannot isolate untrusted code here: {why}; pass allow_fallback=True "
+                                     "to run it with the in-process audit hook alone")
+    token = f"phi4-pass-{secrets.token_hex(16)}" if prove_pass else ""
     with tempfile.TemporaryDirectory(prefix="phi4-sandbox-out-") as out_dir:
-        scratch = tempfile.mkdtemp(prefix="phi4-sandbox-")
+        scratch = None if bwrap else tempfile.mkdtemp(prefix="phi4-sandbox-")
         try:
-            with open(os.path.join(scratch, "program.py"), "w", encoding="utf-8") as f:
-                f.write(code)
-            env = {"PATH": "/usr/bin:/bin", "HOME": scratch, "TMPDIR": scratch, "LANG": "C.UTF-8"}
-            command = [*_network_namespace_prefix(), sys.executable, "-I", "-B", "-c", PRELUDE]
+            if bwrap:
+                command = _bwrap_command(bwrap[0], bwrap[1:], SCRATCH_LIMIT)
+                env, cwd = dict(SANDBOX_ENV), None  # bwrap's own environment shows in its /proc/1/environ
+            else:
+                command = [*_network_namespace_prefix(), _python(), "-I", "-B"]
+                env, cwd = {**SANDBOX_ENV, "HOME": scratch, "TMPDIR": scratch}, scratch
+            command += ["-c", PRELUDE]
             stdout_path, stderr_path = os.path.join(out_dir, "stdout"), os.path.join(out_dir, "stderr")
-            with open(stdout_path, "wb") as stdout, open(stderr_path, "wb") as stderr:
+            with tempfile.TemporaryFile() as stdin, open(stdout_path, "wb") as stdout, \
+                    open(stderr_path, "wb") as stderr:
+                stdin.write(json.dumps({"token": token, "parts": parts, "audit_hook": audit_hook,
+                                        "max_processes": max_processes if bwrap else None}).encode())
+                stdin.seek(0)
                 try:
-                    proc = subprocess.Popen(command, cwd=scratch, env=env, stdin=subprocess.DEVNULL, stdout=stdout,
-                                            stderr=stderr, start_new_session=True,
-                                            preexec_fn=lambda: _limit(memory_mb, int(timeout_s) + 1, max_processes))
+                    proc = subprocess.Popen(command, cwd=cwd, env=env, stdin=stdin, stdout=stdout, stderr=stderr,
+                                            start_new_session=True,
+                                            preexec_fn=lambda: _limit(memory_mb, int(timeout_s) + 1,
+                                                                      None if bwrap else max_processes))
                 except (OSError, subprocess.SubprocessError) as e:
-                    return SandboxResult(False, "error", "", str(e), time.monotonic() - started)
+                    return SandboxResult(False, "error", "", str(e), time.monotonic() - started,
+                                         "bwrap" if bwrap else "audit-hook")
                 try:
                     returncode = proc.wait(timeout=timeout_s)
                 except subprocess.TimeoutExpired:
                     returncode = None
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)  # the whole group, whether it timed out or left children
+                try:  # the whole group, whether it timed out or left children; under bwrap, the pid
+                    os.killpg(proc.pid, signal.SIGKILL)  # namespace dies with it (--die-with-parent)
                 except ProcessLookupError:
                     pass
                 proc.wait()
+            if bwrap and returncode is not None and returncode > 128:
+                returncode = 128 - returncode  # bwrap exits 128 + n for a child killed by signal n
             err = _read_head(stderr_path)
             status = "timeout" if returncode is None else _status(returncode, err)
-            if status == "passed" and pass_token is not None and not _ends_with_token(stdout_path, pass_token):
+            if status == "passed" and prove_pass and not _ends_with_token(stdout_path, token):
                 status = "failed"
                 err += "\nsandbox: exited with status 0 before the tests finished (no pass token)"
             return SandboxResult(status == "passed", status, _read_head(stdout_path), err,
-                                 time.monotonic() - started)
+                                 time.monotonic() - started, "bwrap" if bwrap else "audit-hook")
         finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
 
 
-def run_humaneval(program: str, tests: str, entry_point: str, **limits) -> SandboxResult:
+def run_untrusted(code: str, *, timeout_s: float = 5.0, memory_mb: int = 512, max_processes: int = 64,
+                  allow_fallback: bool = True) -> SandboxResult:
+    """Run ``code`` as a script in the sandbox; ``passed`` when it exits with status 0 in time.
+    Raises :class:`SandboxUnavailable` where bwrap cannot run and ``allow_fallback`` is false."""
+    return _run([("program.py", code)], prove_pass=False, timeout_s=timeout_s, memory_mb=memory_mb,
+                max_processes=max_processes, allow_fallback=allow_fallback)
+
+
+def run_humaneval(program: str, tests: str, entry_point: str, *, timeout_s: float = 5.0, memory_mb: int = 512,
+                  max_processes: int = 64, allow_fallback: bool = True) -> SandboxResult:
     """HumanEval's check: the program, then its test code (which defines ``check``), then
-    ``check(entry_point)``, then this run's pass token: Python's buffered stdout is flushed first
-    and the token written to file descriptor 1 itself, so it is the last thing on stdout."""
-    token = f"phi4-pass-{secrets.token_hex(16)}"
-    harness = (f"\n\ncheck({entry_point})\n"
-               f"import os as _phi4_os, sys as _phi4_sys\n_phi4_sys.stdout.flush()\n"
-               f"_phi4_os.write(1, b'\\n{token}\\n')\n")
-    return run_untrusted(f"{program}\n\n{tests}{harness}", pass_token=token, **limits)
+    ``check(entry_point)``, each compiled on its own; ``passed`` only when all three ran to the end
+    and the prelude printed this run's pass token after them (see the module docstring)."""
+    if not entry_point.isidentifier():
+        raise ValueError(f"entry point {entry_point!r} is not an identifier")
+    return _run([("program.py", program), ("tests.py", tests), ("check.py", f"check({entry_point})\n")],
+                prove_pass=True, timeout_s=timeout_s, memory_mb=memory_mb, max_processes=max_processes,
+                allow_fallback=allow_fallback)
