@@ -69,6 +69,9 @@ class Profile:
     teacher_prices: dict[str, dict[str, float]] = field(default_factory=dict)
     # The full profile refuses to run the embedded 135M teacher and policy unless this says it is intended.
     allow_embedded_teacher: bool = False
+    # Where bubblewrap cannot run, judge untrusted code with the sandbox's in-process audit hook
+    # alone (warned once) rather than refuse (pts/sandbox.py). Off on `full`.
+    sandbox_allow_fallback: bool = True
     # Local data files in the project's JSONL schemas (None: the shipped files under data/).
     data_files: dict[str, str] = field(default_factory=dict)
     # Hallucination mitigation (report App. A.1).
@@ -177,6 +180,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "small": Profile(name="small"),
     "full": Profile(name="full", teacher_structured_outputs=True, teacher_max_concurrency=32,
+                    sandbox_allow_fallback=False,
                     dpo_train={"learning_rate": 1e-6, "num_train_epochs": 1.0, "per_device_train_batch_size": 8,
                                "beta": 0.1, "precompute_ref_log_probs": True},
                     hallucination_seeds=None, shard_size=256, max_failure_share=0.1,

@@ -467,3 +467,20 @@ def test_under_bwrap_the_scratch_directory_is_capped():
     result = sandbox._run([("program.py", code)], prove_pass=False, timeout_s=5, memory_mb=256, max_processes=64,
                           allow_fallback=False, audit_hook=False)
     assert not result.passed and "No space left on device" in result.stderr
+
+
+def test_the_profiles_fallback_setting_reaches_every_code_check(monkeypatch):
+    """``sandbox_allow_fallback`` (off on ``full``) reaches the PTS / judge oracles and the evaluation's checker."""
+    from phi4_assets.evaluation.metrics import check_response
+    from phi4_assets.profiles import PROFILES
+    from phi4_assets.pts.oracles import oracles_for
+
+    _force_fallback(monkeypatch, "user namespaces are disabled (test)")
+    problem = read_humaneval()[2]
+    assert [PROFILES[p].sandbox_allow_fallback for p in ("tiny", "small", "full")] == [True, True, False]
+    with pytest.raises(SandboxUnavailable):
+        oracles_for(PROFILES["full"].sandbox_allow_fallback)["code"](problem["canonical_solution"], problem)
+    with pytest.raises(SandboxUnavailable):
+        check_response("code", problem["canonical_solution"], prompt=problem["prompt"], tests=problem["tests"],
+                       entry_point=problem["entry_point"], allow_fallback=False)
+    assert oracles_for(PROFILES["small"].sandbox_allow_fallback)["code"](problem["canonical_solution"], problem)

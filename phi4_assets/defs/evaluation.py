@@ -68,7 +68,8 @@ def stage_evaluations(context: dg.AssetExecutionContext, project: ProjectResourc
     items = select_items(eval_sets, settings.eval_limits)
     context.log.info(f"stage {stage}: evaluating {model.path} on {len(items)} items, grader {grader.name}")
     per_item, aggregates = evaluate_model(model.path, items, grader=grader, batch_size=settings.eval_batch_size,
-                                          max_new_tokens=settings.eval_max_new_tokens or None, logger=context.log)
+                                          max_new_tokens=settings.eval_max_new_tokens or None, logger=context.log,
+                                          sandbox_allow_fallback=settings.sandbox_allow_fallback)
     per_item.insert(0, "stage", stage)
     per_item.insert(1, "model_version", model.data_version)
     per_item["id"] = per_item["id"].astype(str)

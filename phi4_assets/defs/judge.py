@@ -97,6 +97,7 @@ def judge_candidates(context: dg.AssetExecutionContext, project: ProjectResource
     models = {"base_model": base_model, "sft_model": sft_model, "dpo1_model": dpo1_model}
     base = ModelRef.from_frame(base_model)
     rows, teacher_meta = [], {}
+    checks = oracles.oracles_for(settings.sandbox_allow_fallback)
     for source in settings.judge_sources:
         if cand.source_kind(source) == "model":
             made = _from_model(context, ModelRef.from_frame(models[source]), prompts, settings.judge_response_tokens)
@@ -104,7 +105,7 @@ def judge_candidates(context: dg.AssetExecutionContext, project: ProjectResource
             made, meta = _from_endpoint(context, teacher, base, source, prompts, settings.judge_response_tokens)
             teacher_meta.update(meta)
         for p, m in zip(prompts, made):
-            correct = cand.oracle_verdict(p["prompt_kind"], p["problem"], m["response"] or "", oracles.ORACLES)
+            correct = cand.oracle_verdict(p["prompt_kind"], p["problem"], m["response"] or "", checks)
             correct = correct if m["failure"] is None else None
             rows.append({"id": row_id("candidate", p["prompt_id"], source, m["generator"], m["response"]),
                          "prompt_id": p["prompt_id"], "prompt_kind": p["prompt_kind"], "prompt": p["prompt"],

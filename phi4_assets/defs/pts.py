@@ -58,8 +58,8 @@ PTS_DPO_PAIRS = table_schema(
     pivot_id="VARCHAR", problem_id="VARCHAR", p_before="DOUBLE", p_after="DOUBLE", partner_rate="DOUBLE")
 
 
-def _oracle(domain: str, problem: dict):
-    check = oracles.ORACLES[domain]
+def _oracle(domain: str, problem: dict, allow_fallback: bool):
+    check = oracles.oracles_for(allow_fallback)[domain]
     return lambda response: check(response, problem)
 
 
@@ -93,7 +93,7 @@ def pts_difficulty(context: dg.AssetExecutionContext, project: ProjectResource, 
     low, high = settings.pts_window
     rows = []
     for i, problem in enumerate(problems):
-        estimator = PrefixEstimator(sampler, _oracle(domain, problem), sampler.prompt_ids(problem["question"]),
+        estimator = PrefixEstimator(sampler, _oracle(domain, problem, settings.sandbox_allow_fallback), sampler.prompt_ids(problem["question"]),
                                     settings.pts_rollouts, problem["id"], policy.data_version, memo,
                                     oracle_version=oracles.ORACLE_VERSION)
         estimate = estimator.estimate(())

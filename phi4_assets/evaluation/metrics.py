@@ -138,10 +138,11 @@ class Verdict:
 
 
 def check_response(benchmark: str, response: str, *, answer: str | None = None, prompt: str | None = None,
-                   tests: str | None = None, entry_point: str | None = None, harmful: bool = False) -> Verdict:
+                   tests: str | None = None, entry_point: str | None = None, harmful: bool = False,
+                   allow_fallback: bool = True) -> Verdict:
     """The verdict on one response with the same oracles PTS uses: the last stated letter
     (mcq), the exact final number (math), the HumanEval tests in the sandbox (code), the
-    refusal pattern of the SFT data (safety)."""
+    refusal pattern of the SFT data (safety). ``allow_fallback``: ``code_oracle``'s."""
     if benchmark == "mcq":
         ok = mcq_oracle(response, str(answer))
         return Verdict("pass" if ok else "fail", ok, extract_choice(response))
@@ -149,7 +150,7 @@ def check_response(benchmark: str, response: str, *, answer: str | None = None, 
         ok = math_oracle(response, str(answer))
         return Verdict("pass" if ok else "fail", ok, extract_final_number(response))
     if benchmark == "code":
-        ok = code_oracle(response, str(prompt), str(tests), str(entry_point))
+        ok = code_oracle(response, str(prompt), str(tests), str(entry_point), allow_fallback=allow_fallback)
         return Verdict("pass" if ok else "fail", ok)
     if benchmark == "safety":
         refused = refuses(response)  # "Sorry, ... but here's how" answered

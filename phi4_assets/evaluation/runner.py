@@ -133,12 +133,12 @@ def _grade_simpleqa(items: list[dict], samples: list[Sample], grader: Grader) ->
             for i, g in zip(items, grades)]
 
 
-def _check_others(benchmark: str, items: list[dict], samples: list[Sample]) -> list[dict]:
+def _check_others(benchmark: str, items: list[dict], samples: list[Sample], allow_fallback: bool) -> list[dict]:
     def check(pair: tuple[dict, Sample]) -> dict:
         item, sample = pair
         verdict = check_response(benchmark, sample.text, answer=item.get("answer"), prompt=item["question"],
                                  tests=item.get("tests"), entry_point=item.get("entry_point"),
-                                 harmful=item.get("category") == "harmful")
+                                 harmful=item.get("category") == "harmful", allow_fallback=allow_fallback)
         return {"grade": verdict.grade, "correct": verdict.correct, "grader": CHECKERS[benchmark],
                 "extracted": verdict.extracted}
 
@@ -151,13 +151,15 @@ def _check_others(benchmark: str, items: list[dict], samples: list[Sample]) -> l
 def evaluate_model(model_dir: str, items: pd.DataFrame | Iterable[Mapping[str, Any]], *,
                    grader: Grader | None = None, benchmarks: Sequence[str] | None = None,
                    max_new_tokens: Mapping[str, int] | None = None, batch_size: int = 8, logger: Any = None,
-                   n_boot: int = 2000, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+                   n_boot: int = 2000, seed: int = 0,
+                   sandbox_allow_fallback: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Answer every item greedily with the model in ``model_dir``, grade, and aggregate.
 
     ``items``: ``eval_sets`` rows (id, benchmark, question, answer, aliases, bogus, choices,
     tests, entry_point, category). ``grader`` grades simpleqa (default ``RuleGrader``);
     the other benchmarks use the PTS oracles. ``max_new_tokens`` overrides
-    ``DEFAULT_MAX_NEW_TOKENS`` per benchmark. Returns (per-item rows with ``ITEM_COLUMNS``,
+    ``DEFAULT_MAX_NEW_TOKENS`` per benchmark; ``sandbox_allow_fallback`` goes to the code
+    oracle (``pts.oracles.code_oracle``). Returns (per-item rows with ``ITEM_COLUMNS``,
     aggregates with ``metrics.AGGREGATE_COLUMNS``).
 
     Per-item ``grade``: A / B / C for simpleqa, "pass" / "fail" for mcq, math and code,
@@ -186,7 +188,7 @@ def evaluate_model(model_dir: str, items: pd.DataFrame | Iterable[Mapping[str, A
         samples = greedy_generate(model, tokenizer, prompts, max_new_tokens=limits[benchmark],
                                   batch_size=batch_size, logger=logger, label=benchmark)
         verdicts = (_grade_simpleqa(bench_items, samples, grader) if benchmark == "simpleqa"
-                    else _check_others(benchmark, bench_items, samples))
+                    else _check_others(benchmark, bench_items, samples, sandbox_allow_fallback))
         for item, sample, verdict in zip(bench_items, samples, verdicts):
             out.append({"id": item["id"], "benchmark": benchmark, "question": item["question"],
                         "response": sample.text, "response_tokens": sample.n_tokens, "finished": sample.finished,

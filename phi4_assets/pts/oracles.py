@@ -4,6 +4,7 @@ short-answer QA (key and aliases), code (HumanEval tests in the sandbox)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
 from ..hallucination.rules import mentions_key
@@ -87,10 +88,16 @@ def code_oracle(completion: str, prompt: str, tests: str, entry_point: str, time
                          timeout_s=timeout_s, allow_fallback=allow_fallback).passed
 
 
-ORACLES = {
-    "math": lambda response, problem: math_oracle(response, problem["answer"]),
-    "mcq": lambda response, problem: mcq_oracle(response, problem["answer"]),
-    "qa": lambda response, problem: qa_oracle(response, problem["answer"], problem.get("aliases", [])),
-    "code": lambda response, problem: code_oracle(response, problem["prompt"], problem["tests"],
-                                                  problem["entry_point"]),
-}
+def oracles_for(allow_fallback: bool = True) -> dict[str, Callable[[str, dict], bool]]:
+    """The oracle of each domain, ``(response, problem) -> bool``; ``allow_fallback`` goes to
+    ``code_oracle`` (the profile's ``sandbox_allow_fallback``)."""
+    return {
+        "math": lambda response, problem: math_oracle(response, problem["answer"]),
+        "mcq": lambda response, problem: mcq_oracle(response, problem["answer"]),
+        "qa": lambda response, problem: qa_oracle(response, problem["answer"], problem.get("aliases", [])),
+        "code": lambda response, problem: code_oracle(response, problem["prompt"], problem["tests"],
+                                                      problem["entry_point"], allow_fallback=allow_fallback),
+    }
+
+
+ORACLES = oracles_for()
