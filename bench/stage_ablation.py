@@ -31,7 +31,7 @@ import duckdb
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from phi4_assets.defs.training import settings_from  # noqa: E402
-from phi4_assets.evaluation.graders import RuleGrader  # noqa: E402
+from phi4_assets.evaluation.rule_grader import RuleGrader  # noqa: E402
 from phi4_assets.evaluation.runner import evaluate_model  # noqa: E402
 from phi4_assets.profiles import load_profile  # noqa: E402
 from phi4_assets.training.dpo import train_dpo  # noqa: E402

@@ -8,8 +8,9 @@ import math
 import pandas as pd
 import pytest
 
-from phi4_assets.evaluation.graders import (NO_ANSWER_TARGET, GradeItem, GradeParseError, LLMGrader, RuleGrader,
-                                            parse_grade, read_grade)
+from phi4_assets.evaluation.graders import (NO_ANSWER_TARGET, GradeItem, GradeParseError, LLMGrader, parse_grade,
+                                            read_grade)
+from phi4_assets.evaluation.rule_grader import RuleGrader
 from phi4_assets.evaluation.metrics import (AGGREGATE_COLUMNS, accuracy_given_attempted, aggregate, check_response,
                                             simpleqa_f1, simpleqa_metrics, wilson_interval)
 from phi4_assets.evaluation.report import (ABLATION_ROWS, REPORT_TABLE9, STAGE_LABELS, ablation_markdown,

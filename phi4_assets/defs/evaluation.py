@@ -13,7 +13,8 @@ import dagster as dg
 import pandas as pd
 
 from ..evaluation import report
-from ..evaluation.graders import LLMGrader, RuleGrader
+from ..evaluation.graders import LLMGrader
+from ..evaluation.rule_grader import RuleGrader
 from ..evaluation.metrics import aggregate
 from ..evaluation.runner import evaluate_model, select_items
 from ..models.ref import ModelRef

@@ -128,7 +128,7 @@ def metrics_table(summary: dict) -> str:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from .graders import RuleGrader
+    from .rule_grader import RuleGrader
     from .runner import evaluate_model
 
     records = read_questions(args.questions)

@@ -20,7 +20,8 @@ import pandas as pd
 
 from ..generation import Sample, chat_prompt, load_policy
 from ..pts import problems
-from .graders import Grader, GradeItem, RuleGrader
+from .graders import Grader, GradeItem
+from .rule_grader import RuleGrader
 from .metrics import CHECKERS, aggregate, check_response
 
 log = logging.getLogger(__name__)

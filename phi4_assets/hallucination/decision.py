@@ -15,7 +15,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from ..evaluation.graders import GradeItem, offered_candidates, rule_letter
+from ..evaluation.graders import GradeItem
+from ..evaluation.rule_grader import offered_candidates, rule_letter
 from ..text import normalize_answer
 
 DEFAULT_USUALLY_RIGHT = 0.5
