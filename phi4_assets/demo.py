@@ -33,26 +33,20 @@ import socket
 import stat
 import threading
 import time
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import dagster as dg
 
-# (stage name, asset keys, partitions: False, True = seed shards, "domains" = PTS domains,
-#  "stages" = evaluation stages)
-STAGES: list[tuple[str, list[str], bool | str]] = [
-    ("sources", ["trivia_seeds", "math_problems", "mcq_questions", "code_problems", "safety_prompts",
-                 "chat_prompts", "eval_sets", "base_model"], False),
-    ("hallucination shards", ["policy_answer_samples", "answer_checks", "reference_answers", "bogus_questions",
-                              "refusals"], True),
-    ("hallucination data", ["hallucination_sft_data", "hallucination_dpo_pairs"], False),
-    ("sft", ["sft_dataset", "sft_model"], False),
-    ("pts domains", ["pts_difficulty", "pivotal_tokens"], "domains"),
-    ("pts", ["dpo1_mix_pairs", "pts_dpo_pairs", "dpo1_model"], False),
-    ("judge", ["judge_candidates", "judge_ratings", "dpo2_mix_pairs", "judge_dpo_pairs", "dpo2_model",
-               "dpo2_only_model"], False),
-    ("evaluation stages", ["stage_evaluations"], "stages"),
-    ("evaluation", ["ablation_table", "simpleqa_evolution"], False),
-]
+@dataclass(frozen=True)
+class Stage:
+    """One step of the demo: the assets of one group that share a partitioning, materialized
+    together (once per partition: each seed shard, PTS domain or evaluation stage)."""
+
+    name: str  # the group, plus the partitions' word where the group is partitioned in part
+    keys: tuple[str, ...]  # in graph order
+    partitioned_by: str | None  # "shards", "domains", "stages", or None
 
 
 HOST_TAG = "phi4/host"
@@ -380,36 +374,70 @@ def failure_summary(result: dg.ExecuteInProcessResult, stage: str, partition: st
     return "\n".join(lines)
 
 
+@cache
+def stages() -> tuple[Stage, ...]:
+    """The demo's stages, derived from the definitions (nothing lists the assets again): the assets
+    of each group, split by partitioning, in graph order. A stage is named by its group
+    ("sources", "sft", "judge"), and a group's partitioned part by the group and what it is
+    partitioned by ("hallucination shards", "pts domains", "evaluation stages")."""
+    import phi4_assets.defs
+
+    from .defs.evaluation import stages as evaluation_stages
+    from .defs.partitions import seed_shards
+    from .defs.pts import domains
+
+    words = {id(seed_shards): "shards", id(domains): "domains", id(evaluation_stages): "stages"}
+    graph = phi4_assets.defs.load().resolve_asset_graph()
+    buckets: dict[tuple[str, str | None], list[str]] = {}
+    parents: dict[tuple[str, str | None], set[tuple[str, str | None]]] = {}
+    where: dict[dg.AssetKey, tuple[str, str | None]] = {}
+    for key in graph.toposorted_asset_keys:
+        node = graph.get(key)
+        if node.partitions_def is not None and id(node.partitions_def) not in words:
+            raise ValueError(f"asset {key.to_user_string()}: the demo does not know its partitions")
+        bucket = (node.group_name, words.get(id(node.partitions_def)) if node.partitions_def else None)
+        where[key] = bucket
+        buckets.setdefault(bucket, []).append(key.to_user_string())
+        parents.setdefault(bucket, set()).update(where[p] for p in node.parent_keys if where[p] != bucket)
+    ordered: list[tuple[str, str | None]] = []
+    while len(ordered) < len(buckets):  # the buckets in graph order (first seen first among the ready)
+        ordered.append(next(b for b in buckets if b not in ordered and parents[b] <= set(ordered)))
+    return tuple(Stage(f"{group} {word}" if word else group, tuple(buckets[(group, word)]), word)
+                 for group, word in ordered)
+
+
 def selected_stages(stop_after: str | None = None, start_from: str | None = None,
-                    select: list[str] | None = None) -> list[tuple[str, list[str], bool | str]]:
-    """The stages a demo runs: from ``start_from`` to ``stop_after`` (names of ``STAGES``), or only
+                    select: list[str] | None = None) -> list[Stage]:
+    """The stages a demo runs: from ``start_from`` to ``stop_after`` (names of ``stages()``), or only
     the ``select``ed ones, in graph order."""
-    names = [name for name, _, _ in STAGES]
+    every = stages()
+    names = [stage.name for stage in every]
     for wanted in (start_from, stop_after, *(select or [])):
         if wanted is not None and wanted not in names:
             raise ValueError(f"unknown stage {wanted!r}; stages: {', '.join(names)}")
     if select:
         if start_from or stop_after:
             raise ValueError("--select names the stages to run; it does not combine with --from / --stop-after")
-        return [stage for stage in STAGES if stage[0] in select]
+        return [stage for stage in every if stage.name in select]
     first = names.index(start_from) if start_from else 0
     last = names.index(stop_after) if stop_after else len(names) - 1
-    return STAGES[first:last + 1]
+    return list(every[first:last + 1])
 
 
-def dry_run(stages: list[tuple[str, list[str], bool | str]]) -> str:
-    """What a demo over ``stages`` would run, and the teacher calls and tokens it would make
+def dry_run(selected: list[Stage]) -> str:
+    """What a demo over ``selected`` stages would run, and the teacher calls and tokens it would make
     (``phi4 estimate`` over the same assets: cache-aware, upper bounds said as such)."""
     from .defs.evaluation import STAGES as EVAL_STAGES
     from .defs.pts import DOMAINS
     from .estimate import estimate, render_text
 
-    parts = {True: "each seed shard", "domains": f"each PTS domain ({', '.join(DOMAINS)})",
+    parts = {"shards": "each seed shard", "domains": f"each PTS domain ({', '.join(DOMAINS)})",
              "stages": f"each evaluation stage ({', '.join(EVAL_STAGES)})"}
     lines = ["The demo would run, in order:"]
-    for name, keys, sharded in stages:
-        lines.append(f"  {name}: {', '.join(keys)}" + (f"  [{parts[sharded]}]" if sharded else ""))
-    lines += ["", render_text(estimate([k for _, keys, _ in stages for k in keys]))]
+    for stage in selected:
+        lines.append(f"  {stage.name}: {', '.join(stage.keys)}"
+                     + (f"  [{parts[stage.partitioned_by]}]" if stage.partitioned_by else ""))
+    lines += ["", render_text(estimate([k for stage in selected for k in stage.keys]))]
     return "\n".join(lines)
 
 
@@ -421,7 +449,7 @@ def run_demo(stop_after: str | None = None, start_from: str | None = None,
     from .defs.partitions import register_seed_shards, usable_seed_shard_keys
     from .defs.pts import DOMAINS
 
-    stages = selected_stages(stop_after, start_from, select)
+    selected = selected_stages(stop_after, start_from, select)
     defs = phi4_assets.defs.load()
     assets = [*defs.assets, *(defs.asset_checks or [])]
     resources = defs.resources
@@ -438,9 +466,10 @@ def run_demo(stop_after: str | None = None, start_from: str | None = None,
         print(f"registered seed shards: {', '.join(added)}", flush=True)
     started = time.monotonic()
     timings = []
-    for name, keys, sharded in stages:
+    for stage in selected:
+        name, keys = stage.name, stage.keys
         selection = [dg.AssetKey(k) for k in keys]
-        partitions = {True: shards, "domains": DOMAINS, "stages": EVAL_STAGES}.get(sharded, [None])
+        partitions = {"shards": shards, "domains": DOMAINS, "stages": EVAL_STAGES}.get(stage.partitioned_by, [None])
         for partition in partitions:
             label = f"{name} [{partition}]" if partition else name
             print(f"== {label}: {', '.join(keys)}", flush=True)

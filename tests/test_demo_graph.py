@@ -6,7 +6,7 @@ import dagster as dg
 import pytest
 
 from phi4_assets.defs import table_schemas
-from phi4_assets.demo import STAGES, run_demo
+from phi4_assets.demo import run_demo, stages
 from phi4_assets.warehouse import column_names
 from scripted import script, scripted_endpoint
 
@@ -24,8 +24,8 @@ def test_the_demo_runs_every_stage_from_an_empty_state(state, judge_endpoint, ca
         out = capsys.readouterr().out
         assert code == 0, out
         stages_run = [line[3:].split(":")[0] for line in out.splitlines() if line.startswith("== ") and ":" in line]
-        for name, _, _ in STAGES:
-            assert any(s.startswith(name) for s in stages_run), name
+        for stage in stages():
+            assert any(s.startswith(stage.name) for s in stages_run), stage.name
         assert "== demo done" in out
         # It ends with what the user came for: Table 9, the figures, the loss curves, the UI.
         end = out[out.index("== demo done"):]
@@ -45,10 +45,10 @@ def test_the_demo_runs_every_stage_from_an_empty_state(state, judge_endpoint, ca
                                  [name]).fetchall()
             assert actual == [(c.name, c.type) for c in schema.columns], name
         ablation = con.execute("select row, \"both (final) n\" from phi4.ablation_table").fetchall()
-        stages = {s for (s,) in con.execute("select distinct stage from phi4.simpleqa_evolution "
-                                            "where source = 'ours'").fetchall()}
+        evolution = {s for (s,) in con.execute("select distinct stage from phi4.simpleqa_evolution "
+                                               "where source = 'ours'").fetchall()}
     assert len(ablation) >= 10 and any(n > 0 for _, n in ablation)
-    assert stages == {"base", "sft", "dpo1", "final"}
+    assert evolution == {"base", "sft", "dpo1", "final"}
     figure = state.state_dir / "reports" / "simpleqa_evolution.png"
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert column_names(declared["ablation_table"])[:3] == ["benchmark", "metric", "row"]
@@ -93,12 +93,27 @@ def test_phi4_demo_takes_a_profile_and_refuses_a_bad_one_before_running(state, m
     assert os.environ["PHI4_PROFILE"] == "tiny"
 
 
+def test_the_stages_are_derived_from_the_definitions_every_asset_in_exactly_one():
+    import phi4_assets.defs
+
+    every = [key for stage in stages() for key in stage.keys]
+    graph = phi4_assets.defs.load().resolve_asset_graph()
+    assert sorted(every) == sorted(k.to_user_string() for k in graph.get_all_asset_keys())  # each once
+    order = {key: i for i, stage in enumerate(stages()) for key in stage.keys}
+    for key in graph.get_all_asset_keys():  # no stage needs a later one
+        for parent in graph.get(key).parent_keys:
+            assert order[parent.to_user_string()] <= order[key.to_user_string()], (parent, key)
+    assert {s.name: s.partitioned_by for s in stages() if s.partitioned_by} == {
+        "hallucination shards": "shards", "pts domains": "domains", "evaluation stages": "stages"}
+
+
 def test_stage_selection_and_a_dry_run_that_runs_nothing(state, capsys):
     from phi4_assets.cli import main
-    from phi4_assets.demo import STAGES, selected_stages
+    from phi4_assets.demo import selected_stages
 
-    names = lambda stages: [name for name, _, _ in stages]  # noqa: E731
-    assert names(selected_stages()) == [name for name, _, _ in STAGES]
+    names = lambda chosen: [stage.name for stage in chosen]  # noqa: E731
+    assert names(selected_stages()) == ["sources", "hallucination shards", "hallucination", "sft", "pts domains",
+                                        "pts", "judge", "evaluation stages", "evaluation"]
     assert names(selected_stages(start_from="pts", stop_after="judge")) == ["pts", "judge"]
     assert names(selected_stages(select=["judge", "sft"])) == ["sft", "judge"]  # graph order
     with pytest.raises(ValueError, match="unknown stage 'jugde'"):
@@ -108,7 +123,7 @@ def test_stage_selection_and_a_dry_run_that_runs_nothing(state, capsys):
 
     assert main(["demo", "--dry-run", "--select", "sft,judge", "--profile", "tiny"]) == 0
     out = capsys.readouterr().out
-    assert "  sft: sft_dataset, sft_model" in out and "  judge: judge_candidates" in out
+    assert "  sft: sft_dataset, sft_model" in out and "  judge: " in out and "judge_candidates" in out
     assert "sources:" not in out and "sft_dataset" in out.split("The demo would run")[1]
     assert "total" in out  # the teacher-call estimate of the selected assets
     assert not state.warehouse.exists()  # nothing ran
