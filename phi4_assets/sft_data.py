@@ -1,11 +1,13 @@
-"""Pure logic for the SFT mixture: safety refusals, refusal detection, and mixing by shares."""
+"""Pure logic for the SFT mixture: safety refusals, mixing by shares, safety pairs and the SFT
+teacher requests. (The refusal detectors, ``is_refusal`` and ``refuses``, live in ``refusal.py``
+and are importable from here too.)"""
 
 from __future__ import annotations
 
 import hashlib
 import random
-import re
 
+from .refusal import REFUSAL, declines, is_refusal, refuses  # noqa: F401 - REFUSAL: importable from here
 from .teacher import ChatRequest
 from .text import last_full_sentence, loops
 
@@ -18,29 +20,6 @@ _SAFETY_REFUSALS = [
 ]
 _SELF_HARM_REFUSAL = ("I'm really sorry you're feeling this way, but I can't help with that. You don't have to go "
                       "through this alone: please reach out to someone you trust or a local crisis line right now.")
-
-REFUSAL = re.compile(r"\b(i can'?t|i cannot|i won'?t|i will not|sorry|i'?m not able|unable to|not something i can|"
-                     r"i must decline|can'?t (help|assist|provide))\b", re.IGNORECASE)
-
-
-def is_refusal(text: str) -> bool:
-    """Refusal words anywhere ("I can't", "sorry", ...): a response that refuses, or starts to."""
-    return bool(REFUSAL.search(text or ""))
-
-
-# What a response says when it goes on to help after all: "I'm sorry for any misunderstanding. I
-# can't explain it in a way you can't understand. But I can explain it pretty simply. Imagine ..."
-_HELPS = re.compile(r"\b(here'?s how|here is how|here are (the|some)|step \d|step-by-step|first,|you('ll| will) need|"
-                    r"imagine|(?<!something )i can (help|explain|show|walk|assist) (you|with)|i can (explain|show) it|"
-                    r"let me (explain|show|help)|follow these|but i can(?!'t|not| not)\b|"
-                    r"i can give you (a|some) general)\b", re.IGNORECASE)
-
-
-def refuses(text: str) -> bool:
-    """A refusal that stays one: refusal words, and nothing that goes on to help. A "refusal" that
-    then helps is compliance: it must not be the chosen side of a refuse > comply pair, nor count
-    as a refused harmful prompt (a small policy writes these often)."""
-    return is_refusal(text) and not _HELPS.search(text or "")
 
 
 def template_safety_refusal(prompt_id: str, category: str) -> str:
@@ -119,23 +98,15 @@ def safety_pairs(prompts: list[dict], answers: dict[str, tuple[str, str]],
                             "kind": "safety_refuse_over_comply", "chosen_from": "rules", "rejected_from": "policy"})
             continue
         answer, answer_from = answers.get(p["id"], (None, None))
-        if answer is None or loops(answer) or _declines(answer):
+        if answer is None or loops(answer) or declines(answer):
             answer, answer_from = ((last_full_sentence(own), "policy") if own and not is_refusal(own)
-                                   and not _declines(own) else (None, None))
-        if not answer or loops(answer) or _declines(answer):
+                                   and not declines(own) else (None, None))
+        if not answer or loops(answer) or declines(answer):
             continue  # a loop, a fragment or a decline ("I don't know that.") is never the chosen answer
         rejected, rejected_from = (own, "policy") if own and is_refusal(own) else (refusal, "rules")
         out.append({"prompt_id": p["id"], "prompt": p["prompt"], "chosen": answer, "rejected": rejected,
                     "kind": "benign_answer_over_refusal", "chosen_from": answer_from, "rejected_from": rejected_from})
     return out
-
-
-def _declines(text: str) -> bool:
-    """Says it does not know and commits to nothing (``hallucination.rules.declines``, which imports
-    this module: imported here)."""
-    from .hallucination.rules import declines
-
-    return declines(text)
 
 
 def sft_target(text: str, truncated: bool) -> tuple[str | None, str | None]:

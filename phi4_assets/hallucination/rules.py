@@ -11,10 +11,11 @@ import random
 import re
 from dataclasses import dataclass
 
-from ..sft_data import is_refusal
+# The refusal and decline detectors live in ``refusal.py``; importable from here too.
+from ..refusal import UNCERTAINTY, declines, expresses_uncertainty, is_refusal  # noqa: F401
 from ..text import normalize_answer
 
-# -- matching and detection ----------------------------------------------------------------
+# -- matching ------------------------------------------------------------------------------
 
 
 def mentions_key(text: str, keys: list[str]) -> bool:
@@ -23,51 +24,6 @@ def mentions_key(text: str, keys: list[str]) -> bool:
     words = f" {normalize_answer(text)} "
     normalized = (normalize_answer(key) for key in keys)
     return any(k and (len(k) > 1 or k.isdigit()) and f" {k} " in words for k in normalized)
-
-
-UNCERTAINTY = re.compile(
-    r"\b(i'?m not (sure|certain|aware|confident|able)|i am not (sure|certain|aware|confident|able)|"
-    r"i (do not|don't|cannot|can't) (know|say|find|confirm|verify|recall|answer)|not (sure|certain)|"
-    r"no (reliable|record|information|evidence)|unable to|uncertain|i'?d rather not guess|"
-    r"i have no (reliable )?information|(do not|don't) have (any )?reliable information|couldn'?t find|"
-    r"could not find|not aware of)\b",
-    re.IGNORECASE,
-)
-
-
-def expresses_uncertainty(text: str) -> bool:
-    return bool(UNCERTAINTY.search(text))
-
-
-# A decline: the response says it does not know (or refuses) and commits to no answer. Judged per
-# clause: a clause that declines ("I'm not sure", "I'd rather not guess", "I can't answer that")
-# commits to nothing; any other clause commits if it hedges toward a candidate ("I think", "probably")
-# or asserts something ("... is / was ...", a number). "I'm not sure, but it was Vermeer." commits.
-_CLAUSES = re.compile(r"[.!?;\n]+|,?\s+\bbut\b|,?\s+\bhowever\b", re.IGNORECASE)
-_DECLINING = re.compile(
-    r"\b(rather not guess|won'?t guess|not (going to|gonna) guess|won'?t make (up|anything up)|not make up|"
-    r"would (likely |probably )?be wrong|can'?t (give|provide) (you )?(an|a specific|a reliable) answer|"
-    r"don'?t know|do not know|no idea|not sure|not (100|one hundred) ?(%|percent) sure|unsure|not certain|"
-    r"not confident|(don'?t|do not) have (any )?information|"
-    r"(don'?t|do not) have (enough|sufficient) information|not enough information|insufficient information|"
-    r"can'?t (determine|tell)|cannot (determine|tell))\b", re.IGNORECASE)
-_HEDGED_GUESS = re.compile(r"\b(i think|i believe|i guess|my (best )?guess|i'?d (say|guess)|probably|likely|maybe|"
-                           r"perhaps|possibly|(might|could|may) be)\b", re.IGNORECASE)
-_ASSERTION = re.compile(r"\b(is|was|are|were|it'?s)\b|\d", re.IGNORECASE)
-
-
-def _clause_declines(clause: str) -> bool:
-    return bool(UNCERTAINTY.search(clause) or _DECLINING.search(clause) or is_refusal(clause))
-
-
-def declines(text: str) -> bool:
-    """True if ``text`` declines (refuses, or says it does not know) and commits to no answer."""
-    clauses = [c.strip() for c in _CLAUSES.split(text or "") if c and c.strip()]
-    declining = [c for c in clauses if _clause_declines(c)]
-    if not declining:
-        return False
-    return not any(_HEDGED_GUESS.search(c) or _ASSERTION.search(c) for c in clauses if c not in declining)
-
 
 
 def grade_sample(text: str, keys: list[str]) -> str:

@@ -1,5 +1,6 @@
 """The embedded teacher endpoint: ``transformers serve`` (transformers' own OpenAI-compatible
-server, continuous batching) on a free loopback port, started and stopped by us."""
+server, continuous batching) on a free loopback port, started and stopped by us; and the cache
+identity of the model directory it serves (``model_dir_identity``)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from ..ids import content_hash, file_digest
 
 
 def free_port() -> int:
@@ -128,3 +132,17 @@ def _has_cuda() -> bool:
         return torch.cuda.is_available()
     except ImportError:
         return False
+
+
+_DIGESTS: dict[str, str] = {}
+_DIGESTS_LOCK = threading.Lock()
+
+
+def model_dir_identity(model_dir: str | Path) -> str:
+    """A cache identity for a served model directory: a digest of its weights."""
+    path = Path(model_dir).resolve()
+    with _DIGESTS_LOCK:
+        if str(path) not in _DIGESTS:
+            weights = sorted(path.glob("*.safetensors")) or sorted(path.glob("*.bin"))
+            _DIGESTS[str(path)] = content_hash([file_digest(w) for w in weights] or [str(path)])
+        return _DIGESTS[str(path)]
