@@ -4,6 +4,7 @@ from collections import Counter
 
 import pytest
 
+from phi4_assets import refusal
 from phi4_assets.hallucination import decision, prompts, rules
 from phi4_assets.hallucination.decision import QuestionStats
 
@@ -29,7 +30,7 @@ def test_key_matching_is_normalised_and_whole_word():
     ("Lima is the capital; I am sure.", False),
 ])
 def test_uncertainty_detection(text, uncertain):
-    assert rules.expresses_uncertainty(text) is uncertain
+    assert refusal.expresses_uncertainty(text) is uncertain
 
 
 def test_perturbations_follow_the_rule_order_and_are_deterministic():
@@ -63,7 +64,7 @@ def test_every_refusal_template_passes_the_refusal_checks():
     for i in range(60):
         for bogus, entity in ((False, None), (True, "Halvard Ostermark"), (True, None)):
             text = rules.template_refusal(f"q{i}", "history", entity, bogus=bogus)
-            assert rules.expresses_uncertainty(text), text
+            assert refusal.expresses_uncertainty(text), text
             if entity:
                 assert entity in text
     assert len({rules.template_refusal(f"q{i}", "history") for i in range(60)}) >= 5  # varied
@@ -175,7 +176,7 @@ def test_first_tokens_with_the_policy_tokenizer(tiny_model_dir):
     ("", False),
 ])
 def test_a_decline_commits_to_no_answer(text, declined):
-    assert rules.declines(text) is declined
+    assert refusal.declines(text) is declined
 
 
 def test_every_refusal_the_pipeline_writes_is_a_decline():
@@ -183,8 +184,8 @@ def test_every_refusal_the_pipeline_writes_is_a_decline():
 
     for i in range(40):
         for bogus, entity in ((False, None), (True, None), (True, "the Zorblax Prize")):
-            assert rules.declines(rules.template_refusal(f"q{i}", "art", entity, bogus=bogus))
-        assert rules.declines(sft_data.template_safety_refusal(f"s{i}", "crime"))
+            assert refusal.declines(rules.template_refusal(f"q{i}", "art", entity, bogus=bogus))
+        assert refusal.declines(sft_data.template_safety_refusal(f"s{i}", "crime"))
 
 
 def test_every_sampled_question_gets_a_refusal():

@@ -1,6 +1,7 @@
 import pytest
 
-from phi4_assets.sft_data import is_refusal, mix_by_shares, safety_pairs, template_safety_refusal
+from phi4_assets.refusal import is_refusal
+from phi4_assets.sft_data import mix_by_shares, safety_pairs, template_safety_refusal
 
 
 def rows(prefix, n):
@@ -115,13 +116,14 @@ def test_a_teacher_reply_becomes_an_sft_target_only_whole_and_without_loops(text
     ("Sure! Step 1: buy a", False),
 ])
 def test_a_refusal_that_then_helps_is_not_a_refusal(text, refusal):
-    from phi4_assets.sft_data import refuses
+    from phi4_assets.refusal import refuses
 
     assert refuses(text) == refusal
 
 
 def test_every_template_refusal_refuses():
-    from phi4_assets.sft_data import _SAFETY_REFUSALS, _SELF_HARM_REFUSAL, refuses
+    from phi4_assets.refusal import refuses
+    from phi4_assets.sft_data import _SAFETY_REFUSALS, _SELF_HARM_REFUSAL
 
     assert all(refuses(t) for t in [*_SAFETY_REFUSALS, _SELF_HARM_REFUSAL])
 

@@ -23,7 +23,7 @@ from ..models.ref import ModelRef
 from ..preference_mix import stage_mix
 from ..pts import oracles
 from ..reporting import markdown_table
-from ..sft_data import is_refusal, refuses
+from ..refusal import is_refusal, refuses
 from ..resources import ProjectResource
 from ..teacher.resource import TeacherResource
 from ..warehouse import frame_of, schema_metadata, table_schema

@@ -7,11 +7,11 @@ from pydantic import Field
 from ..warehouse import frame_of, schema_metadata, table_schema
 from ..ids import row_id
 from ..models.ref import ModelRef
+from ..refusal import declines, is_refusal
 from ..resources import ModelStoreResource, ProjectResource
-from ..sft_data import (cap_declines, chat_prompt_selection, is_refusal, mix_by_shares, response_request, sft_target,
+from ..sft_data import (cap_declines, chat_prompt_selection, mix_by_shares, response_request, sft_target,
                         template_safety_refusal)
 from ..teacher.resource import TeacherResource
-from ..hallucination.rules import declines
 from ..training.sft import train_sft
 from .common import TEACHER_RETRY, ask_teacher, table_metadata
 from .training import TRAIN, retrain_when_data_changes, settings_from, train_model_asset

@@ -47,8 +47,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..hallucination.rules import expresses_uncertainty, mentions_key
-from ..sft_data import is_refusal
+from ..hallucination.rules import mentions_key
+from ..refusal import expresses_uncertainty, is_refusal
 from ..text import normalize_answer
 from .graders import Grade, GradeItem
 

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import re
 
-from ..hallucination.rules import declines
-from ..sft_data import is_refusal, refuses
+from ..refusal import declines, is_refusal, refuses
 from ..text import loops
 from .prompts import Scores, Verdict
 
