@@ -11,16 +11,17 @@ import pandas as pd
 from pydantic import Field
 
 from ..generation import chat_prompt, load_policy, sample_responses
-from ..hallucination import decision, prompts, rules
+from ..hallucination import decision, prompts, reference, rules
 from ..hallucination import requests as requests_for
 from ..ids import row_id
 from ..models.ref import ModelRef
+from ..refusal import expresses_uncertainty
 from ..resources import ProjectResource
 from ..teacher.resource import TeacherResource
 from ..text import normalize_question
+from ..sources.shards import assign_shards, shard_seed
 from ..warehouse import frame_of, schema_metadata, table_schema
 from .common import TEACHER_RETRY, ask_teacher, column_lineage, shares, table_metadata
-from ..sources.shards import assign_shards, shard_seed
 from .partitions import seed_shards
 
 GROUP = "hallucination"
@@ -214,11 +215,15 @@ def answer_checks(context: dg.AssetExecutionContext, config: GeneratorConfig, pr
 # -- what the teacher (or the rules) writes ------------------------------------------------
 
 
-@dg.asset(**_sharded(REFERENCE_ANSWERS), code_version="1", retry_policy=TEACHER_RETRY)
+@dg.asset(**_sharded(REFERENCE_ANSWERS), code_version="2", retry_policy=TEACHER_RETRY)
 def reference_answers(context: dg.AssetExecutionContext, config: GeneratorConfig, project: ProjectResource,
                       teacher: TeacherResource, trivia_seeds: pd.DataFrame,
                       base_model: pd.DataFrame) -> dg.Output[pd.DataFrame]:
-    """A natural-language correct answer per seed question; it must contain the key or an alias."""
+    """A natural-language correct answer per seed question. A teacher reply stands only if it
+    contains the key or an alias and is neither an echo of the prompt, nor hedged, nor cut off
+    (``hallucination.reference.reference_problem``, whose reason is ``rejected_reason``); a
+    rejected reply is replaced by the rules template answer. The reply's finish reason is kept
+    in the teacher cache, so a cached reply is judged exactly as a fresh one."""
     generator = _generator(project, "reference_answer", config.generator)
     questions = _shard_questions(trivia_seeds, context.partition_key, project)
     requests = [requests_for.reference_answer(q) for _, q in questions.iterrows()] if generator == "teacher" else []
@@ -229,8 +234,8 @@ def reference_answers(context: dg.AssetExecutionContext, config: GeneratorConfig
         if requests:
             reply = batch.replies[i]
             call_id, raw = reply.call_id, reply.text
-            rejected = _rejection(reply, (lambda t: not rules.mentions_key(t, requests_for.seed_keys(q)),
-                                          "does not contain the key or an alias"))
+            rejected = _rejection(reply) or reference.reference_problem(
+                reply.text, requests_for.seed_keys(q), q["question"], reply.finish_reason)
             if rejected is None:
                 text, made_by = reply.text.strip(), batch.model
         if text is None:
@@ -241,7 +246,8 @@ def reference_answers(context: dg.AssetExecutionContext, config: GeneratorConfig
     frame = frame_of(rows, REFERENCE_ANSWERS)
     return dg.Output(frame, metadata=table_metadata(
         frame, ["question_id", "answer_text", "generator"], generators=shares(frame["generator"]),
-        teacher_rejected=int(frame["rejected_reason"].notna().sum()), **batch.stats.as_metadata()))
+        teacher_rejected=int(frame["rejected_reason"].notna().sum()),
+        rejected_reasons=frame["rejected_reason"].value_counts().to_dict(), **batch.stats.as_metadata()))
 
 
 @dg.asset(**_sharded(BOGUS_QUESTIONS), code_version="1", retry_policy=TEACHER_RETRY)
@@ -332,7 +338,7 @@ def refusals(context: dg.AssetExecutionContext, config: GeneratorConfig, project
             call_id, raw = reply.call_id, reply.text
             rejected = _rejection(reply, (lambda r: bool(t["keys"]) and rules.mentions_key(r, t["keys"]),
                                           "contains the answer key"),
-                                  (lambda r: not rules.expresses_uncertainty(r), "expresses no uncertainty"))
+                                  (lambda r: not expresses_uncertainty(r), "expresses no uncertainty"))
             if rejected is None:
                 text, made_by = reply.text.strip(), batch.model
         if text is None:
