@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import random
 
-from .refusal import REFUSAL, declines, is_refusal, refuses  # noqa: F401 - REFUSAL: importable from here
+from .refusal import declines, is_refusal, refuses
 from .teacher import ChatRequest
 from .text import last_full_sentence, loops
 

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 # The refusal and decline detectors live in ``refusal.py``; importable from here too.
-from ..refusal import UNCERTAINTY, declines, expresses_uncertainty, is_refusal  # noqa: F401
+from ..refusal import declines, expresses_uncertainty
 from ..text import normalize_answer
 
 # -- matching ------------------------------------------------------------------------------
