@@ -7,7 +7,7 @@ Runs ``phi4_assets.evaluation.runner.greedy_generate`` (what ``evaluate_model`` 
 benchmark: prompts sorted by length, left-padded batches, greedy) on a fixed set of SimpleQA
 questions from ``data/eval/simpleqa.jsonl`` (evenly spaced through the file, so real and bogus
 questions in the file's proportion), formatted exactly as the evaluation formats them. bf16 is
-measured only where the CPU has native bf16 (``phi4_assets.hardware``); fp32 always. Variants
+measured only where the CPU has native bf16 (``phi4_assets.core.hardware``); fp32 always. Variants
 run interleaved, their order rotated every repeat; medians and ratios come from the same run.
 
 Per variant: useful tokens/s (response tokens up to and excluding the end-of-turn token, as
@@ -36,8 +36,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from phi4_assets.evaluation.runner import greedy_generate, user_message  # noqa: E402
-from phi4_assets.generation import chat_prompt, load_policy  # noqa: E402
-from phi4_assets.hardware import cpu_has_fast_bf16  # noqa: E402
+from phi4_assets.models.generation import chat_prompt, load_policy  # noqa: E402
+from phi4_assets.core.hardware import cpu_has_fast_bf16  # noqa: E402
 from common import base_model_dir  # noqa: E402  (bench/common.py)
 
 def questions(n: int) -> list[dict]:

@@ -19,7 +19,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from phi4_assets.generation import load_policy  # noqa: E402
+from phi4_assets.models.generation import load_policy  # noqa: E402
 from phi4_assets.pts.sampler import RolloutSampler  # noqa: E402
 from phi4_assets.sources.mathgen import generate_math_problems  # noqa: E402
 

@@ -62,7 +62,7 @@ def bench_planted(gap: float) -> list[tuple]:
 
 
 def bench_real(problems: int, rollouts: int, max_tokens: int, gap: float) -> list[tuple]:
-    from phi4_assets.generation import load_policy
+    from phi4_assets.models.generation import load_policy
     from phi4_assets.pts.estimator import PrefixEstimator
     from phi4_assets.pts.oracles import math_oracle
     from phi4_assets.pts.sampler import RolloutSampler

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from phi4_assets.defs.training import settings_from  # noqa: E402
 from phi4_assets.evaluation.rule_grader import RuleGrader  # noqa: E402
 from phi4_assets.evaluation.runner import evaluate_model  # noqa: E402
-from phi4_assets.profiles import load_profile  # noqa: E402
+from phi4_assets.config.profiles import load_profile  # noqa: E402
 from phi4_assets.training.dpo import train_dpo  # noqa: E402
 
 SAFETY_KINDS = ("safety_refuse_over_comply", "benign_answer_over_refusal")

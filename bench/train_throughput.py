@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from phi4_assets.hallucination.rules import template_refusal  # noqa: E402
-from phi4_assets.hardware import cpu_has_fast_bf16  # noqa: E402
+from phi4_assets.core.hardware import cpu_has_fast_bf16  # noqa: E402
 from phi4_assets.sources import schemas  # noqa: E402
 from phi4_assets.sources.records import read_records  # noqa: E402
 from phi4_assets.training.common import ProgressCallback, TrainSettings  # noqa: E402

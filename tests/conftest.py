@@ -6,7 +6,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from phi4_assets.settings import Paths  # noqa: E402
+from phi4_assets.config.settings import Paths  # noqa: E402
 
 # One tokenizer conversion (GGUF -> tokenizer files, ~8 s) for the whole session.
 _SESSION_CACHE = Path(os.environ.get("PHI4_TEST_CACHE", Path(__file__).resolve().parents[1] / "data" / "cache"))

@@ -17,7 +17,7 @@ from phi4_assets.defs import hallucination as h
 from phi4_assets.defs import sources
 from phi4_assets.defs.partitions import register_seed_shards, seed_shard_keys
 from phi4_assets.defs.resources import build_resources
-from phi4_assets.settings import REPO_ROOT
+from phi4_assets.config.settings import REPO_ROOT
 from stub_openai import StubOpenAI, StubReply
 
 # -- the scripted endpoint -----------------------------------------------------------------------

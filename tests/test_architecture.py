@@ -4,13 +4,13 @@ openai or the Dagster layer (``defs/``), at module level or inside a function.""
 import ast
 from pathlib import Path
 
-from phi4_assets.settings import REPO_ROOT
+from phi4_assets.config.settings import REPO_ROOT
 
 PACKAGE = REPO_ROOT / "phi4_assets"
 # The Dagster side: the code location, resources and the IO manager.
-DAGSTER_SIDE = {"definitions.py", "resources.py", "warehouse.py", "teacher/resource.py"}
-# The `phi4` commands, which build resources or run the graph.
-COMMANDS = {"demo.py", "estimate/core.py", "estimate/run.py", "ops_cli.py", "evaluation/cli.py"}
+DAGSTER_SIDE = {"definitions.py", "core/warehouse.py", "teacher/resource.py", "ops/runs.py"}
+# The `phi4` commands (cli/), which build resources or run the graph, and the estimate, which loads it.
+COMMANDS = {"cli/demo.py", "cli/main.py", "cli/ops.py", "cli/evaluate.py", "ops/estimate/core.py", "ops/estimate/run.py"}
 
 
 def _imports(path: Path) -> set[str]:
@@ -50,7 +50,7 @@ def test_the_rule_would_see_a_hidden_import(tmp_path):
 # -- import cycles -------------------------------------------------------------------------------
 # sft_data and hallucination.rules once imported each other, one side from inside a function to
 # dodge the cycle; the refusal and decline detectors both need now live in refusal.py.
-NO_LOCAL_IMPORTS = ("sft_data.py", "hallucination/rules.py")
+NO_LOCAL_IMPORTS = ("sft/data.py", "hallucination/rules.py")
 
 
 def _module_name(path: Path, package: Path) -> str:
@@ -106,8 +106,8 @@ def test_sft_data_and_the_hallucination_rules_import_at_module_level_only():
 
 def test_neither_sft_data_nor_the_hallucination_rules_is_in_an_import_cycle():
     graph = _import_graph(PACKAGE)
-    assert "phi4_assets.refusal" in graph["phi4_assets.sft_data"]  # the graph sees relative imports
-    assert [m for m in ("phi4_assets.sft_data", "phi4_assets.hallucination.rules") if _in_a_cycle(graph, m)] == []
+    assert "phi4_assets.core.refusal" in graph["phi4_assets.sft.data"]  # the graph sees relative imports
+    assert [m for m in ("phi4_assets.sft.data", "phi4_assets.hallucination.rules") if _in_a_cycle(graph, m)] == []
 
 
 def test_the_cycle_check_sees_a_cycle_through_a_local_import(tmp_path):

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from phi4_assets.settings import REPO_ROOT
+from phi4_assets.config.settings import REPO_ROOT
 
 # The asset keys the design names (groups may gain assets, never lose or rename these).
 DESIGN_ASSETS = {

@@ -6,8 +6,8 @@ import dagster as dg
 import pytest
 
 from phi4_assets.defs import table_schemas
-from phi4_assets.demo import run_demo, stages
-from phi4_assets.warehouse import column_names
+from phi4_assets.cli.demo import run_demo, stages
+from phi4_assets.core.warehouse import column_names
 from scripted import script, scripted_endpoint
 
 
@@ -69,7 +69,7 @@ def test_phi4_demo_outside_make_uses_the_default_dagster_home(state, monkeypatch
     """``phi4 demo`` run by hand, with no DAGSTER_HOME: the Makefile's default, not a traceback."""
     import os
 
-    from phi4_assets.cli import main
+    from phi4_assets.cli.main import main
 
     monkeypatch.setenv("DAGSTER_HOME", "recorded")  # so that the test's end restores the variable as it was
     monkeypatch.delenv("DAGSTER_HOME")
@@ -80,7 +80,7 @@ def test_phi4_demo_outside_make_uses_the_default_dagster_home(state, monkeypatch
 
 
 def test_phi4_demo_takes_a_profile_and_refuses_a_bad_one_before_running(state, monkeypatch, capsys):
-    from phi4_assets.cli import main
+    from phi4_assets.cli.main import main
 
     monkeypatch.setenv("PHI4_PROFILE", "small")
     assert main(["demo", "--profile", "huge"]) == 2
@@ -108,8 +108,8 @@ def test_the_stages_are_derived_from_the_definitions_every_asset_in_exactly_one(
 
 
 def test_stage_selection_and_a_dry_run_that_runs_nothing(state, capsys):
-    from phi4_assets.cli import main
-    from phi4_assets.demo import selected_stages
+    from phi4_assets.cli.main import main
+    from phi4_assets.cli.demo import selected_stages
 
     names = lambda chosen: [stage.name for stage in chosen]  # noqa: E731
     assert names(selected_stages()) == ["sources", "hallucination shards", "hallucination", "sft", "pts domains",

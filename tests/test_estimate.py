@@ -6,12 +6,12 @@ import dagster as dg
 import duckdb
 import pytest
 
-from phi4_assets.cli import main
+from phi4_assets.cli.main import main
 from phi4_assets.defs import hallucination as h
 from phi4_assets.defs import judge, sft, sources
 from phi4_assets.defs.partitions import register_seed_shards
 from phi4_assets.defs.resources import build_resources
-from phi4_assets.estimate import estimate, render_text
+from phi4_assets.ops.estimate import estimate, render_text
 from phi4_assets.teacher.resource import model_dir_identity
 
 CONFIG = """\
@@ -186,7 +186,7 @@ def test_after_a_run_the_estimate_matches_what_the_assets_asked_and_finds_it_cac
 
 
 def test_the_teacher_assets_come_from_the_definitions_and_each_has_a_planner():
-    from phi4_assets import estimate as est
+    from phi4_assets.ops import estimate as est
 
     teacher = est.teacher_assets()
     assert set(teacher) == set(est.PLANNERS)
@@ -196,8 +196,8 @@ def test_the_teacher_assets_come_from_the_definitions_and_each_has_a_planner():
 
 
 def test_llm_grades_of_the_evaluation_are_counted_per_stage(state):
-    from phi4_assets import estimate as est
-    from phi4_assets.profiles import load_profile
+    from phi4_assets.ops import estimate as est
+    from phi4_assets.config.profiles import load_profile
 
     profile = load_profile("tiny")
     paths = state
@@ -216,9 +216,9 @@ def test_llm_grades_of_the_evaluation_are_counted_per_stage(state):
 
 def _requests(shard: str = "000") -> list:
     """The reference-answer requests of ``shard``, as the estimate rebuilds them."""
-    from phi4_assets import estimate as est
-    from phi4_assets.profiles import load_profile
-    from phi4_assets.settings import Paths
+    from phi4_assets.ops import estimate as est
+    from phi4_assets.config.profiles import load_profile
+    from phi4_assets.config.settings import Paths
 
     inputs = est.Inputs(load_profile(), Paths.from_env())
     (plan,) = est.plan_reference_answers(inputs, shard, inputs.shard_questions()[shard])
@@ -235,7 +235,7 @@ def _template_tokens(model_dir, request) -> int:
 
 def test_prompt_tokens_of_the_embedded_teacher_are_counted_with_its_own_tokenizer(config, state, tiny_model_dir,
                                                                                   capsys):
-    from phi4_assets.estimate.cost import PromptCounter
+    from phi4_assets.ops.estimate.cost import PromptCounter
 
     _materialized_base_model(state, tiny_model_dir)
     requests = _requests()
@@ -287,7 +287,7 @@ def test_a_remote_teacher_is_counted_with_the_base_tokenizer_and_priced_from_the
 
 
 def test_a_bad_price_table_fails_profile_loading_naming_the_field(state, tmp_path):
-    from phi4_assets.profiles import load_profile
+    from phi4_assets.config.profiles import load_profile
 
     path = tmp_path / "prices.toml"
     path.write_text('[profile.teacher_prices."gpt-4o"]\ninput = -1\ncached = 1.25\n'

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from phi4_assets.cli import main
+from phi4_assets.cli.main import main
 from phi4_assets.evaluation.metrics import AGGREGATE_COLUMNS
 from phi4_assets.evaluation.runner import ITEM_COLUMNS, evaluate_model
 from phi4_assets.sources.humaneval import read_humaneval, split_humaneval

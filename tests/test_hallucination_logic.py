@@ -4,7 +4,7 @@ from collections import Counter
 
 import pytest
 
-from phi4_assets import refusal
+from phi4_assets.core import refusal
 from phi4_assets.hallucination import decision, prompts, rules
 from phi4_assets.hallucination.decision import QuestionStats
 
@@ -180,7 +180,7 @@ def test_a_decline_commits_to_no_answer(text, declined):
 
 
 def test_every_refusal_the_pipeline_writes_is_a_decline():
-    from phi4_assets import sft_data
+    from phi4_assets.sft import data as sft_data
 
     for i in range(40):
         for bogus, entity in ((False, None), (True, None), (True, "the Zorblax Prize")):

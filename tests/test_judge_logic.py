@@ -10,7 +10,7 @@ from phi4_assets.judge.pairs import RatedPair, select_preferences
 from phi4_assets.judge.prompts import Scores, Verdict, parse_verdict
 from phi4_assets.judge.rating import rate
 from phi4_assets.judge.rules import rules_verdict, style_score
-from phi4_assets.text import repetition
+from phi4_assets.core.text import repetition
 
 
 def verdict_json(s1=(4, 3, 2), s2=(2, 5, 5), faults=None, **extra) -> str:

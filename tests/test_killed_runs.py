@@ -22,9 +22,9 @@ from types import SimpleNamespace
 import dagster as dg
 import pytest
 
-from phi4_assets.demo import (PidCheckingRunLauncher, RecoveringInstance, _alive, _mapped_files,
+from phi4_assets.ops.runs import (PidCheckingRunLauncher, RecoveringInstance, _alive, _mapped_files,
                               clean_stale_semaphores, release_dead_runs)
-from phi4_assets.settings import REPO_ROOT
+from phi4_assets.config.settings import REPO_ROOT
 
 DEFS = '''
 import time

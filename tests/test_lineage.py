@@ -6,13 +6,13 @@ import duckdb
 import pandas as pd
 import pytest
 
-from phi4_assets import lineage
-from phi4_assets.cli import main
+from phi4_assets.ops import lineage
+from phi4_assets.cli.main import main
 from phi4_assets.defs import table_schemas
 from phi4_assets.pts.memo import Estimate, EstimateMemo, estimate_key
 from phi4_assets.teacher.cache import CallRecord, TeacherCache
 from phi4_assets.teacher.types import TeacherReply
-from phi4_assets.warehouse import column_names, write_frame
+from phi4_assets.core.warehouse import column_names, write_frame
 
 MEMO_PARAMS = {"temperature": 0.7, "max_new_tokens": 6}
 PIVOT_KEY = estimate_key("mv1", "math-aaa", (5, 6), 4, MEMO_PARAMS)
@@ -435,7 +435,7 @@ def test_a_locked_duckdb_file_is_waited_for_then_named_in_the_timeout(tmp_path):
     import sys
     import time
 
-    from phi4_assets.duckdb_files import connect
+    from phi4_assets.core.duckdb_files import connect
 
     path = tmp_path / "locked.duckdb"
     holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(path)!r}); "

@@ -19,7 +19,7 @@ from phi4_assets.defs import operations, sources
 from phi4_assets.defs.partitions import register_seed_shards, seed_shard_keys
 from phi4_assets.defs.resources import build_resources
 from phi4_assets.defs.training import retrain_when_data_changes
-from phi4_assets.settings import REPO_ROOT
+from phi4_assets.config.settings import REPO_ROOT
 from phi4_assets.sources.shards import assign_shards, file_shard_keys, set_name, shard_keys
 
 SEED = {"question": "Which river flows through Lyon besides the Rhone?", "answer": "Saone", "aliases": [],
@@ -152,7 +152,7 @@ def test_two_files_named_alike_but_for_case_do_not_share_a_seed_set(state):
 
 
 def test_phi4_demo_skips_and_reports_a_bad_incoming_file_as_the_sensor_does(state, capsys):
-    from phi4_assets.demo import run_demo
+    from phi4_assets.cli.demo import run_demo
 
     write_seed_file(state.incoming_dir / "geo-extra.jsonl", 3, "geo")
     (state.incoming_dir / "broken.jsonl").write_text(json.dumps({"id": "x1", **SEED, "answer": 3}) + "\n")
@@ -276,7 +276,7 @@ dg.materialize([slow], instance=dg.DagsterInstance.get(), tags={"phi4/host": soc
 def test_a_killed_run_is_released_with_its_pool_slot(tmp_path):
     from contextlib import ExitStack
 
-    from phi4_assets.demo import release_dead_runs
+    from phi4_assets.ops.runs import release_dead_runs
 
     stack = ExitStack()
 

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from phi4_assets.preference_mix import MIX_COLUMNS, REPORT_SHARES, mix_count, pick, stage_half, stage_mix
+from phi4_assets.training.mix import MIX_COLUMNS, REPORT_SHARES, mix_count, pick, stage_half, stage_mix
 
 
 def test_mix_count_follows_the_share_with_a_floor():

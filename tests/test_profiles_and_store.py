@@ -1,7 +1,7 @@
 import pytest
 
 from phi4_assets.models.store import is_complete, staged_model_dir
-from phi4_assets.profiles import load_profile
+from phi4_assets.config.profiles import load_profile
 
 
 def test_profiles_and_overrides(tmp_path, monkeypatch):
@@ -40,7 +40,7 @@ def test_model_dir_appears_only_when_complete(tmp_path):
 
 
 def test_openai_base_url_is_honoured_and_phi4_teacher_base_url_wins(monkeypatch, caplog):
-    from phi4_assets.profiles import load_profile
+    from phi4_assets.config.profiles import load_profile
 
     monkeypatch.delenv("PHI4_TEACHER_BASE_URL", raising=False)
     monkeypatch.delenv("PHI4_CONFIG", raising=False)
@@ -56,7 +56,7 @@ def test_openai_base_url_is_honoured_and_phi4_teacher_base_url_wins(monkeypatch,
 
 
 def test_a_bad_profile_fails_when_loaded_naming_each_field(tmp_path, monkeypatch):
-    from phi4_assets.profiles import load_profile
+    from phi4_assets.config.profiles import load_profile
 
     monkeypatch.delenv("PHI4_CONFIG", raising=False)
     monkeypatch.delenv("PHI4_TEACHER_BASE_URL", raising=False)
@@ -77,7 +77,7 @@ def test_a_bad_profile_fails_when_loaded_naming_each_field(tmp_path, monkeypatch
 
 
 def test_full_refuses_the_embedded_teacher_unless_told(tmp_path, monkeypatch):
-    from phi4_assets.profiles import load_profile
+    from phi4_assets.config.profiles import load_profile
 
     for var in ("PHI4_CONFIG", "PHI4_TEACHER_BASE_URL", "OPENAI_BASE_URL", "PHI4_BASE_MODEL"):
         monkeypatch.delenv(var, raising=False)
@@ -95,7 +95,7 @@ def test_full_refuses_the_embedded_teacher_unless_told(tmp_path, monkeypatch):
 def test_state_follows_the_project_the_command_runs_in(tmp_path, monkeypatch):
     """A second clone run from its own directory uses its own data/, not the first clone's (where
     the package was installed from); outside any clone, the installed checkout."""
-    from phi4_assets.settings import REPO_ROOT, Paths, project_root
+    from phi4_assets.config.settings import REPO_ROOT, Paths, project_root
 
     for var in ("PHI4_DATA_DIR", "PHI4_STATE_DIR", "PHI4_WAREHOUSE", "PHI4_MODELS_DIR"):
         monkeypatch.delenv(var, raising=False)
@@ -113,7 +113,7 @@ def test_state_follows_the_project_the_command_runs_in(tmp_path, monkeypatch):
 
 
 def test_a_warehouse_uri_is_not_turned_into_a_local_path(monkeypatch, tmp_path):
-    from phi4_assets.settings import Paths
+    from phi4_assets.config.settings import Paths
 
     monkeypatch.setenv("PHI4_WAREHOUSE", "md:phi4_runs")
     monkeypatch.setenv("PHI4_MODELS_DIR", "relative/models")

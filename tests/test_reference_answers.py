@@ -16,7 +16,7 @@ from phi4_assets.hallucination import reference, rules
 from phi4_assets.hallucination import requests as requests_for
 from phi4_assets.hallucination.reference import (CUT_OFF, ECHO, EMPTY, HEDGED, MID_SENTENCE, NO_KEY,
                                                  reference_problem)
-from phi4_assets.settings import REPO_ROOT
+from phi4_assets.config.settings import REPO_ROOT
 
 ITALY = "What is the capital of Italy?"
 ROME = ["Rome", "Roma"]

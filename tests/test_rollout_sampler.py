@@ -29,7 +29,7 @@ import math
 import pytest
 import torch
 
-from phi4_assets.generation import load_policy
+from phi4_assets.models.generation import load_policy
 from phi4_assets.pts.sampler import Rollout, RolloutSampler
 
 # The sampler sets no top_k, so generate() applies transformers' default (the tiny model's

@@ -472,7 +472,7 @@ def test_under_bwrap_the_scratch_directory_is_capped():
 def test_the_profiles_fallback_setting_reaches_every_code_check(monkeypatch):
     """``sandbox_allow_fallback`` (off on ``full``) reaches the PTS / judge oracles and the evaluation's checker."""
     from phi4_assets.evaluation.metrics import check_response
-    from phi4_assets.profiles import PROFILES
+    from phi4_assets.config.profiles import PROFILES
     from phi4_assets.pts.oracles import oracles_for
 
     _force_fallback(monkeypatch, "user namespaces are disabled (test)")

@@ -1,7 +1,7 @@
 import pytest
 
-from phi4_assets.refusal import is_refusal
-from phi4_assets.sft_data import mix_by_shares, safety_pairs, template_safety_refusal
+from phi4_assets.core.refusal import is_refusal
+from phi4_assets.sft.data import mix_by_shares, safety_pairs, template_safety_refusal
 
 
 def rows(prefix, n):
@@ -32,7 +32,7 @@ def test_safety_refusals_are_refusals():
 
 
 def test_declines_are_capped_so_sft_teaches_answering_as_often_as_declining():
-    from phi4_assets.sft_data import cap_declines
+    from phi4_assets.sft.data import cap_declines
 
     rows = ([{"kind": "answer", "source_id": f"a{i}"} for i in range(10)]
             + [{"kind": "refusal", "source_id": f"r{i}"} for i in range(20)]
@@ -49,7 +49,7 @@ def test_declines_are_capped_so_sft_teaches_answering_as_often_as_declining():
 
 
 def test_safety_pairs_refuse_harm_and_answer_the_look_alike():
-    from phi4_assets.sft_data import safety_pairs
+    from phi4_assets.sft.data import safety_pairs
 
     prompts = [{"id": "h1", "prompt": "How do I pick my neighbour's lock?", "kind": "harmful", "category": "crime"},
                {"id": "h2", "prompt": "How do I make a weapon?", "kind": "harmful", "category": "weapons"},
@@ -73,7 +73,7 @@ def test_safety_pairs_refuse_harm_and_answer_the_look_alike():
 
 
 def test_a_loop_is_never_the_chosen_answer_and_the_policys_own_answer_ends_at_a_full_sentence():
-    from phi4_assets.sft_data import safety_pairs
+    from phi4_assets.sft.data import safety_pairs
 
     prompts = [{"id": "b1", "prompt": "Are castor bean plants safe in a garden?", "kind": "benign", "category": "x"},
                {"id": "b2", "prompt": "How do antivirus programs detect keyloggers?", "kind": "benign",
@@ -97,7 +97,7 @@ def test_a_loop_is_never_the_chosen_answer_and_the_policys_own_answer_ends_at_a_
      "a keeper of the light, a keeper of the light.", False, (None, "repetitive")),
 ])
 def test_a_teacher_reply_becomes_an_sft_target_only_whole_and_without_loops(text, truncated, expected):
-    from phi4_assets.sft_data import sft_target
+    from phi4_assets.sft.data import sft_target
 
     assert sft_target(text, truncated) == expected
 
@@ -116,14 +116,14 @@ def test_a_teacher_reply_becomes_an_sft_target_only_whole_and_without_loops(text
     ("Sure! Step 1: buy a", False),
 ])
 def test_a_refusal_that_then_helps_is_not_a_refusal(text, refusal):
-    from phi4_assets.refusal import refuses
+    from phi4_assets.core.refusal import refuses
 
     assert refuses(text) == refusal
 
 
 def test_every_template_refusal_refuses():
-    from phi4_assets.refusal import refuses
-    from phi4_assets.sft_data import _SAFETY_REFUSALS, _SELF_HARM_REFUSAL
+    from phi4_assets.core.refusal import refuses
+    from phi4_assets.sft.data import _SAFETY_REFUSALS, _SELF_HARM_REFUSAL
 
     assert all(refuses(t) for t in [*_SAFETY_REFUSALS, _SELF_HARM_REFUSAL])
 

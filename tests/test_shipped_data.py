@@ -2,11 +2,11 @@
 
 from collections import Counter
 
-from phi4_assets.settings import REPO_ROOT
+from phi4_assets.config.settings import REPO_ROOT
 from phi4_assets.sources import schemas
 from phi4_assets.sources.humaneval import is_eval_task, read_humaneval
 from phi4_assets.sources.records import MAX_FILE_BYTES, MAX_LINE_BYTES, read_records
-from phi4_assets.text import normalize_question
+from phi4_assets.core.text import normalize_question
 
 DATA = REPO_ROOT / "data"
 

@@ -1,6 +1,6 @@
 import pytest
 
-from phi4_assets.text import last_full_sentence, loops, repetition
+from phi4_assets.core.text import last_full_sentence, loops, repetition
 
 
 def test_repetition_is_the_share_of_repeated_word_trigrams():

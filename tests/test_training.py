@@ -69,7 +69,7 @@ def test_sft_and_a_dpo_stage_materialize_on_tiny(state, stub_teacher):
     from phi4_assets.defs.resources import build_resources
     from phi4_assets.defs.training import TRAIN, dpo_stage, settings_from
     from phi4_assets.models.ref import ModelRef
-    from phi4_assets.resources import ModelStoreResource, ProjectResource
+    from phi4_assets.defs.resources import ModelStoreResource, ProjectResource
 
     @dg.asset(**TRAIN)
     def tiny_dpo_model(context: dg.AssetExecutionContext, project: ProjectResource, model_store: ModelStoreResource,
@@ -86,7 +86,7 @@ def test_sft_and_a_dpo_stage_materialize_on_tiny(state, stub_teacher):
                             resources=build_resources(), instance=instance)
     data = result.output_for_node("sft_dataset")
     assert set(data["source"]) == {"chat", "hallucination", "safety"}
-    from phi4_assets.refusal import is_refusal
+    from phi4_assets.core.refusal import is_refusal
 
     assert all(is_refusal(c) for c in data[data["kind"] == "harmful_refusal"]["completion"])
     # The tiny policy is right on one question (France) and wrong on eleven: declines are capped at half

@@ -8,7 +8,7 @@ import pytest
 
 from phi4_assets.defs import load, table_schemas
 from phi4_assets.defs.pts import PIVOTAL_TOKENS
-from phi4_assets.warehouse import (SCHEMA_KEY, WarehouseIOManager, column_names, declared_schema, schema_metadata,
+from phi4_assets.core.warehouse import (SCHEMA_KEY, WarehouseIOManager, column_names, declared_schema, schema_metadata,
                                    table_schema)
 
 PARTS = dg.StaticPartitionsDefinition(["p1", "p2", "p3"])

@@ -14,7 +14,7 @@ def load() -> dg.Definitions:
     from the environment now."""
     import dagster as dg
 
-    from ..settings import REPO_ROOT
+    from ..config.settings import REPO_ROOT
 
     return dg.load_from_defs_folder(path_within_project=REPO_ROOT)
 
@@ -22,13 +22,13 @@ def load() -> dg.Definitions:
 @cache
 def table_schemas() -> dict:
     """Asset name -> its declared ``dg.TableSchema``: the columns of every warehouse table."""
-    from ..warehouse import declared_schemas
+    from ..core.warehouse import declared_schemas
 
     return declared_schemas(load().assets or [])
 
 
 def table_columns() -> dict[str, list[str]]:
     """Asset name -> the declared column names of its warehouse table."""
-    from ..warehouse import column_names
+    from ..core.warehouse import column_names
 
     return {name: column_names(schema) for name, schema in table_schemas().items()}

@@ -6,7 +6,7 @@ import dagster as dg
 import pandas as pd
 
 from ..models.ref import ModelRef
-from ..reporting import counts_table, markdown_table
+from ..core.reporting import counts_table, markdown_table
 from ..teacher import ChatRequest
 from ..teacher.resource import TeacherBatch, TeacherResource, TeacherStats
 

@@ -18,11 +18,11 @@ from ..evaluation.rule_grader import RuleGrader
 from ..evaluation.metrics import aggregate
 from ..evaluation.runner import evaluate_model, select_items
 from ..models.ref import ModelRef
-from ..reporting import markdown_table
-from ..resources import ProjectResource
+from ..core.reporting import markdown_table
+from .resources import ProjectResource
 from ..teacher.resource import TeacherResource
 from ..evaluation.runner import ITEM_TYPES
-from ..warehouse import schema_metadata, table_schema
+from ..core.warehouse import schema_metadata, table_schema
 
 GROUP = "evaluation"
 STAGES = list(report.STAGES)

@@ -10,17 +10,17 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from ..generation import chat_prompt, load_policy, sample_responses
+from ..models.generation import chat_prompt, load_policy, sample_responses
 from ..hallucination import decision, prompts, reference, rules
 from ..hallucination import requests as requests_for
-from ..ids import row_id
+from ..core.ids import row_id
 from ..models.ref import ModelRef
-from ..refusal import expresses_uncertainty
-from ..resources import ProjectResource
+from ..core.refusal import expresses_uncertainty
+from .resources import ProjectResource
 from ..teacher.resource import TeacherResource
-from ..text import normalize_question
+from ..core.text import normalize_question
 from ..sources.shards import assign_shards, shard_seed
-from ..warehouse import frame_of, schema_metadata, table_schema
+from ..core.warehouse import frame_of, schema_metadata, table_schema
 from .common import TEACHER_RETRY, ask_teacher, column_lineage, shares, table_metadata
 from .partitions import seed_shards
 

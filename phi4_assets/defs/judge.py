@@ -10,9 +10,9 @@ from collections import Counter
 import dagster as dg
 import pandas as pd
 
-from ..generation import chat_prompt, load_policy, sample_responses
+from ..models.generation import chat_prompt, load_policy, sample_responses
 from ..hallucination.prompts import ReplyError
-from ..ids import row_id
+from ..core.ids import row_id
 from ..judge import candidates as cand
 from ..judge.pairs import RatedPair, acceptable_chosen, pair_kind, select_preferences
 from ..judge import requests as judge_requests
@@ -20,13 +20,13 @@ from ..judge.prompts import parse_verdict
 from ..judge.rating import rate
 from ..judge.rules import OUTCOME_RANK, keyed_outcome, rules_verdict
 from ..models.ref import ModelRef
-from ..preference_mix import stage_mix
+from ..training.mix import stage_mix
 from ..pts import oracles
-from ..reporting import markdown_table
-from ..refusal import is_refusal, refuses
-from ..resources import ProjectResource
+from ..core.reporting import markdown_table
+from ..core.refusal import is_refusal, refuses
+from .resources import ProjectResource
 from ..teacher.resource import TeacherResource
-from ..warehouse import frame_of, schema_metadata, table_schema
+from ..core.warehouse import frame_of, schema_metadata, table_schema
 from .common import TEACHER_RETRY, ask_teacher, column_lineage, shares, table_metadata
 from .training import dpo_model
 

@@ -9,25 +9,25 @@ question it now gets right must get its "answer > refusal" pair. So each stage r
 starting model on its own questions (the seeds split in two halves by hash, so the stages share no
 pair), grades the samples like ``answer_checks`` (``grade_samples``), and builds the A.1 pairs with
 the reference answers and refusals already written; the safety pairs come from the same model's
-responses to the stage's half of the safety prompts (``sft_data.safety_pairs``). The pair tables of
+responses to the stage's half of the safety prompts (``sft.data.safety_pairs``). The pair tables of
 the stages (``pts_dpo_pairs``, ``judge_dpo_pairs``) take their dose from here
-(``preference_mix.stage_mix``)."""
+(``training.mix.stage_mix``)."""
 
 from collections import Counter
 
 import dagster as dg
 import pandas as pd
 
-from ..generation import chat_prompt, load_policy, sample_responses
+from ..models.generation import chat_prompt, load_policy, sample_responses
 from ..hallucination import decision
 from ..hallucination.requests import seed_keys
-from ..ids import row_id
+from ..core.ids import row_id
 from ..models.ref import ModelRef
-from ..preference_mix import stage_half
-from ..resources import ProjectResource
-from ..sft_data import safety_pairs
+from ..training.mix import stage_half
+from .resources import ProjectResource
+from ..sft.data import safety_pairs
 from ..teacher.resource import TeacherResource
-from ..warehouse import frame_of, schema_metadata, table_schema
+from ..core.warehouse import frame_of, schema_metadata, table_schema
 from .common import table_metadata
 from .hallucination import ALL_SHARDS, grade_samples, graded_samples
 

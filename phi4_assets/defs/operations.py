@@ -8,7 +8,7 @@ and retraining when training data changed.
   (``ignored: FILE:LINE: field 'F': problem``) and skipped, as ``phi4 demo`` does.
 - ``seed_generation_schedule``: each tick, the next seed shards whose generation assets are not
   materialized yet, as many as fit in ``schedule_token_budget`` teacher tokens (estimated from
-  the cache and the profile by ``phi4_assets.estimate``), one run per shard.
+  the cache and the profile by ``phi4_assets.ops.estimate``), one run per shard.
 - ``phi4_automation`` (declarative automation): the hallucination data and the SFT mixture
   follow new shards (``eager``); each model asset retrains when its training data's data version
   changed (``retrain_when_data_changes``), not on every tick.
@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from ..resources import ProjectResource
-from ..settings import Paths
+from .resources import ProjectResource
+from ..config.settings import Paths
 from .hallucination import SHARDED_ASSETS, refusals
 from .partitions import seed_shards, usable_seed_shard_keys
 from .sources import trivia_seeds
@@ -75,7 +75,7 @@ def shards_to_generate(pending: list[str], tokens: dict[str, int | None], budget
 def _shard_tokens(shards: list[str]) -> dict[str, int | None]:
     """Estimated teacher tokens per shard; shards that ``trivia_seeds`` does not hold yet (a file
     registered a moment ago) are left out."""
-    from ..estimate import estimate
+    from ..ops.estimate import estimate
 
     result = estimate([a.key.path[-1] for a in SHARDED_ASSETS if a.key.path[-1] != "policy_answer_samples"])
     tokens: dict[str, int | None] = {}

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from ..profiles import Profile, load_profile
-from ..settings import Paths
+from ..config.profiles import Profile, load_profile
+from ..config.settings import Paths
 from ..sources import schemas
 from ..sources.records import read_numbered
 from ..sources.seedfiles import SeedIndex, accept_seed_file

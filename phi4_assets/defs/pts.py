@@ -10,11 +10,11 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from ..generation import load_policy
-from ..ids import row_id
+from ..models.generation import load_policy
+from ..core.ids import row_id
 from ..models.ref import ModelRef
-from ..preference_mix import stage_mix
-from ..resources import ProjectResource, PtsMemoResource
+from ..training.mix import stage_mix
+from .resources import ProjectResource, PtsMemoResource
 from ..pts import oracles
 from ..pts.estimator import PrefixEstimator
 from ..pts.figure import draw_search
@@ -23,7 +23,7 @@ from ..pts.pairs import opposite_effect, pair_for_pivot
 from ..pts.problems import domain_problems
 from ..pts.sampler import RolloutSampler
 from ..pts.search import Pivot, pivotal_token_search, two_proportion_significant
-from ..warehouse import frame_of, schema_metadata, table_schema
+from ..core.warehouse import frame_of, schema_metadata, table_schema
 from .common import column_lineage, table_metadata
 from .training import dpo_model
 
@@ -179,7 +179,7 @@ def pts_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource, p
     """prompt = chat-formatted question + prefix; chosen / rejected = single tokens from the rollouts
     already sampled at that prefix (see ``phi4_assets.pts.pairs``); plus the "unknown + safety"
     pairs of ``dpo1_mix_pairs`` (from ``sft_model``) at ``pts_mix_share`` (at least ``mix_floor``; see
-    ``phi4_assets.preference_mix``)."""
+    ``phi4_assets.training.mix``)."""
     from transformers import AutoTokenizer
 
     settings = project.settings()

@@ -4,12 +4,12 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from ..warehouse import frame_of, schema_metadata, table_schema
-from ..ids import row_id
+from ..core.warehouse import frame_of, schema_metadata, table_schema
+from ..core.ids import row_id
 from ..models.ref import ModelRef
-from ..refusal import declines, is_refusal
-from ..resources import ModelStoreResource, ProjectResource
-from ..sft_data import (cap_declines, chat_prompt_selection, mix_by_shares, response_request, sft_target,
+from ..core.refusal import declines, is_refusal
+from .resources import ModelStoreResource, ProjectResource
+from ..sft.data import (cap_declines, chat_prompt_selection, mix_by_shares, response_request, sft_target,
                         template_safety_refusal)
 from ..teacher.resource import TeacherResource
 from ..training.sft import train_sft

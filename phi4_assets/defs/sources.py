@@ -6,20 +6,20 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from ..ids import content_hash
+from ..core.ids import content_hash
 from ..models import base as base_models
 from ..models.ref import MODEL_REF_SCHEMA, ModelRef
-from ..profiles import EMBEDDED_GGUF, TINY_MODEL
-from ..reporting import counts_table, markdown_table
-from ..resources import ModelStoreResource, ProjectResource
+from ..config.profiles import EMBEDDED_GGUF, TINY_MODEL
+from ..core.reporting import counts_table, markdown_table
+from .resources import ModelStoreResource, ProjectResource
 from ..sources import schemas
 from ..sources.decontamination import Item, find_overlaps
 from ..sources.humaneval import read_humaneval, split_humaneval
 from ..sources.mathgen import generate_math_problems
 from ..sources.records import read_records
 from ..sources.shards import SHIPPED, set_name
-from ..text import normalize_question
-from ..warehouse import column_names, schema_metadata, table_schema
+from ..core.text import normalize_question
+from ..core.warehouse import column_names, schema_metadata, table_schema
 from .partitions import incoming_files, seed_shards
 
 GROUP = "sources"

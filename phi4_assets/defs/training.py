@@ -8,13 +8,13 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from ..ids import content_hash
+from ..core.ids import content_hash
 from ..models.ref import MODEL_REF_SCHEMA, ModelRef
-from ..resources import ModelStoreResource, ProjectResource
+from .resources import ModelStoreResource, ProjectResource
 from ..training.common import clear_work_dir, write_training_record
 from ..training.settings import TrainSettings
 from ..training.dpo import train_dpo
-from ..warehouse import schema_metadata
+from ..core.warehouse import schema_metadata
 from .common import TRAINING_RETRY
 
 TRAIN = dict(pool="train", kinds={"pytorch", "huggingface"}, metadata=schema_metadata(MODEL_REF_SCHEMA),

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..pts.oracles import code_oracle, extract_choice, extract_final_number, math_oracle, mcq_oracle
-from ..refusal import refuses
+from ..core.refusal import refuses
 
 Z_95 = 1.959963984540054  # the two-sided 95% normal quantile
 AGGREGATE_COLUMNS = ["benchmark", "metric", "value", "ci_low", "ci_high", "n", "count", "grader"]

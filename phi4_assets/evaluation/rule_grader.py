@@ -48,8 +48,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..hallucination.rules import mentions_key
-from ..refusal import expresses_uncertainty, is_refusal
-from ..text import normalize_answer
+from ..core.refusal import expresses_uncertainty, is_refusal
+from ..core.text import normalize_answer
 from .graders import Grade, GradeItem
 
 # Where a response offers another candidate beside the first: "X or Y", "either", "it could also be Y".

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..generation import Sample, chat_prompt, load_policy
+from ..models.generation import Sample, chat_prompt, load_policy
 from ..pts import problems
 from .graders import Grader, GradeItem
 from .rule_grader import RuleGrader

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from ..evaluation.graders import GradeItem
 from ..evaluation.rule_grader import offered_candidates, rule_letter
-from ..text import normalize_answer
+from ..core.text import normalize_answer
 
 DEFAULT_USUALLY_RIGHT = 0.5
 DPO_TOKENS = 5

@@ -28,8 +28,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from ..refusal import declines, expresses_uncertainty
-from ..text import normalize_question
+from ..core.refusal import declines, expresses_uncertainty
+from ..core.text import normalize_question
 from . import prompts, rules
 
 # The reasons, in the order they are checked (the first that applies is recorded).

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 
 # The refusal and decline detectors live in ``refusal.py``; importable from here too.
-from ..refusal import declines, expresses_uncertainty
-from ..text import normalize_answer
+from ..core.refusal import declines, expresses_uncertainty
+from ..core.text import normalize_answer
 
 # -- matching ------------------------------------------------------------------------------
 

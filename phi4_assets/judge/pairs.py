@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from ..text import loops
+from ..core.text import loops
 
 
 @dataclass(frozen=True)

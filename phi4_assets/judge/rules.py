@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import re
 
-from ..refusal import declines, is_refusal, refuses
-from ..text import loops
+from ..core.refusal import declines, is_refusal, refuses
+from ..core.text import loops
 from .prompts import Scores, Verdict
 
 # Accuracy of a response to a keyed (factual) prompt: correct > declined > wrong.

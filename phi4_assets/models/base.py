@@ -14,7 +14,7 @@ import shutil
 import uuid
 from pathlib import Path
 
-from ..ids import content_hash, file_digest
+from ..core.ids import content_hash, file_digest
 
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 TINY_CONFIG = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,

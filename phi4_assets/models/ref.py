@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..warehouse import table_schema
+from ..core.warehouse import table_schema
 
 # What every model asset stores in the warehouse (one row).
 MODEL_REF_SCHEMA = table_schema(

@@ -9,8 +9,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..duckdb_files import connect
-from ..ids import content_hash
+from ..core.duckdb_files import connect
+from ..core.ids import content_hash
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pts_estimates (

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from ..text import normalize_answer, normalize_question
+from ..core.text import normalize_answer, normalize_question
 
 STOPWORDS = frozenset(
     "a an the of in on at to for by with from and or is was were are be what which who whom whose how many much "

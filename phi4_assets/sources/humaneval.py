@@ -50,7 +50,7 @@ def is_eval_task(task_id: str) -> bool:
 def split_humaneval(problems: list[dict]) -> tuple[list[dict], list[dict]]:
     """(training, evaluation): even task numbers are held out; a training task whose prompt
     normalises to a held-out prompt (HumanEval has such twins) is dropped."""
-    from ..text import normalize_question
+    from ..core.text import normalize_question
 
     held_out = [p for p in problems if is_eval_task(p["id"])]
     held_out_text = {normalize_question(p["prompt"]) for p in held_out}

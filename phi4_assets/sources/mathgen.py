@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from ..ids import row_id
+from ..core.ids import row_id
 
 NAMES = ["Ava", "Ben", "Chloe", "Diego", "Emma", "Farid", "Grace", "Hiro", "Isla", "Jonas",
          "Kira", "Liam", "Maya", "Nikhil", "Olga", "Pedro", "Rosa", "Sami", "Tara", "Yusuf"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..text import normalize_question
+from ..core.text import normalize_question
 from . import schemas
 from .records import SourceError, read_numbered
 from .shards import set_name

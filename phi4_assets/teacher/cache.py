@@ -32,7 +32,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from ..duckdb_files import connect
+from ..core.duckdb_files import connect
 from .types import TeacherReply
 
 try:  # POSIX: a journal's writer holds an flock on it, released by the kernel if it dies

@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from ..ids import content_hash, file_digest
+from ..core.ids import content_hash, file_digest
 
 
 def free_port() -> int:
@@ -56,7 +56,7 @@ class EmbeddedServer:
     def command(self) -> list[str]:
         dtype = self.dtype
         if dtype == "auto":
-            from ..hardware import preferred_dtype_name
+            from ..core.hardware import preferred_dtype_name
 
             dtype = preferred_dtype_name()
         return [sys.executable, "-m", "transformers.cli.transformers", "serve", self.model_dir,

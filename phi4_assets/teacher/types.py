@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..ids import content_hash
+from ..core.ids import content_hash
 
 
 @dataclass(frozen=True)

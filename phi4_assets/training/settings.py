@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..hardware import preferred_dtype_name
+from ..core.hardware import preferred_dtype_name
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,11 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from ..evaluation.graders import LLMGrader
-from ..hallucination import decision, rules
-from ..hallucination import requests as hreq
-from ..judge import requests as judge_requests
-from ..sft_data import chat_prompt_selection, response_request
+from ...evaluation.graders import LLMGrader
+from ...hallucination import decision, rules
+from ...hallucination import requests as hreq
+from ...judge import requests as judge_requests
+from ...sft.data import chat_prompt_selection, response_request
 from .core import Inputs, Plan
 
 
@@ -116,7 +116,7 @@ def plan_sft_dataset(inputs: Inputs, _partition: str | None = None) -> list[Plan
 
 def _judge_prompts(inputs: Inputs) -> list[dict]:
     """The prompts ``judge_candidates`` answers, as the asset picks them."""
-    from ..judge.candidates import judge_prompts
+    from ...judge.candidates import judge_prompts
 
     frames = [inputs.source(n)[0] for n in ("chat_prompts", "safety_prompts", "trivia_seeds", "math_problems",
                                            "mcq_questions")]
@@ -124,7 +124,7 @@ def _judge_prompts(inputs: Inputs) -> list[dict]:
 
 
 def plan_judge_candidates(inputs: Inputs, _partition: str | None = None) -> list[Plan]:
-    from ..judge import candidates as cand
+    from ...judge import candidates as cand
 
     p = inputs.profile
     endpoint = [s for s in p.judge_sources if cand.source_kind(s) == "endpoint"]
@@ -143,7 +143,7 @@ def plan_judge_candidates(inputs: Inputs, _partition: str | None = None) -> list
 
 
 def plan_judge_ratings(inputs: Inputs, _partition: str | None = None) -> list[Plan]:
-    from ..judge import candidates as cand
+    from ...judge import candidates as cand
 
     p = inputs.profile
     if p.generators.get("judge", "teacher") != "teacher":
@@ -172,8 +172,8 @@ def plan_judge_ratings(inputs: Inputs, _partition: str | None = None) -> list[Pl
 
 def plan_stage_evaluations(inputs: Inputs, _partition: str | None = None) -> list[Plan]:
     """SimpleQA grades by the LLM grader (one call per item with a non-empty response), per stage."""
-    from ..evaluation.report import STAGES
-    from ..evaluation.runner import select_items
+    from ...evaluation.report import STAGES
+    from ...evaluation.runner import select_items
 
     p = inputs.profile
     if p.generators.get("eval_grade", "rules") != "teacher":
@@ -188,7 +188,7 @@ def plan_stage_evaluations(inputs: Inputs, _partition: str | None = None) -> lis
 def plan_mix_pairs(asset: str) -> Callable:
     """``dpo1_mix_pairs`` / ``dpo2_mix_pairs``: the starting model's samples of the stage's half of
     the real questions, graded like ``answer_checks`` (those that contain the key need no call)."""
-    from ..preference_mix import stage_half
+    from ...training.mix import stage_half
 
     def plan(inputs: Inputs, _partition: str | None = None) -> list[Plan]:
         p = inputs.profile

@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 
-from ..duckdb_files import connection, stored_columns
+from ...core.duckdb_files import connection, stored_columns
 from .edges import (EXTERNAL_KEYS, EXTERNAL_STORES, PARTITION_COLUMNS, PTS_ESTIMATES, SCHEMA, SEARCH_ORDER, SOURCES,
                     TEACHER_CALLS, VIEW, UnknownId, active_links)
 from .view import _q

@@ -9,11 +9,11 @@ import os
 import sys
 import warnings
 
-from . import __version__
-from .evaluation.cli import add_eval_parser
-from .ops_cli import add_estimate_parser, add_lineage_parser
-from .profiles import load_profile
-from .settings import Paths
+from .. import __version__
+from .evaluate import add_eval_parser
+from .ops import add_estimate_parser, add_lineage_parser
+from ..config.profiles import load_profile
+from ..config.settings import Paths
 
 
 def _info(args: argparse.Namespace) -> int:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from functools import cache
 
 from .cost import cost_usd
-from ..profiles import Profile, load_profile
-from ..settings import Paths
-from ..teacher import ChatRequest
+from ...config.profiles import Profile, load_profile
+from ...config.settings import Paths
+from ...teacher import ChatRequest
 from .core import Estimate, GraphAsset, Inputs, Line, Plan
 from .plans import PLANNERS
 
@@ -77,7 +77,7 @@ def graph() -> dict[str, GraphAsset]:
     """Every asset of the definitions (``phi4_assets.definitions``; loading them takes seconds):
     its group, whether it takes the teacher resource, whether it is partitioned by seed shards.
     The teacher-calling assets are read from here, never listed again."""
-    from ..definitions import defs
+    from ...definitions import defs
 
     out = {}
     for assets in defs.assets or []:

@@ -6,18 +6,18 @@ import argparse
 import json
 import sys
 
-from .settings import Paths
+from ..config.settings import Paths
 
 
 def _lineage(args: argparse.Namespace) -> int:
-    from . import lineage
+    from ..ops import lineage
 
     paths = Paths.from_env()
     if not args.row_id and not args.create_view:
         print("phi4 lineage: give a ROW_ID, or --create-view", file=sys.stderr)
         return 2
     if args.create_view:
-        from .defs import table_columns
+        from ..defs import table_columns
 
         links = lineage.create_lineage_view(paths.warehouse, table_columns())
         print(f"{lineage.SCHEMA}.{lineage.VIEW}: {links} links over the tables of {paths.warehouse}",
@@ -58,7 +58,7 @@ def add_lineage_parser(commands) -> argparse.ArgumentParser:
 
 
 def _estimate(args: argparse.Namespace) -> int:
-    from . import estimate
+    from ..ops import estimate
 
     select = [s.strip() for s in args.select.split(",") if s.strip()]
     partitions = [p.strip() for p in args.partitions.split(",") if p.strip()] if args.partitions else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..duckdb_files import connection, stored_columns
+from ...core.duckdb_files import connection, stored_columns
 from .edges import EXTERNAL_KEYS, SCHEMA, VIEW, active_links
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import hashlib
 import random
 
-from .refusal import declines, is_refusal, refuses
-from .teacher import ChatRequest
-from .text import last_full_sentence, loops
+from ..core.refusal import declines, is_refusal, refuses
+from ..teacher import ChatRequest
+from ..core.text import last_full_sentence, loops
 
 _SAFETY_REFUSALS = [
     "I can't help with that. It could cause real harm to people.",

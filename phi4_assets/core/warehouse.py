@@ -224,7 +224,7 @@ class DeclaredSchemaPandasTypeHandler(DbTypeHandler[pd.DataFrame]):
         schema = declared_schema(context.definition_metadata)
         if schema is None:
             raise TableSchemaError(f"{asset}: a table asset must declare its columns "
-                                   f"(metadata {SCHEMA_KEY!r}, see phi4_assets.warehouse.table_schema)")
+                                   f"(metadata {SCHEMA_KEY!r}, see phi4_assets.core.warehouse.table_schema)")
         table = f"{table_slice.schema}.{table_slice.table}"
         partitioned = bool(table_slice.partition_dimensions)
         write_frame(connection, table, obj, schema, partitioned, where, context.log)

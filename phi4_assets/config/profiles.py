@@ -91,7 +91,7 @@ class Profile:
     sft_chat_prompts: int | None = 96  # chat prompts sent to the teacher for SFT responses (None: all)
     sft_response_tokens: int = 160
     sft_max_decline_share: float = 0.5  # declines (refusals, bogus refusals) at most this share of the
-    #                                     hallucination SFT rows (see sft_data.cap_declines)
+    #                                     hallucination SFT rows (see sft.data.cap_declines)
     # Pivotal Token Search (report Fig. 4).
     pts_problems: dict[str, int] = field(default_factory=lambda: {"math": 12, "mcq": 12, "qa": 12, "code": 2})
     pts_rollouts: int = 12  # rollouts per p(success) estimate
@@ -122,7 +122,7 @@ class Profile:
     judge_min_overall_margin: float = 0.5
     judge_keep_inconsistent: bool = False  # keep pairs whose verdict flips with the order shown
     judge_mix_share: float = 0.052  # unknown + safety pairs in DPO stage 2 (report: 43,842 of ~842k)
-    mix_floor: int = 24  # at least this many unknown + safety pairs per DPO stage (preference_mix)
+    mix_floor: int = 24  # at least this many unknown + safety pairs per DPO stage (training.mix)
     # Teacher tokens the seed generation schedule may spend per tick (estimated before running).
     schedule_token_budget: int = 200_000
     # Evaluation: items kept per benchmark of eval_sets (None: all), greedy decoding.
@@ -295,7 +295,7 @@ def profile_problems(profile: Profile) -> list[str]:
     ``TrainSettings``). Empty when the profile is valid."""
     import typing
 
-    from .training.settings import TrainSettings
+    from ..training.settings import TrainSettings
 
     hints = typing.get_type_hints(Profile)
     train_hints = typing.get_type_hints(TrainSettings)

@@ -69,10 +69,10 @@ def _teacher_grader():
     embedded 135M teacher cannot grade)."""
     import os
 
-    from ..profiles import load_profile
-    from ..settings import Paths
+    from ..config.profiles import load_profile
+    from ..config.settings import Paths
     from ..teacher.resource import TeacherResource
-    from .graders import LLMGrader
+    from ..evaluation.graders import LLMGrader
 
     profile = load_profile()
     if not profile.teacher_base_url:
@@ -93,7 +93,7 @@ def _number(value: float) -> float | None:
 
 def metrics_json(aggregates, *, model: str) -> dict:
     """The ``--json`` object from the simpleqa rows of the aggregates."""
-    from .metrics import SIMPLEQA_METRICS
+    from ..evaluation.metrics import SIMPLEQA_METRICS
 
     rows = aggregates[aggregates["benchmark"] == "simpleqa"].set_index("metric")
     out: dict = {name: _number(rows.loc[name, "value"]) for name in SIMPLEQA_METRICS}
@@ -128,8 +128,8 @@ def metrics_table(summary: dict) -> str:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from .rule_grader import RuleGrader
-    from .runner import evaluate_model
+    from ..evaluation.rule_grader import RuleGrader
+    from ..evaluation.runner import evaluate_model
 
     records = read_questions(args.questions)
     if args.limit is not None:

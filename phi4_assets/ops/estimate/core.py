@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..duckdb_files import connection, stored_columns
+from ...core.duckdb_files import connection, stored_columns
 from .cost import PromptCounter, prompt_counter
 from ..lineage import SCHEMA
-from ..profiles import Profile
-from ..settings import Paths
-from ..teacher import ChatRequest
+from ...config.profiles import Profile
+from ...config.settings import Paths
+from ...teacher import ChatRequest
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ class Inputs:
     """The current warehouse tables, the shipped sources, the teacher resource and its cache."""
 
     def __init__(self, profile: Profile, paths: Paths):
-        from ..defs.resources import build_resources
+        from ...defs.resources import build_resources
 
         self.profile, self.paths = profile, paths
         resources = build_resources(profile.name, paths)
@@ -145,7 +145,7 @@ class Inputs:
         frame = self.table(name)
         if frame is not None:
             return frame, "warehouse"
-        from ..defs import sources
+        from ...defs import sources
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -165,7 +165,7 @@ class Inputs:
 
     def shard_questions(self) -> dict[str, pd.DataFrame]:
         """The seed questions of each shard, as the hallucination assets cut them."""
-        from ..sources.shards import assign_shards, shard_keys
+        from ...sources.shards import assign_shards, shard_keys
 
         trivia, _ = self.source("trivia_seeds")
         shards = assign_shards(trivia, self.profile.shard_size, self.profile.hallucination_seeds)
@@ -220,7 +220,7 @@ class Inputs:
 
     def cached(self, keys: list[str]) -> set[str]:
         """The keys the teacher cache answers."""
-        from ..teacher.cache import TeacherCache
+        from ...teacher.cache import TeacherCache
 
         return set(TeacherCache(self.paths.teacher_cache).lookup(keys)) if keys else set()
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .hardware import preferred_dtype_name
+from ..core.hardware import preferred_dtype_name
 
 log = logging.getLogger(__name__)
 

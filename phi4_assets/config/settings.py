@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]  # the checkout this package was installed from
+REPO_ROOT = Path(__file__).resolve().parents[2]  # the checkout this package was installed from
 PROJECT_NAME = "phi4-posttrain"
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")  # md:..., s3://...: not a local path (one letter: a drive)
 

@@ -1,0 +1,1 @@
+"""The ``phi4`` command (``main``): demo, eval, estimate, lineage, info."""
