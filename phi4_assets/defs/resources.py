@@ -65,7 +65,7 @@ class PtsMemoResource(dg.ConfigurableResource):
     path: str
 
     def memo(self):
-        from .pts.memo import EstimateMemo
+        from ..pts.memo import EstimateMemo
 
         return EstimateMemo(self.path)
 
