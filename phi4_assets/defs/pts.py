@@ -93,7 +93,8 @@ def pts_difficulty(context: dg.AssetExecutionContext, project: ProjectResource, 
     low, high = settings.pts_window
     rows = []
     for i, problem in enumerate(problems):
-        estimator = PrefixEstimator(sampler, _oracle(domain, problem, settings.sandbox_allow_fallback), sampler.prompt_ids(problem["question"]),
+        estimator = PrefixEstimator(sampler, _oracle(domain, problem, settings.sandbox_allow_fallback),
+                                    sampler.prompt_ids(problem["question"]),
                                     settings.pts_rollouts, problem["id"], policy.data_version, memo,
                                     oracle_version=oracles.ORACLE_VERSION)
         estimate = estimator.estimate(())
@@ -128,8 +129,8 @@ def pivotal_tokens(context: dg.AssetExecutionContext, project: ProjectResource, 
     rows, panels, calls, rollouts, memo_hits, rejected = [], [], 0, 0, 0, 0
     for problem in (p for p in problems if p["id"] in window):
         prompt_ids = sampler.prompt_ids(problem["question"])
-        estimator = PrefixEstimator(sampler, _oracle(domain, problem), prompt_ids, n, problem["id"],
-                                    policy.data_version, memo, oracle_version=oracles.ORACLE_VERSION)
+        estimator = PrefixEstimator(sampler, _oracle(domain, problem, settings.sandbox_allow_fallback), prompt_ids, n,
+                                    problem["id"], policy.data_version, memo, oracle_version=oracles.ORACLE_VERSION)
         response = sampler.sample_response(prompt_ids, seed=1)
         response_id = row_id("response", policy.data_version, problem["id"], response.token_ids)
         result = pivotal_token_search(response.token_ids, response.logprobs, estimator, settings.pts_gap, guard)
