@@ -125,7 +125,8 @@ def _metadata(result, asset: str) -> dict:
 
 def test_after_a_run_the_estimate_matches_what_the_assets_asked_and_finds_it_cached(config, state, stub_teacher):
     """The rebuilt requests are exactly the assets' own: after materializing them, every one is a
-    cache hit, and the counts equal the requests each asset reported."""
+    cache hit but those the task's parser could not read (kept in the cache as rejected: the next
+    run asks them again), and the counts equal the requests each asset reported."""
     instance = dg.DagsterInstance.ephemeral()
     register_seed_shards(instance)
     resources = build_resources()
@@ -159,8 +160,10 @@ def test_after_a_run_the_estimate_matches_what_the_assets_asked_and_finds_it_cac
     for asset, meta in reported.items():
         (line,) = [v for k, v in lines.items() if k[0] == asset]
         assert line.requests == meta["teacher_requests"].value, asset
-        assert line.to_call == 0 and line.cached == line.calls, asset
+        unreadable = meta["teacher_unusable"].value
+        assert line.to_call == unreadable and line.cached == line.calls - unreadable, asset
         assert line.requests_basis == ("none" if asset == "bogus_questions" else "exact"), asset  # rules
+    assert reported["judge_ratings"]["teacher_unusable"].value > 0  # the scripted judge's unreadable verdicts
     sft_meta = _metadata(later, "sft_dataset")
     for kind in ("chat_response", "benign_answer", "harmful_refusal"):
         line = lines[("sft_dataset", None, f"sft_{kind}")]
@@ -169,7 +172,8 @@ def test_after_a_run_the_estimate_matches_what_the_assets_asked_and_finds_it_cac
     line = lines[("judge_candidates", None, "judge_candidate")]
     assert line.to_call == 0 and line.requests == candidates["teacher_teacher_requests"].value + \
         candidates["teacher_gpt-4-turbo_requests"].value
-    assert all(line.tokens == 0 for line in result.lines)
+    assert all(line.tokens == 0 for line in result.lines if line.to_call == 0)
+    assert all(line.tokens > 0 for line in result.lines if line.to_call)
 
     # The other shard: its questions are new, so its reference answers are all to make; the stub
     # reported 7 + 3 tokens a call, measured from the cache.

@@ -16,6 +16,7 @@ from phi4_assets.evaluation.metrics import (AGGREGATE_COLUMNS, accuracy_given_at
 from phi4_assets.evaluation.report import (ABLATION_ROWS, REPORT_TABLE9, STAGE_LABELS, ablation_markdown,
                                            ablation_table, simpleqa_evolution, simpleqa_figure)
 from phi4_assets.evaluation.runner import ITEM_COLUMNS, user_message
+from phi4_assets.teacher.cache import TeacherCache
 from phi4_assets.teacher.resource import TeacherResource
 from stub_openai import StubOpenAI, StubReply
 
@@ -176,7 +177,8 @@ def test_read_grade_says_why_it_refuses():
 
 def test_llm_grader_over_loopback_http(tmp_path):
     """Real HTTP through the teacher resource to a scripted endpoint: letters parsed strictly,
-    call ids and raw replies recorded, unreadable replies are C with the reason, temperature 0."""
+    call ids and raw replies recorded, unreadable replies are C with the reason, temperature 0;
+    grading again asks only the unreadable reply again (the others are cache hits)."""
     def script(request: dict, hit: int) -> StubReply:
         answer = request["messages"][-1]["content"].split("Answer to grade: ")[1]
         if "Brahe" in answer:
@@ -193,11 +195,18 @@ def test_llm_grader_over_loopback_http(tmp_path):
         grader = LLMGrader.from_teacher(teacher)
         items = [real("Tycho Brahe"), real("Johannes Kepler"), real("hmm"), real(""), bogus("Sandor Marai wrote it")]
         grades = grader.grade_many(items)
+        first_hits = stub.hits
+        again = grader.grade_many(items)
         teacher.close()
+    assert stub.hits - first_hits == 1 and "hmm" in stub.requests[-1]["messages"][-1]["content"]
+    assert again == grades
+    rejected = TeacherCache(tmp_path / "c.duckdb").calls().set_index("call_id")["rejected_reason"]
+    assert rejected[grades[2].teacher_call_id].startswith("unparseable: not a single letter")
+    assert rejected.notna().sum() == 1
 
     assert [g.letter for g in grades] == ["A", "B", "C", "C", "B"]
     assert {g.grader for g in grades} == {"llm:stub-grader"}
-    assert stub.hits == 4  # the empty response is C without a call
+    assert first_hits == 4  # the empty response is C without a call
     assert grades[3].teacher_call_id is None and grades[3].failure is None
     assert all(g.teacher_call_id and g.teacher_call_id.startswith("call-") for i, g in enumerate(grades) if i != 3)
     assert grades[1].raw == "Grade: B"

@@ -2,12 +2,15 @@
 (``scripted_teacher`` and ``run_all`` in tests/scripted.py)."""
 
 import json
+from collections import Counter
 
 import dagster as dg
+import pandas as pd
 import pytest
 
 from phi4_assets.defs.partitions import seed_shard_keys
-from scripted import run_all, table
+from phi4_assets.hallucination import prompts
+from scripted import run_all, scripted_teacher, table
 
 
 def test_group_materializes_with_teacher_and_rules_and_records_failures(state, stub_teacher):
@@ -74,13 +77,29 @@ def test_group_materializes_with_teacher_and_rules_and_records_failures(state, s
     assert run["checks"][("refusals_never_answer", "001")].passed
 
 
-def test_rematerializing_makes_zero_teacher_calls(state, stub_teacher):
+def _unreadable(request: dict) -> bool:
+    """Whether the task's own parser cannot read the scripted teacher's reply to ``request``."""
+    system, text = request["messages"][0]["content"], scripted_teacher(request, 0).content
+    if system.startswith("You grade answers"):
+        return prompts.answer_check_problem(text) is not None
+    if system.startswith("Rewrite a trivia question"):
+        return prompts.bogus_problem(text) is not None
+    return False
+
+
+def test_rematerializing_asks_again_only_the_replies_the_parsers_cannot_read(state, stub_teacher):
     instance = dg.DagsterInstance.ephemeral()
     run_all(instance)
-    calls = stub_teacher.hits
-    assert calls > 0
+    first = list(stub_teacher.requests)
+    tables = {name: table(state, name) for name in ("answer_checks", "bogus_questions", "refusals")}
+    unreadable = Counter(json.dumps(r["messages"]) for r in first if _unreadable(r))
+    assert 0 < sum(unreadable.values()) < len(first)
     run_all(instance)
-    assert stub_teacher.hits == calls
+    # Readable replies (rejected for their content or not) are cache hits; unreadable ones are
+    # asked again, and the assets handle them as before (the rules take over).
+    assert Counter(json.dumps(r["messages"]) for r in stub_teacher.requests[len(first):]) == unreadable
+    for name, frame in tables.items():
+        pd.testing.assert_frame_equal(table(state, name), frame, obj=name)
 
 
 def test_rules_only_generation_makes_no_teacher_calls(state, tmp_path, monkeypatch):

@@ -7,11 +7,16 @@ first wins), unreadable verdicts (safety prompts: the rules judge takes over), p
 disagrees with the answer key (multiple choice).
 """
 
+import json
+from collections import Counter
+
 import dagster as dg
 import pytest
 import pandas as pd
 
 from phi4_assets.defs import evaluation, judge, mix, pts, sft, sources
+from phi4_assets.hallucination.prompts import answer_check_problem
+from phi4_assets.judge.prompts import verdict_problem
 from phi4_assets.defs.resources import build_resources
 from scripted import ALL, run_all, script
 from stub_openai import StubOpenAI
@@ -20,6 +25,16 @@ JUDGE = [judge.judge_candidates, judge.judge_ratings, mix.dpo2_mix_pairs, judge.
          judge.dpo2_only_model, judge.judge_dpo_pairs_valid, judge.judge_dpo_pairs_calibrated,
          judge.judge_dpo_pairs_chosen_acceptable]
 EVALUATION = [evaluation.stage_evaluations, evaluation.ablation_table, evaluation.simpleqa_evolution]
+
+
+def _unreadable(request: dict) -> bool:
+    """Whether the task's own parser cannot read the scripted reply to ``request``."""
+    first, text = request["messages"][0], script(request, 0).content
+    if first["role"] == "system" and first["content"].startswith("You are a strict judge"):
+        return verdict_problem(text) is not None
+    if first["role"] == "system" and first["content"].startswith("You grade answers"):
+        return answer_check_problem(text) is not None
+    return False
 
 
 def _meta(result):
@@ -148,10 +163,14 @@ def test_judge_group_rates_both_orders_anchors_on_keys_and_trains_stage_two(chai
     only = result.output_for_node("dpo2_only_model").iloc[0]
     assert dpo2["path"] != only["path"] and "dpo2_model" in dpo2["path"] and "dpo2_only_model" in only["path"]
 
-    # Unchanged inputs: no teacher call at all on a second materialization.
+    # Unchanged inputs: on a second materialization the only teacher calls are the replies the
+    # task's parser could not read (unreadable verdicts and grades: cached as rejected, asked
+    # again); every readable one is a cache hit, and the unreadable ones are handled as before.
     calls = judge_stub.hits
+    unreadable = Counter(json.dumps(r["messages"]) for r in judge_stub.requests[calls_before:calls] if _unreadable(r))
+    assert unreadable  # the safety and math verdicts (distinct requests: the same texts are sent once)
     again = dg.materialize(assets, selection=[a.key for a in JUDGE[:4]], resources=resources, instance=instance)
-    assert judge_stub.hits == calls
+    assert Counter(json.dumps(r["messages"]) for r in judge_stub.requests[calls:]) == unreadable
     pd.testing.assert_frame_equal(again.output_for_node("judge_ratings"), ratings)  # the same verdicts, cached
     pd.testing.assert_frame_equal(again.output_for_node("judge_dpo_pairs"), pairs)
 

@@ -76,6 +76,26 @@ def test_a_bad_profile_fails_when_loaded_naming_each_field(tmp_path, monkeypatch
     assert tuple(load_profile("small", config).pts_window) == (0.3, 0.7)
 
 
+def test_the_teacher_failure_share_is_a_share_or_none_and_reaches_the_resource(tmp_path, monkeypatch):
+    from phi4_assets.config.profiles import PROFILES
+    from phi4_assets.defs.resources import build_resources
+
+    for var in ("PHI4_CONFIG", "PHI4_TEACHER_BASE_URL", "OPENAI_BASE_URL", "PHI4_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    assert (PROFILES["tiny"].teacher_max_failure_share, PROFILES["small"].teacher_max_failure_share,
+            PROFILES["full"].teacher_max_failure_share) == (None, None, 0.2)
+    config = tmp_path / "phi4.toml"
+    config.write_text("[profile]\nteacher_max_failure_share = 1.5\n")
+    with pytest.raises(ValueError, match=r"teacher_max_failure_share: should be in \[0, 1\] \(got 1.5\)"):
+        load_profile("small", config)
+    config.write_text("[profile]\nteacher_max_failure_share = 0.3\n")
+    monkeypatch.setenv("PHI4_CONFIG", str(config))
+    monkeypatch.setenv("PHI4_STATE_DIR", str(tmp_path / "state"))
+    assert build_resources("small")["teacher"].max_failure_share == 0.3
+    monkeypatch.delenv("PHI4_CONFIG")
+    assert build_resources("small")["teacher"].max_failure_share is None
+
+
 def test_full_refuses_the_embedded_teacher_unless_told(tmp_path, monkeypatch):
     from phi4_assets.config.profiles import load_profile
 

@@ -63,6 +63,11 @@ class Profile:
     teacher_max_retries: int = 4
     teacher_structured_outputs: bool = False
     teacher_max_tokens_param: str = "auto"  # max_completion_tokens for api.openai.com, else max_tokens
+    # Fail a teacher-calling asset, after every answered call is cached, where more than this share
+    # of its distinct calls failed or gave a reply the task's parser cannot read. None: never (tiny
+    # and small: the embedded 135M teacher fails most parsed tasks and the rules take over, which
+    # the assets' metadata counts).
+    teacher_max_failure_share: float | None = None
     # Prices for ``phi4 estimate``'s cost line: model name (``teacher_model``; for the embedded
     # teacher, ``base_model``) -> {"input": USD per 1M prompt tokens, "output": USD per 1M
     # completion tokens}. None are built in: prices change, set the ones you pay.
@@ -180,6 +185,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "small": Profile(name="small"),
     "full": Profile(name="full", teacher_structured_outputs=True, teacher_max_concurrency=32,
+                    teacher_max_failure_share=0.2,
                     sandbox_allow_fallback=False,
                     dpo_train={"learning_rate": 1e-6, "num_train_epochs": 1.0, "per_device_train_batch_size": 8,
                                "beta": 0.1, "precompute_ref_log_probs": True},
@@ -266,8 +272,8 @@ RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
                                  "judge_min_accuracy_margin", "judge_min_overall_margin", "mix_floor",
                                  "schedule_token_budget", "pts_significance_z", "sft_mix", "eval_limits")},
     **{f: _between(0, 2) for f in ("teacher_temperature", "answer_temperature", "pts_temperature")},
-    **{f: _between(0, 1) for f in ("usually_right", "max_failure_share", "sft_max_decline_share", "pts_gap",
-                                   "pts_window")},
+    **{f: _between(0, 1) for f in ("usually_right", "max_failure_share", "teacher_max_failure_share",
+                                   "sft_max_decline_share", "pts_gap", "pts_window")},
     **{f: _between(0, 1, high_open=True) for f in ("pts_mix_share", "judge_mix_share")},
     "teacher_timeout_s": ((lambda v: v > 0), "> 0"),
     "bogus_min_quality": _between(1, 5),

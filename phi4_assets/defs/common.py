@@ -1,6 +1,7 @@
 """Helpers the asset modules share: the teacher call wrapper and metadata builders."""
 
 from collections import Counter
+from collections.abc import Callable
 
 import dagster as dg
 import pandas as pd
@@ -8,7 +9,8 @@ import pandas as pd
 from ..models.ref import ModelRef
 from ..core.reporting import counts_table, markdown_table
 from ..teacher import ChatRequest
-from ..teacher.resource import TeacherBatch, TeacherResource, TeacherStats
+from ..teacher.batch import TeacherBatch, TeacherStats, text_validator
+from ..teacher.resource import TeacherResource
 
 
 # Retries where they are cheap and safe (Dagster re-runs the step in the same run):
@@ -24,11 +26,17 @@ TRAINING_RETRY = dg.RetryPolicy(max_retries=1, delay=10)
 
 
 def ask_teacher(context: dg.AssetExecutionContext, teacher: TeacherResource, requests: list[ChatRequest],
-                base_model: ModelRef) -> TeacherBatch:
-    """Send requests through the teacher; the embedded server (if used) serves ``base_model``."""
+                base_model: ModelRef, validate: Callable[[str | None], str | None] | None = None) -> TeacherBatch:
+    """Send requests through the teacher; the embedded server (if used) serves ``base_model``.
+
+    ``validate(text) -> reason | None`` is the task's own parser (e.g.
+    ``hallucination.prompts.answer_check_problem``): a reply it cannot read stays in the teacher
+    cache with ``rejected_reason`` and is asked again by the next run instead of being a cache hit.
+    It checks the form only; content judgements stay with the asset."""
     if not requests:
         return TeacherBatch(replies=[], stats=TeacherStats(), model=teacher.model_identity(base_model.path))
-    return teacher.complete(requests, serve_model=base_model.path, logger=context.log)
+    return teacher.complete(requests, serve_model=base_model.path, logger=context.log,
+                            validate=text_validator(validate) if validate is not None else None)
 
 
 def table_metadata(frame: pd.DataFrame, preview_columns: list[str] | None = None, **extra) -> dict:

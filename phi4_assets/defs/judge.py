@@ -16,7 +16,7 @@ from ..core.ids import row_id
 from ..judge import candidates as cand
 from ..judge.pairs import RatedPair, acceptable_chosen, pair_kind, select_preferences
 from ..judge import requests as judge_requests
-from ..judge.prompts import parse_verdict
+from ..judge.prompts import parse_verdict, verdict_problem
 from ..judge.rating import rate
 from ..judge.rules import OUTCOME_RANK, keyed_outcome, rules_verdict
 from ..models.ref import ModelRef
@@ -150,7 +150,7 @@ def judge_ratings(context: dg.AssetExecutionContext, project: ProjectResource, t
     requests = [r for i in to_teacher for r in judge_requests.verdicts(*pairs[i], settings.judge_verdict_tokens)]
     context.log.info(f"judging {len(pairs)} candidate pairs: {len(to_teacher)} by the teacher "
                      f"({len(requests)} calls, both orders), the rest by the rules")
-    batch = ask_teacher(context, teacher, requests, ModelRef.from_frame(base_model))
+    batch = ask_teacher(context, teacher, requests, ModelRef.from_frame(base_model), validate=verdict_problem)
     slot = {i: n for n, i in enumerate(to_teacher)}
     rows = []
     for i, (a, b) in enumerate(pairs):

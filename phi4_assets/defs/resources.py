@@ -94,6 +94,7 @@ def build_resources(profile_name: str | None = None, paths: Paths | None = None)
             max_retries=profile.teacher_max_retries,
             structured_outputs=profile.teacher_structured_outputs,
             max_tokens_param=profile.teacher_max_tokens_param,
+            max_failure_share=profile.teacher_max_failure_share,
             cache_path=str(paths.teacher_cache),
             log_dir=str(paths.cache_dir / "logs"),
         ),

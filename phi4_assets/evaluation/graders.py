@@ -7,7 +7,9 @@ Two graders share one interface (``Grader.grade_many``):
 - ``LLMGrader``: a grading instruction sent through any ``complete(requests) -> replies``
   callable (the teacher resource in production, a loopback stub in tests), temperature 0, the
   reply parsed strictly to one letter. Anything unreadable is C, with the reason recorded,
-  because simple-evals counts an unparseable grade as not attempted.
+  because simple-evals counts an unparseable grade as not attempted. Over the teacher resource
+  (``from_teacher``) such a reply is also kept in the cache as rejected (``grade_problem``), so
+  the next run asks for it again instead of reusing it.
 
 Bogus questions (no key) follow the same letters: declining is C (the behaviour we want, so
 the bogus refusal rate is the share graded C) and asserting any answer is B; nothing is A.
@@ -20,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ..teacher.batch import text_validator
 from ..teacher.types import ChatRequest, TeacherReply
 
 LETTERS = ("A", "B", "C")
@@ -116,6 +119,15 @@ def read_grade(text: str | None) -> str:
     return letter
 
 
+def grade_problem(text: str | None) -> str | None:
+    """Why ``read_grade`` cannot read ``text`` (None: it can): the teacher's validator of grades."""
+    try:
+        read_grade(text)
+    except GradeParseError as e:
+        return f"unparseable: {e}"
+    return None
+
+
 def parse_grade(text: str | None) -> str:
     """``read_grade`` with simple-evals' fallback: an unparseable grade counts as C."""
     try:
@@ -159,8 +171,11 @@ class LLMGrader:
     @classmethod
     def from_teacher(cls, teacher: Any, *, serve_model: str | None = None, logger: Any = None,
                      name: str | None = None) -> "LLMGrader":
-        """A grader over the project's ``TeacherResource`` (cached, concurrent calls)."""
+        """A grader over the project's ``TeacherResource`` (cached, concurrent calls); a reply
+        ``read_grade`` cannot read is still graded C, and is not a cache hit next time."""
+        validate = text_validator(grade_problem)
+
         def complete(requests: list[ChatRequest]) -> list[TeacherReply]:
-            return teacher.complete(requests, serve_model=serve_model, logger=logger).replies
+            return teacher.complete(requests, serve_model=serve_model, logger=logger, validate=validate).replies
 
         return cls(complete=complete, name=name or f"llm:{teacher.model or 'teacher'}")

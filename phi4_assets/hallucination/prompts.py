@@ -1,7 +1,11 @@
 """Teacher instructions for the hallucination tasks, and strict parsers for the replies.
 
 Every parser raises ``ReplyError`` with a short reason on anything it cannot read; callers
-record the reason and the raw text as a failed row (and fall back to the rules).
+record the reason and the raw text as a failed row (and fall back to the rules). Each parsed
+task also has a ``*_problem(text) -> reason | None``: the parser as the teacher's validator, so
+a reply it cannot read is kept in the teacher cache as rejected and asked again by the next run.
+It judges the form only; content judgements (an unchanged or low-quality rewrite) stay with the
+asset, as rows of its table.
 """
 
 from __future__ import annotations
@@ -81,6 +85,19 @@ def parse_answer_check(text: str | None) -> str:
     raise ReplyError(f"matches_key must be one of True, False, Uncertain; got {value!r}")
 
 
+def _problem(parse, text: str | None) -> str | None:
+    try:
+        parse(text)
+    except ReplyError as e:
+        return f"unparseable: {e}"
+    return None
+
+
+def answer_check_problem(text: str | None) -> str | None:
+    """Why ``parse_answer_check`` cannot read ``text`` (None: it can)."""
+    return _problem(parse_answer_check, text)
+
+
 # -- reference answers ---------------------------------------------------------------------
 
 
@@ -127,6 +144,12 @@ def parse_bogus(text: str | None) -> tuple[str, int]:
     if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 5:
         raise ReplyError(f"quality must be an integer from 1 to 5; got {quality!r}")
     return question.strip(), quality
+
+
+def bogus_problem(text: str | None) -> str | None:
+    """Why ``parse_bogus`` cannot read ``text`` (None: it can). An unchanged or low-quality
+    rewrite is readable: the asset drops it, with its reason, in its table."""
+    return _problem(parse_bogus, text)
 
 
 # -- refusals ------------------------------------------------------------------------------

@@ -163,3 +163,13 @@ def parse_verdict(text: str | None) -> Verdict:
     return Verdict(faults_1=_faults(faults["assistant_1"], "faults.assistant_1"),
                    faults_2=_faults(faults["assistant_2"], "faults.assistant_2"),
                    discussion=discussion.strip(), scores_1=parsed["assistant_1"], scores_2=parsed["assistant_2"])
+
+
+def verdict_problem(text: str | None) -> str | None:
+    """Why ``parse_verdict`` cannot read ``text`` (None: it can): the teacher's validator of
+    judge replies, so an unreadable verdict is asked again by the next run."""
+    try:
+        parse_verdict(text)
+    except ReplyError as e:
+        return f"unparseable: {e}"
+    return None

@@ -3,7 +3,8 @@
 ``TeacherBatch`` is the result of ``TeacherResource.complete``: the replies in request order,
 the batch's counts (``TeacherStats``) and ``mark_unusable`` for a parser that rejects replies
 after the fact. ``Validator`` is the signature of a parser that rejects them while the batch
-runs; ``validation`` applies one.
+runs; ``validation`` applies one, and ``text_validator`` makes one of a parser's check of the
+reply text alone (the tasks' ``*_problem(text)`` functions).
 """
 
 from __future__ import annotations
@@ -39,6 +40,13 @@ class TeacherStats:
 
 
 Validator = Callable[[ChatRequest, TeacherReply], "str | None"]
+
+
+def text_validator(problem: Callable[[str | None], str | None]) -> Validator:
+    """A ``Validator`` that asks ``problem(reply.text) -> reason | None`` (the task's parser)."""
+    def validate(request: ChatRequest, reply: TeacherReply) -> str | None:
+        return problem(reply.text)
+    return validate
 
 
 @dataclass

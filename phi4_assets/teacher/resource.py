@@ -27,7 +27,7 @@ import dagster as dg
 import openai
 from pydantic import Field, PrivateAttr
 
-from .batch import TeacherBatch, TeacherStats, Validator  # noqa: F401 - TeacherStats: importable from here
+from .batch import TeacherBatch, TeacherStats, Validator  # noqa: F401 - importable from here
 from .cache import CallRecord, TeacherCache  # noqa: F401 - CallRecord: importable from here
 from .call import RetryPolicy, call_with_retries
 from .embedded import EmbeddedServer, model_dir_identity
