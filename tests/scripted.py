@@ -14,6 +14,7 @@ import re
 import dagster as dg
 
 from phi4_assets.defs import hallucination as h
+from phi4_assets.defs import hallucination_data as hd
 from phi4_assets.defs import sources
 from phi4_assets.defs.partitions import register_seed_shards, seed_shard_keys
 from phi4_assets.defs.resources import build_resources
@@ -67,10 +68,10 @@ def scripted_teacher(request: dict, hit: int) -> StubReply:
 # -- the hallucination group, materialized shard by shard ----------------------------------------
 
 SHARDED = [h.policy_answer_samples, h.answer_checks, h.reference_answers, h.bogus_questions, h.refusals]
-DOWNSTREAM = [h.hallucination_sft_data, h.hallucination_dpo_pairs]
+DOWNSTREAM = [hd.hallucination_sft_data, hd.hallucination_dpo_pairs]
 ALL = [sources.trivia_seeds, sources.base_model, *SHARDED, *DOWNSTREAM, h.refusals_never_answer,
-       h.bogus_questions_differ, h.hallucination_sft_data_nonempty, h.hallucination_dpo_pairs_valid,
-       h.hallucination_dpo_pairs_follow_a1]
+       h.bogus_questions_differ, hd.hallucination_sft_data_nonempty, hd.hallucination_dpo_pairs_valid,
+       hd.hallucination_dpo_pairs_follow_a1]
 
 
 def run_all(instance) -> dict:

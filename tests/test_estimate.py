@@ -8,6 +8,7 @@ import pytest
 
 from phi4_assets.cli.main import main
 from phi4_assets.defs import hallucination as h
+from phi4_assets.defs import hallucination_data as hd
 from phi4_assets.defs import judge, sft, sources
 from phi4_assets.defs.partitions import register_seed_shards
 from phi4_assets.defs.resources import build_resources
@@ -132,7 +133,7 @@ def test_after_a_run_the_estimate_matches_what_the_assets_asked_and_finds_it_cac
     resources = build_resources()
     assets = [sources.trivia_seeds, sources.base_model, sources.chat_prompts, sources.safety_prompts,
               sources.math_problems, sources.mcq_questions, h.policy_answer_samples, h.answer_checks,
-              h.reference_answers, h.bogus_questions, h.refusals, sft.sft_dataset, h.hallucination_sft_data,
+              h.reference_answers, h.bogus_questions, h.refusals, sft.sft_dataset, hd.hallucination_sft_data,
               judge.judge_candidates, judge.judge_ratings,
               dg.AssetSpec("sft_model"), dg.AssetSpec("dpo1_model")]  # hand-made rows below: no training
     dg.materialize(assets, selection=[a.key for a in assets[:6]], resources=resources, instance=instance)
