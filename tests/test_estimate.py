@@ -13,7 +13,7 @@ from phi4_assets.defs import judge, sft, sources
 from phi4_assets.defs.partitions import register_seed_shards
 from phi4_assets.defs.resources import build_resources
 from phi4_assets.ops.estimate import estimate, render_text
-from phi4_assets.teacher.resource import model_dir_identity
+from phi4_assets.teacher.embedded import model_dir_identity
 
 CONFIG = """\
 [profile]

@@ -27,12 +27,12 @@ import dagster as dg
 import openai
 from pydantic import Field, PrivateAttr
 
-from .batch import TeacherBatch, TeacherStats, Validator  # noqa: F401 - importable from here
-from .cache import CallRecord, TeacherCache  # noqa: F401 - CallRecord: importable from here
+from .batch import TeacherBatch, Validator
+from .cache import TeacherCache
 from .call import RetryPolicy, call_with_retries
 from .embedded import EmbeddedServer, model_dir_identity
 from .runner import check_failure_share, run_batch
-from .types import ChatRequest, TeacherFailureShareExceeded, TeacherReply, call_key  # noqa: F401
+from .types import ChatRequest, TeacherReply, call_key
 
 log = logging.getLogger(__name__)
 
