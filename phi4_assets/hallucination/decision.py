@@ -176,13 +176,13 @@ def a1_pairs(questions: dict[str, str], samples: dict[str, list[Sample]], answer
     a refusal, gives none. ``tally``, when given, counts what was skipped or kept as is, by
     reason. Rows: prompt, chosen, rejected, *_token_ids, kind, question_id, p_correct, chosen_from,
     rejected_from (no ``id``: the caller names rows)."""
+    tally = tally if tally is not None else Counter()
     rows = []
     for qid in sorted(samples):
         graded = samples[qid]
         stats = _stats(qid, graded)
         if qid not in refusals:
-            if tally is not None:
-                tally["no_refusal"] += 1
+            tally["no_refusal"] += 1
             continue
         refusal, refusal_id = refusals[qid]
         for kind in dpo_pair_kinds(stats):
@@ -191,32 +191,29 @@ def a1_pairs(questions: dict[str, str], samples: dict[str, list[Sample]], answer
                 offered = ([answers[qid]] if qid in answers else []) + [
                     (text, next(s.sample_id for s in right if s.index == index))
                     for index, text in answers_by_frequency((s.index, s.text) for s in right)]
-                opening = [(text, source) for text, source in offered if opens_with_key(
-                    questions[qid], keys.get(qid, []), first_tokens(text, encode, decode, n_tokens)[0])]
-                if not opening:  # A.1 gives every question right at least once its pair: the reference as is
-                    if tally is not None and offered:
-                        tally["answer_opens_without_the_key"] += 1
-                    opening = offered[:1]
-                if not opening:
+                if not offered:
                     continue
-                (chosen, chosen_from), (rejected, rejected_from) = opening[0], (refusal, refusal_id)
+                pick = next(((text, source) for text, source in offered if opens_with_key(
+                    questions[qid], keys.get(qid, []), first_tokens(text, encode, decode, n_tokens)[0])), None)
+                if pick is None:  # A.1 gives every question right at least once its pair: the reference as is
+                    tally["answer_opens_without_the_key"] += 1
+                    pick = offered[0]
+                (chosen, chosen_from), (rejected, rejected_from) = pick, (refusal, refusal_id)
             else:
                 wrong = [s for s in graded if s.grade == "False"]
-                committed = [(index, text) for index, text in answers_by_frequency((s.index, s.text) for s in wrong)
-                             if commits_to_wrong_answer(questions[qid], keys.get(qid, []),
-                                                        first_tokens(text, encode, decode, n_tokens)[0])]
-                if not committed:
-                    if tally is not None:
-                        tally["wrong_answers_open_without_committing"] += 1
+                ranked = answers_by_frequency((s.index, s.text) for s in wrong)
+                committed = next(((index, text) for index, text in ranked if commits_to_wrong_answer(
+                    questions[qid], keys.get(qid, []), first_tokens(text, encode, decode, n_tokens)[0])), None)
+                if committed is None:
+                    tally["wrong_answers_open_without_committing"] += 1
                     continue
-                index, text = committed[0]
+                index, text = committed
                 chosen, chosen_from = refusal, refusal_id
                 rejected, rejected_from = text, next(s.sample_id for s in wrong if s.index == index)
             chosen_text, chosen_ids = first_tokens(chosen, encode, decode, n_tokens)
             rejected_text, rejected_ids = first_tokens(rejected, encode, decode, n_tokens)
             if chosen_ids == rejected_ids:
-                if tally is not None:
-                    tally["identical_after_cut"] += 1
+                tally["identical_after_cut"] += 1
                 continue  # identical after the cut: no preference signal
             rows.append({"prompt": questions[qid], "chosen": chosen_text, "rejected": rejected_text,
                          "chosen_token_ids": chosen_ids, "rejected_token_ids": rejected_ids, "kind": kind,
