@@ -37,7 +37,7 @@ from phi4_assets.config.profiles import load_profile  # noqa: E402
 from phi4_assets.training.dpo import train_dpo  # noqa: E402
 
 SAFETY_KINDS = ("safety_refuse_over_comply", "benign_answer_over_refusal")
-A1_KINDS = ("answer_over_refusal", "refusal_over_wrong")
+A1_KINDS = ("answer_over_refusal", "refusal_over_wrong", "bogus_refusal_over_answer")
 MAIN_SOURCES = {"dpo1": lambda s: s.str.startswith("pts"), "dpo2": lambda s: s == "judge"}
 STAGES = {"dpo1": ("pts_dpo_pairs", "dpo_train"), "dpo2": ("judge_dpo_pairs", "dpo2_train")}
 VARIANTS = {

@@ -347,3 +347,42 @@ def test_follows_a1_needs_a_right_sample_for_answer_pairs_and_a_wrong_one_for_re
 ])
 def test_the_rules_grade_a_sample_against_the_key(text, grade):
     assert rules.grade_sample(text, ["Paris"]) == grade
+
+
+@pytest.mark.parametrize("text, grade", [
+    ("The capital of Veloria is Lumen.", "False"),  # commits to a name the question does not contain
+    ("It was founded in 1821.", "False"),  # a number
+    ("I am not aware of any Republic of Veloria.", "Uncertain"),  # declines
+    ("Veloria is a fictional place.", "Uncertain"),  # names nothing new
+    ("The capital of the Republic", "Uncertain"),  # restates the question
+])
+def test_a_bogus_sample_is_wrong_only_where_it_commits_to_something(text, grade):
+    assert decision.bogus_grade("What is the capital of the Republic of Veloria?", text) == grade
+
+
+def test_bogus_pairs_prefer_the_refusal_to_the_commonest_committed_answer_and_skip_a_model_that_declines():
+    questions = {"b1": "What is the capital of the Republic of Veloria?", "b2": "Who wrote the Zanthor Codex?",
+                 "b3": "When did Queen Ilsa of Norway die?", "b4": "Who founded Quellport?"}
+    samples = {
+        # The commonest answer only restates the question; the next one commits to a name.
+        "b1": decision.graded_bogus_samples(questions["b1"], [
+            ("s1", "The capital of the Republic"), ("s2", "The capital of the Republic"), ("s3", "It is Lumen."),
+            ("s4", "I am not sure.")]),
+        # Already declines every time: no push further toward declining.
+        "b2": decision.graded_bogus_samples(questions["b2"], [("s5", "I don't know."), ("s6", "I am not sure.")]),
+        # Wrong within the full text, but its first 3 tokens ("She died in") commit to nothing yet.
+        "b3": decision.graded_bogus_samples(questions["b3"], [("s7", "She died in 1402."), ("s9", "In 1402, sadly.")]),
+        "b4": decision.graded_bogus_samples(questions["b4"], [("s8", "Quellport was founded by Hugo.")]),
+    }
+    assert [s.grade for s in samples["b1"]] == ["Uncertain", "Uncertain", "False", "Uncertain"]
+    refusals = {q: ("I know of no such thing.", f"refusal-{q}") for q in ("b1", "b2", "b3")}
+    tally = Counter()
+    rows = decision.bogus_pairs(questions, samples, refusals, str.split, " ".join, n_tokens=3, tally=tally)
+    assert [(r["question_id"], r["kind"], r["chosen"], r["rejected"], r["chosen_from"], r["rejected_from"])
+            for r in rows] == [
+        ("b1", "bogus_refusal_over_answer", "I know of", "It is Lumen.", "refusal-b1", "s3"),
+        ("b3", "bogus_refusal_over_answer", "I know of", "In 1402, sadly.", "refusal-b3", "s9")]
+    assert tally == {"no_refusal": 1}  # b4
+    assert all(r["p_correct"] == 0.0 for r in rows)
+    assert decision.follows_a1("bogus_refusal_over_answer", samples["b1"])
+    assert not decision.follows_a1("bogus_refusal_over_answer", samples["b2"])

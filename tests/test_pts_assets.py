@@ -51,6 +51,12 @@ def test_pts_group_materializes_and_resumes_from_the_memo(state, stub_teacher, t
     hallucination = pool[pool["source"] == "hallucination"]
     assert hallucination["grades"].str.fullmatch(r"True \d+ / False \d+ / Uncertain \d+").all()
     assert (hallucination["chosen_token_ids"].map(len) <= 5).all()
+    pool_meta = pooled.get_asset_materialization_events()[0].event_specific_data.materialization.metadata
+    # Stage 1's half of the bogus questions (one on tiny): the tiny model's committed answer is rejected.
+    bogus = pool[pool["kind"] == "bogus_refusal_over_answer"]
+    assert pool_meta["bogus_questions"].value == 1 and len(bogus) == 1
+    assert bogus["chosen_from"].str.startswith("refusal-").all() and bogus["rejected_full"].notna().all()
+    assert bogus["grades"].str.fullmatch(r"True 0 / False [12] / Uncertain [01]").all()
     assert set(pairs[pairs["source"].str.startswith("pts:")]["kind"]) <= {"pts_up", "pts_down"}
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks["pts_partners_opposite"]

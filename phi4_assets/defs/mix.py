@@ -8,7 +8,10 @@ what it does not know must not be pushed further toward declining on those quest
 question it now gets right must get its "answer > refusal" pair. So each stage re-samples its
 starting model on its own questions (the seeds split in two halves by hash, so the stages share no
 pair), grades the samples like ``answer_checks`` (``grade_samples``), and builds the A.1 pairs with
-the reference answers and refusals already written; the safety pairs come from the same model's
+the reference answers and refusals already written. It also samples its starting model on its half
+of the bogus questions that have a refusal: every answer there that commits to something is wrong,
+so "bogus refusal > that answer" is A.1's "refusal > wrong" (``decision.bogus_pairs``; graded by the
+rules, as a bogus question has no key for the teacher to check against). The safety pairs come from the same model's
 responses to the stage's half of the safety prompts (``sft.data.safety_pairs``). The pair tables of
 the stages (``pts_dpo_pairs``, ``judge_dpo_pairs``) take their dose from here
 (``training.mix.stage_mix``)."""
@@ -35,9 +38,9 @@ MIX_PAIRS = table_schema(
     id="VARCHAR", prompt="VARCHAR", chosen="VARCHAR", rejected="VARCHAR",
     chosen_token_ids=("INTEGER[]", "hallucination pairs: the exact first tokens (no end-of-turn); safety: null"),
     rejected_token_ids="INTEGER[]", source=("VARCHAR", "hallucination | safety"),
-    kind=("VARCHAR", "answer_over_refusal | refusal_over_wrong | safety_refuse_over_comply | "
-                     "benign_answer_over_refusal"),
-    problem_id=("VARCHAR", "the trivia seed or safety prompt"),
+    kind=("VARCHAR", "answer_over_refusal | refusal_over_wrong | bogus_refusal_over_answer | "
+                     "safety_refuse_over_comply | benign_answer_over_refusal"),
+    problem_id=("VARCHAR", "the trivia seed, bogus question or safety prompt"),
     p_correct=("DOUBLE", "the starting model's share of right samples (hallucination pairs)"),
     grades=("VARCHAR", "the starting model's samples of the question: True / False / Uncertain counts"),
     chosen_from=("VARCHAR", "the reference_answers, refusals or sft_dataset row of the chosen side (null: a rules "
@@ -56,7 +59,7 @@ def _grades(samples: list[decision.Sample]) -> str:
 def mix_pairs(name: str, *, group: str, start: str, stage: str) -> dg.AssetsDefinition:
     """The mix pair asset ``name`` of DPO ``stage`` ("dpo1" / "dpo2"), sampled from the model asset ``start``."""
 
-    @dg.asset(name=name, group_name=group, pool="duckdb", kinds={"pytorch", "duckdb"}, code_version="2",
+    @dg.asset(name=name, group_name=group, pool="duckdb", kinds={"pytorch", "duckdb"}, code_version="3",
               metadata=schema_metadata(MIX_PAIRS),
               check_specs=[dg.AssetCheckSpec(f"{name}_follow_a1", asset=name, description=(
                   "A.1's rule over the starting model's own grades: \"answer > refusal\" only for a question it "
@@ -103,6 +106,29 @@ def mix_pairs(name: str, *, group: str, start: str, stage: str) -> dg.AssetsDefi
             rows.append({**row, "source": "hallucination", "problem_id": qid, "grades": _grades(by_question[qid]),
                          "rejected_from": None if sample is not None else row["rejected_from"],
                          "rejected_full": sample})
+        # Bogus questions over the starting model: only the opening of a sample decides a pair, so
+        # samples stop after a few times the pair's tokens.
+        bogus = refusals[refusals["bogus"]] if len(refusals) else refusals
+        bogus_ids = stage_half(bogus["target_id"], stage)
+        bogus_text = dict(zip(bogus["target_id"], bogus["question"]))
+        context.log.info(f"{name}: sampling {policy.path} {k}x on {len(bogus_ids)} bogus questions")
+        bogus_samples = sample_responses(
+            model, tokenizer, [chat_prompt(tokenizer, bogus_text[b]) for b in bogus_ids], k,
+            temperature=settings.answer_temperature,
+            max_new_tokens=min(settings.answer_max_tokens, 4 * settings.dpo_tokens), seed=1, logger=context.log)
+        for b, per_question in zip(bogus_ids, bogus_samples):
+            texts = [(row_id("mixsample", policy.data_version, b, i), s.text) for i, s in enumerate(per_question)]
+            full_text.update(texts)
+            by_question[b] = decision.graded_bogus_samples(bogus_text[b], texts)
+        bogus_tally = Counter()
+        for row in decision.bogus_pairs(
+                {b: bogus_text[b] for b in bogus_ids}, {b: by_question[b] for b in bogus_ids},
+                {r.target_id: (r.refusal, r.id) for r in bogus.itertuples()},
+                encode=lambda text: tokenizer(text, add_special_tokens=False)["input_ids"],
+                decode=tokenizer.decode, n_tokens=settings.dpo_tokens, tally=bogus_tally):
+            qid = row.pop("question_id")
+            rows.append({**row, "source": "hallucination", "problem_id": qid, "grades": _grades(by_question[qid]),
+                         "rejected_from": None, "rejected_full": full_text[row["rejected_from"]]})
         # Safety over the starting model: its own response to each of the stage's safety prompts.
         half = set(stage_half(safety_prompts["id"], stage))
         prompts = [p for p in safety_prompts.sort_values("id").to_dict("records") if p["id"] in half]
@@ -126,8 +152,9 @@ def mix_pairs(name: str, *, group: str, start: str, stage: str) -> dg.AssetsDefi
         yield dg.Output(out, metadata=table_metadata(
             out, ["kind", "prompt", "chosen", "rejected", "grades"],
             pairs_by_kind=out["kind"].value_counts().to_dict() or {"none": 0}, model=policy.path,
-            questions=len(qids), safety_prompts=len(prompts), answer_check_requests=n_requests,
-            a1_pairs_tally=dict(tally) or {"none": 0},
+            questions=len(qids), bogus_questions=len(bogus_ids), safety_prompts=len(prompts),
+            answer_check_requests=n_requests, a1_pairs_tally=dict(tally) or {"none": 0},
+            bogus_pairs_tally=dict(bogus_tally) or {"none": 0},
             **batch.stats.as_metadata(),
             sample_grades=pd.Series([g["matches_key"] for g in graded]).value_counts().to_dict() or {"none": 0}))
         against = [r["id"] for r in rows if r["source"] == "hallucination" and not decision.follows_a1(

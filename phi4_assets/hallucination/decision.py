@@ -7,6 +7,12 @@
   the policy's own wrong answers where it was wrong at least once. Both sides are cut to
   their first ``max_tokens`` tokens, and the rejected side must already be wrong within them
   (``commits_to_wrong_answer``).
+- DPO on bogus questions (``bogus_pairs``): a bogus question has no right answer, so every
+  answer that commits to something is wrong, and A.1's "refusal > wrong answer where it is at
+  least sometimes wrong" applies as it stands: the bogus refusal > the policy's own committed
+  answer, kind ``bogus_refusal_over_answer``. The report lists bogus questions only in the SFT
+  data; without these pairs the DPO stages see "decline" only on real questions the policy gets
+  wrong, and on the small run stage 1 took the bogus questions refused from 64% (SFT) to 31%.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from ..core.text import normalize_answer
 
 DEFAULT_USUALLY_RIGHT = 0.5
 DPO_TOKENS = 5
+BOGUS_KIND = "bogus_refusal_over_answer"
 
 
 @dataclass(frozen=True)
@@ -149,8 +156,39 @@ class Sample:
 
 
 def follows_a1(kind: str, samples: list[Sample]) -> bool:
-    """Whether a pair of ``kind`` may exist for a question with these graded samples (A.1's rule)."""
+    """Whether a pair of ``kind`` may exist for a question with these graded samples (A.1's rule;
+    a bogus question's pair needs a committed answer, graded False by ``bogus_grade``)."""
+    if kind == BOGUS_KIND:
+        kind = "refusal_over_wrong"
     return kind in dpo_pair_kinds(_stats("", samples))
+
+
+def bogus_grade(question: str, text: str) -> str:
+    """A sample's grade on a bogus question: "False" where it commits to an answer (the SimpleQA
+    rules grade it B: it names a candidate the question does not), "Uncertain" where it declines
+    or names nothing. Nothing is "True": a bogus question has no answer to get right."""
+    return "False" if rule_letter(GradeItem(question, None, text, bogus=True)) == "B" else "Uncertain"
+
+
+def graded_bogus_samples(question: str, texts: Iterable[tuple[str, str]]) -> list[Sample]:
+    """(sample id, text) of the policy's samples on one bogus question, in sample order, graded by
+    ``bogus_grade``."""
+    return [Sample(sample_id, i, text, bogus_grade(question, text)) for i, (sample_id, text) in enumerate(texts)]
+
+
+def bogus_pairs(questions: dict[str, str], samples: dict[str, list[Sample]], refusals: dict[str, tuple[str, str]],
+                encode: Callable[[str], list[int]], decode: Callable[[list[int]], str], n_tokens: int = DPO_TOKENS,
+                *, tally: Counter | None = None) -> list[dict]:
+    """A.1's "refusal > wrong answer" on bogus questions (kind ``BOGUS_KIND``).
+
+    ``samples``: bogus question id -> the policy's samples graded by ``graded_bogus_samples``;
+    ``refusals``: bogus question id -> (text, row id) of its refusal. The rejected side is the most
+    common answer whose first ``n_tokens`` tokens already commit to something (a number or a
+    capitalised name the question does not contain: "The capital of Veloria is Lumen", not "The
+    capital of"). Rows as ``a1_pairs``."""
+    rows = a1_pairs(questions, samples, {}, refusals, encode, decode, n_tokens,
+                    keys={qid: [] for qid in samples}, tally=tally)
+    return [{**row, "kind": BOGUS_KIND} for row in rows]
 
 
 def _stats(question_id: str, samples: list[Sample]) -> QuestionStats:
