@@ -9,8 +9,11 @@ from phi4_assets.config.settings import REPO_ROOT
 PACKAGE = REPO_ROOT / "phi4_assets"
 # The Dagster side: the code location, resources and the IO manager.
 DAGSTER_SIDE = {"definitions.py", "core/warehouse.py", "teacher/resource.py", "ops/runs.py"}
-# The `phi4` commands (cli/), which build resources or run the graph, and the estimate, which loads it.
+# The `phi4` commands (cli/), which build resources or run the graph, and the estimate, which
+# reads the graph from the definitions and asks the teacher resource for its cache keys.
 COMMANDS = {"cli/demo.py", "cli/main.py", "cli/ops.py", "cli/evaluate.py", "ops/estimate/core.py", "ops/estimate/run.py"}
+# Where the Dagster layer (defs/) may be imported: itself, the code location and the commands.
+MAY_IMPORT_DEFS = ("defs/", "definitions.py", "cli/")
 
 
 def _imports(path: Path) -> set[str]:
@@ -36,6 +39,18 @@ def test_logic_imports_neither_dagster_nor_openai_nor_the_dagster_layer():
         if name.startswith("defs/") or name in DAGSTER_SIDE | COMMANDS:
             continue
         bad = sorted(m for m in _imports(path) if _forbidden(m))
+        if bad:
+            offenders[name] = bad
+    assert offenders == {}
+
+
+def test_only_the_code_location_and_the_commands_import_the_dagster_layer():
+    offenders = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        name = path.relative_to(PACKAGE).as_posix()
+        if name.startswith(MAY_IMPORT_DEFS):
+            continue
+        bad = sorted(m for m in _imports(path) if "defs" in m.lstrip(".").split("."))
         if bad:
             offenders[name] = bad
     assert offenders == {}

@@ -20,16 +20,11 @@ from ..config.profiles import Profile, load_profile
 from ..config.settings import Paths
 from ..sources import schemas
 from ..sources.records import read_numbered
-from ..sources.seedfiles import SeedIndex, accept_seed_file
+from ..sources.seedfiles import SeedIndex, accept_seed_file, incoming_files
 from ..sources.shards import SHIPPED, file_shard_keys
+from ..sources.tables import SourceFiles
 
 seed_shards = dg.DynamicPartitionsDefinition(name="seed_shards")
-
-
-def incoming_files(incoming_dir: Path) -> list[Path]:
-    """Seed files waiting in the incoming folder (``*.jsonl``), in name order. Whatever bears the
-    name is listed (a directory, a FIFO too): reading it is what checks it."""
-    return sorted(incoming_dir.glob("*.jsonl")) if incoming_dir.is_dir() else []
 
 
 def seed_sets(profile: Profile | None = None, paths: Paths | None = None,
@@ -39,7 +34,7 @@ def seed_sets(profile: Profile | None = None, paths: Paths | None = None,
     ``on_error(path, "FILE:LINE: field 'F': problem")``; without ``on_error`` it raises."""
     profile = profile or load_profile()
     paths = paths or Paths.from_env()
-    shipped = Path(profile.data_files.get("trivia") or paths.data_dir / "seeds" / "trivia.jsonl")
+    shipped = SourceFiles(profile, paths.data_dir).data_file("trivia", "seeds/trivia.jsonl")
     numbered = read_numbered(shipped, schemas.TRIVIA) if shipped.exists() else []
     n = len(numbered)
     for cap in (profile.source_limit, profile.hallucination_seeds):

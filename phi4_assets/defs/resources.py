@@ -16,6 +16,7 @@ from ..config.profiles import Profile, load_profile
 from ..config.settings import Paths
 from ..core.warehouse import WarehouseIOManager
 from ..models import store
+from ..sources.tables import SourceFiles
 from ..teacher.resource import TeacherResource
 
 
@@ -31,14 +32,9 @@ class ProjectResource(dg.ConfigurableResource):
     def settings(self) -> Profile:
         return load_profile(self.profile, self.config_file)
 
-    def data_file(self, key: str, default_relative: str) -> Path:
-        """A data file: the profile's ``data_files[key]`` if set, else ``data_dir/default_relative``."""
-        override = self.settings().data_files.get(key)
-        return Path(override) if override else Path(self.data_dir) / default_relative
-
-    def limit(self, rows: list) -> list:
-        n = self.settings().source_limit
-        return rows if n is None else rows[:n]
+    def source_files(self) -> SourceFiles:
+        """Where the source tables are read from (``sources.tables``)."""
+        return SourceFiles(self.settings(), Path(self.data_dir))
 
 
 class ModelStoreResource(dg.ConfigurableResource):
@@ -74,7 +70,6 @@ def build_resources(profile_name: str | None = None, paths: Paths | None = None)
     profile = load_profile(profile_name)
     paths = paths or Paths.from_env()
     paths.warehouse.parent.mkdir(parents=True, exist_ok=True)  # DuckDB creates the file, not its folder
-    api_key = dg.EnvVar("OPENAI_API_KEY") if os.environ.get("OPENAI_API_KEY") else None
     return {
         "io_manager": WarehouseIOManager(database=str(paths.warehouse), schema="phi4"),
         "project": ProjectResource(profile=profile.name, data_dir=str(paths.data_dir),
@@ -83,21 +78,7 @@ def build_resources(profile_name: str | None = None, paths: Paths | None = None)
                                    incoming_dir=str(paths.incoming_dir)),
         "model_store": ModelStoreResource(root=str(paths.models_dir), cache_dir=str(paths.cache_dir)),
         "pts_memo": PtsMemoResource(path=str(paths.pts_memo)),
-        "teacher": TeacherResource(
-            base_url=profile.teacher_base_url,
-            model=profile.teacher_model,
-            api_key=api_key,
-            temperature=profile.teacher_temperature,
-            max_tokens=profile.teacher_max_tokens,
-            max_concurrency=profile.teacher_max_concurrency,
-            timeout_s=profile.teacher_timeout_s,
-            max_retries=profile.teacher_max_retries,
-            structured_outputs=profile.teacher_structured_outputs,
-            max_tokens_param=profile.teacher_max_tokens_param,
-            max_failure_share=profile.teacher_max_failure_share,
-            cache_path=str(paths.teacher_cache),
-            log_dir=str(paths.cache_dir / "logs"),
-        ),
+        "teacher": TeacherResource.from_profile(profile, paths),
     }
 
 

@@ -12,15 +12,11 @@ from ..models.ref import MODEL_REF_SCHEMA, ModelRef
 from ..config.profiles import EMBEDDED_GGUF, TINY_MODEL
 from ..core.reporting import counts_table, markdown_table
 from .resources import ModelStoreResource, ProjectResource
-from ..sources import schemas
 from ..sources.decontamination import Item, find_overlaps
-from ..sources.humaneval import read_humaneval, split_humaneval
-from ..sources.mathgen import generate_math_problems
-from ..sources.records import read_records
-from ..sources.shards import SHIPPED, set_name
+from ..sources import tables
 from ..core.text import normalize_question
 from ..core.warehouse import column_names, schema_metadata, table_schema
-from .partitions import incoming_files, seed_shards
+from .partitions import seed_shards
 
 GROUP = "sources"
 TABLE = dict(group_name=GROUP, kinds={"duckdb"}, pool="duckdb")
@@ -67,107 +63,55 @@ def trivia_seeds(context: dg.AssetExecutionContext, project: ProjectResource) ->
     The shipped (or configured) file, plus every incoming seed file whose shards are registered
     (the ``incoming_seed_files`` sensor registers a file once it validates); ``seed_set`` says
     which file a row came from. An id used by two files is an error naming both."""
-    path = project.data_file("trivia", "seeds/trivia.jsonl")
-    rows = [dict(r, seed_set=SHIPPED) for r in project.limit(read_records(path, schemas.TRIVIA))]
-    files = [path]
-    registered = set(context.instance.get_dynamic_partitions(seed_shards.name))
-    for incoming in incoming_files(Path(project.incoming_dir)) if project.incoming_dir else []:
-        try:
-            name = set_name(incoming.stem)
-        except ValueError as e:
-            context.log.warning(f"ignored: {e}")
-            continue
-        if f"{name}-000" not in registered:
-            context.log.info(f"{incoming}: not registered as seed shards yet (the incoming_seed_files sensor does it)")
-            continue
-        rows += [dict(r, seed_set=name) for r in read_records(incoming, schemas.TRIVIA)]
-        files.append(incoming)
-    frame = pd.DataFrame(rows)
-    dupes = frame[frame["id"].duplicated(keep=False)]
-    if len(dupes):
-        where = dupes.groupby("id")["seed_set"].apply(lambda s: " and ".join(s)).head(5).to_dict()
-        raise ValueError(f"trivia seed ids used twice: {where} (seed sets: {SHIPPED} = {path}, others = "
-                         f"incoming files by name)")
+    incoming, ignored, waiting = tables.registered_incoming(
+        project.incoming_dir, set(context.instance.get_dynamic_partitions(seed_shards.name)))
+    for reason in ignored:
+        context.log.warning(f"ignored: {reason}")
+    for path in waiting:
+        context.log.info(f"{path}: not registered as seed shards yet (the incoming_seed_files sensor does it)")
+    frame, files = tables.trivia_seeds(project.source_files(), incoming)
     return _table_output(frame, files, by="seed_set")
 
 
 @dg.asset(**_table(MCQ_QUESTIONS), code_version="1")
 def mcq_questions(project: ProjectResource) -> dg.Output[pd.DataFrame]:
     """Four-option multiple-choice questions with keys (a PTS domain)."""
-    path = project.data_file("mcq", "seeds/mcq.jsonl")
-    frame = pd.DataFrame(project.limit(read_records(path, schemas.MCQ)))
-    return _table_output(frame, [path], by="subject")
+    return _table_output(*tables.mcq_questions(project.source_files()), by="subject")
 
 
 @dg.asset(**_table(MATH_PROBLEMS), code_version="1")
 def math_problems(project: ProjectResource) -> dg.Output[pd.DataFrame]:
     """Short problems with exact integer answers from a seeded generator, five difficulty levels."""
-    settings = project.settings()
-    frame = pd.DataFrame(generate_math_problems(settings.math_train, seed=settings.math_seed))
-    return _table_output(frame, [], by="difficulty", generator_seed=settings.math_seed)
+    return _table_output(*tables.math_problems(project.source_files()), by="difficulty",
+                         generator_seed=project.settings().math_seed)
 
 
 @dg.asset(**_table(CODE_PROBLEMS), code_version="1")
 def code_problems(project: ProjectResource) -> dg.Output[pd.DataFrame]:
     """HumanEval's odd-numbered tasks (the even ones are held out in ``eval_sets``), minus any
     whose prompt twins a held-out one."""
-    training, _ = split_humaneval(read_humaneval())
-    frame = pd.DataFrame(project.limit(training))
-    return _table_output(frame, [])
+    return _table_output(*tables.code_problems(project.source_files()))
 
 
 @dg.asset(**_table(SAFETY_PROMPTS), code_version="1")
 def safety_prompts(project: ProjectResource) -> dg.Output[pd.DataFrame]:
     """Harmful requests that deserve a refusal, each paired with a benign look-alike to answer."""
-    path = project.data_file("safety", "seeds/safety.jsonl")
-    records = read_records(path, schemas.SAFETY)
-    keep = {r["id"] for r in project.limit([r for r in records if r["kind"] == "harmful"])}
-    frame = pd.DataFrame([r for r in records if r["id"] in keep or r["pair"] in keep])
-    return _table_output(frame, [path], by="kind")
+    return _table_output(*tables.safety_prompts(project.source_files()), by="kind")
 
 
 @dg.asset(**_table(CHAT_PROMPTS), code_version="1")
 def chat_prompts(project: ProjectResource) -> dg.Output[pd.DataFrame]:
     """General instruction prompts for SFT and judge-guided DPO."""
-    path = project.data_file("chat", "seeds/chat.jsonl")
-    frame = pd.DataFrame(project.limit(read_records(path, schemas.CHAT)))
-    return _table_output(frame, [path], by="category")
+    return _table_output(*tables.chat_prompts(project.source_files()), by="category")
 
 
 @dg.asset(**_table(EVAL_SETS), code_version="1")
 def eval_sets(project: ProjectResource) -> dg.Output[pd.DataFrame]:
     """Held-out evaluation splits in one table, one ``benchmark`` per split: simpleqa (real and
     bogus), mcq, math, code (HumanEval's even tasks) and safety."""
-    settings = project.settings()
-    files = {name: project.data_file(f"eval_{name}", f"eval/{name}.jsonl") for name in ("simpleqa", "mcq", "safety")}
-    rows: list[dict] = []
-    simpleqa = read_records(files["simpleqa"], schemas.SIMPLEQA)
-    real = project.limit([r for r in simpleqa if not r["bogus"]])
-    bogus = project.limit([r for r in simpleqa if r["bogus"]])
-    for r in real + bogus:
-        rows.append({"id": r["id"], "benchmark": "simpleqa", "question": r["question"], "answer": r["answer"],
-                     "aliases": r["aliases"], "bogus": r["bogus"], "category": r["topic"]})
-    for r in project.limit(read_records(files["mcq"], schemas.MCQ)):
-        rows.append({"id": r["id"], "benchmark": "mcq", "question": r["question"], "answer": r["answer"],
-                     "choices": r["choices"], "category": r["subject"]})
-    train_math = {p["question"] for p in generate_math_problems(settings.math_train, seed=settings.math_seed)}
-    for p in generate_math_problems(settings.math_eval, seed=settings.math_seed + 1, exclude=train_math,
-                                    id_prefix="math-eval"):
-        rows.append({"id": p["id"], "benchmark": "math", "question": p["question"], "answer": p["answer"],
-                     "category": f"level-{p['difficulty']}"})
-    for p in project.limit(split_humaneval(read_humaneval())[1]):
-        rows.append({"id": p["id"], "benchmark": "code", "question": p["prompt"], "tests": p["tests"],
-                     "entry_point": p["entry_point"], "category": "humaneval"})
-    safety = read_records(files["safety"], schemas.SAFETY)
-    keep = {r["id"] for r in project.limit([r for r in safety if r["kind"] == "harmful"])}
-    for r in safety:
-        if r["id"] in keep or r["pair"] in keep:
-            rows.append({"id": r["id"], "benchmark": "safety", "question": r["prompt"], "category": r["kind"]})
-    frame = pd.DataFrame(rows).reindex(columns=column_names(EVAL_SETS))
-    frame["bogus"] = frame["bogus"].astype("boolean").fillna(False).astype(bool)
-    frame["aliases"] = [list(a) if isinstance(a, list) else [] for a in frame["aliases"]]
-    return _table_output(frame, list(files.values()), by="benchmark",
-                         simpleqa_bogus=int(frame["bogus"].sum()))
+    frame, files = tables.eval_sets(project.source_files())
+    frame = frame.reindex(columns=column_names(EVAL_SETS))
+    return _table_output(frame, files, by="benchmark", simpleqa_bogus=int(frame["bogus"].sum()))
 
 
 TRAINING_TEXT = {

@@ -71,3 +71,9 @@ def accept_seed_file(path: Path, index: SeedIndex) -> tuple[str, Numbered]:
     index.add(str(path), numbered)
     index.sets[name] = str(path)
     return name, numbered
+
+
+def incoming_files(incoming_dir: Path) -> list[Path]:
+    """Seed files waiting in the incoming folder (``*.jsonl``), in name order. Whatever bears the
+    name is listed (a directory, a FIFO too): reading it is what checks it."""
+    return sorted(incoming_dir.glob("*.jsonl")) if incoming_dir.is_dir() else []

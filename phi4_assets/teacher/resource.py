@@ -17,10 +17,11 @@ from here too.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import dagster as dg
@@ -33,6 +34,10 @@ from .call import RetryPolicy, call_with_retries
 from .embedded import EmbeddedServer, model_dir_identity
 from .runner import check_failure_share, run_batch
 from .types import ChatRequest, TeacherReply, call_key
+
+if TYPE_CHECKING:
+    from ..config.profiles import Profile
+    from ..config.settings import Paths
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +76,19 @@ class TeacherResource(dg.ConfigurableResource):
     _server: EmbeddedServer | None = PrivateAttr(default=None)
     _client: openai.OpenAI | None = PrivateAttr(default=None)
     _client_url: str | None = PrivateAttr(default=None)
+
+    @classmethod
+    def from_profile(cls, profile: "Profile", paths: "Paths") -> "TeacherResource":
+        """The teacher a profile configures: its endpoint (none: the embedded server), model and
+        request settings; the API key from ``OPENAI_API_KEY``, read when the resource is used."""
+        return cls(
+            base_url=profile.teacher_base_url, model=profile.teacher_model,
+            api_key=dg.EnvVar("OPENAI_API_KEY") if os.environ.get("OPENAI_API_KEY") else None,
+            temperature=profile.teacher_temperature, max_tokens=profile.teacher_max_tokens,
+            max_concurrency=profile.teacher_max_concurrency, timeout_s=profile.teacher_timeout_s,
+            max_retries=profile.teacher_max_retries, structured_outputs=profile.teacher_structured_outputs,
+            max_tokens_param=profile.teacher_max_tokens_param, max_failure_share=profile.teacher_max_failure_share,
+            cache_path=str(paths.teacher_cache), log_dir=str(paths.cache_dir / "logs"))
 
     # -- lifecycle ---------------------------------------------------------------------------
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -16,7 +15,10 @@ from .cost import PromptCounter, prompt_counter
 from ..lineage import SCHEMA
 from ...config.profiles import Profile
 from ...config.settings import Paths
+from ...sources import tables
+from ...sources.tables import SourceFiles
 from ...teacher import ChatRequest
+from ...teacher.resource import TeacherResource
 
 
 @dataclass(frozen=True)
@@ -112,15 +114,25 @@ class Estimate:
 # -- inputs ----------------------------------------------------------------------------------------
 
 
+def registered_seed_shards() -> set[str]:
+    """The seed shard partitions registered in the Dagster instance at ``DAGSTER_HOME`` (none
+    without one: then only the shipped seeds count)."""
+    import dagster as dg
+
+    home = os.environ.get("DAGSTER_HOME")
+    if not (home and os.path.isdir(home)):
+        return set()
+    with dg.DagsterInstance.get() as instance:
+        return set(instance.get_dynamic_partitions("seed_shards"))
+
+
 class Inputs:
     """The current warehouse tables, the shipped sources, the teacher resource and its cache."""
 
     def __init__(self, profile: Profile, paths: Paths):
-        from ...defs.resources import build_resources
-
         self.profile, self.paths = profile, paths
-        resources = build_resources(profile.name, paths)
-        self.teacher, self.project = resources["teacher"], resources["project"]
+        self.teacher = TeacherResource.from_profile(profile, paths)
+        self.files = SourceFiles(profile, paths.data_dir)
         self._frames: dict[str, pd.DataFrame | None] = {}
         self._tables: dict[str, list[str]] | None = None
         self._identity: tuple[str | None, str] | None = None
@@ -145,21 +157,11 @@ class Inputs:
         frame = self.table(name)
         if frame is not None:
             return frame, "warehouse"
-        from ...defs import sources
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            asset = getattr(sources, name)
-            if name == "trivia_seeds":  # the one source that reads the instance (registered seed files)
-                import dagster as dg
-
-                home = os.environ.get("DAGSTER_HOME")
-                # Registered incoming seed files live in the instance; without one, only the shipped seeds.
-                instance = dg.DagsterInstance.get() if home and os.path.isdir(home) else dg.DagsterInstance.ephemeral()
-                with dg.build_asset_context(instance=instance) as context:
-                    frame = asset(context, project=self.project).value
-            else:
-                frame = asset(project=self.project).value
+        if name == "trivia_seeds":  # the one source that reads the instance (registered seed files)
+            frame, _ = tables.trivia_seeds(self.files, tables.registered_incoming(
+                self.paths.incoming_dir, registered_seed_shards())[0])
+        else:
+            frame, _ = getattr(tables, name)(self.files)
         self._frames[name] = frame
         return frame, "data files"
 

@@ -49,7 +49,7 @@ EDGES: tuple[Edge, ...] = (
     *(e for mix in ("dpo1_mix_pairs", "dpo2_mix_pairs") for e in (
         Edge(mix, "chosen_from", ("reference_answers", "refusals", "sft_dataset")),
         Edge(mix, "rejected_from", ("refusals",)),  # null where it is the model's own response
-        Edge(mix, "problem_id", ("trivia_seeds", "safety_prompts")))),
+        Edge(mix, "problem_id", ("trivia_seeds", "bogus_questions", "safety_prompts")))),
     Edge("judge_ratings", "candidate_a_id", ("judge_candidates",)),
     Edge("judge_ratings", "candidate_b_id", ("judge_candidates",)),
     Edge("judge_ratings", "call_ab_id", CALL, "call_id"),
