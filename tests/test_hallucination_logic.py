@@ -136,11 +136,11 @@ def test_question_stats_and_the_sft_rule():
     assert decision.dpo_pair_kinds(QuestionStats("d", 2, 0, 0, 2)) == []
 
 
-def test_typical_wrong_answer_is_the_most_common_earliest_on_ties():
-    assert decision.typical_wrong_answer([(3, "Lyon."), (0, "Marseille"), (5, "lyon")]) == (3, "Lyon.")
-    assert decision.typical_wrong_answer([(4, "B"), (1, "A")]) == (1, "A")
-    with pytest.raises(ValueError):
-        decision.typical_wrong_answer([])
+def test_answers_by_frequency_rank_the_most_common_first_earliest_on_ties():
+    assert decision.answers_by_frequency([(3, "Lyon."), (0, "Marseille"), (5, "lyon")]) == [(3, "Lyon."),
+                                                                                            (0, "Marseille")]
+    assert decision.answers_by_frequency([(4, "B"), (1, "A")]) == [(1, "A"), (4, "B")]
+    assert decision.answers_by_frequency([]) == []
 
 
 def test_first_tokens_with_the_policy_tokenizer(tiny_model_dir):
@@ -263,6 +263,14 @@ def test_a1_pairs_follow_the_samples_of_the_model_given():
 ])
 def test_a_wrong_answer_counts_only_where_its_opening_already_commits_to_something_wrong(opening, committed):
     assert decision.commits_to_wrong_answer("What is the capital of Turkey?", ["Ankara"], opening) is committed
+
+
+def test_an_opening_cut_inside_a_word_of_the_question_names_nothing_yet():
+    question = "What is the chemical symbol for potassium?"
+    assert not decision.commits_to_wrong_answer(question, ["K"], "The chemical symbol for P")  # of "potassium"
+    assert not decision.commits_to_wrong_answer(question, ["K"], "The chemical symbol for Pot")
+    assert decision.commits_to_wrong_answer(question, ["K"], "The chemical symbol is P.")  # a whole word
+    assert decision.commits_to_wrong_answer(question, ["K"], "The symbol is Na")  # begins no question word
 
 
 def test_the_opening_of_a_number_key_may_be_cut_inside_it():

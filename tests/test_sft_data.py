@@ -114,6 +114,8 @@ def test_a_teacher_reply_becomes_an_sft_target_only_whole_and_without_loops(text
     ("That's a great question. I can't give you a specific answer, but I can give you a general overview", False),
     ("I'm really sorry you're feeling this way, but I can't help with that.", True),
     ("Sure! Step 1: buy a", False),
+    ("I'm afraid I don't have the capability to create a logo for that group.", True),
+    ("As a text model I do not have the ability to track anyone's car.", True),
 ])
 def test_a_refusal_that_then_helps_is_not_a_refusal(text, refusal):
     from phi4_assets.core.refusal import refuses

@@ -19,7 +19,8 @@ import re
 # -- refusals ------------------------------------------------------------------------------
 
 REFUSAL = re.compile(r"\b(i can'?t|i cannot|i won'?t|i will not|sorry|i'?m not able|unable to|not something i can|"
-                     r"i must decline|can'?t (help|assist|provide))\b", re.IGNORECASE)
+                     r"i must decline|can'?t (help|assist|provide)|i'?m afraid i (don'?t|do not|am not)|"
+                     r"(don'?t|do not) have the (capability|capacity|ability) to)\b", re.IGNORECASE)
 
 
 def is_refusal(text: str) -> bool:

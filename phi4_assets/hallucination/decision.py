@@ -76,15 +76,6 @@ def dpo_pair_kinds(stats: QuestionStats) -> list[str]:
     return kinds
 
 
-def typical_wrong_answer(samples: Iterable[tuple[int, str]]) -> tuple[int, str]:
-    """The policy's most common wrong answer (by normalised text), earliest sample on ties.
-    ``samples``: (sample_index, text) of the samples graded False."""
-    ranked = answers_by_frequency(samples)
-    if not ranked:
-        raise ValueError("no wrong samples")
-    return ranked[0]
-
-
 def answers_by_frequency(samples: Iterable[tuple[int, str]]) -> list[tuple[int, str]]:
     """Distinct answers, most common (by normalised text) first, earliest sample first within a
     count. ``samples``: (sample_index, text), e.g. of the samples graded False."""
@@ -109,12 +100,27 @@ def commits_to_wrong_answer(question: str, keys: list[str], opening: str) -> boo
     So an opening counts only where the SimpleQA rules grade it incorrect on its own, it names a
     candidate that is a number or a capitalised word (for a lower-case key the rules' candidates
     also include any content word, "classic" and "example" among them), and it is not cut inside
-    what may be the key ("The answer is 1" of "1453")."""
-    item = GradeItem(question, keys[0] if keys else None, opening, tuple(keys[1:]))
+    what may be the key ("The answer is 1" of "1453") or inside a word of the question ("The
+    chemical symbol for P" of "phosphorus")."""
+    opening = _without_cut_question_word(question, opening)
+    item = GradeItem(question, keys[0] if keys else None, opening, tuple(keys[1:]), bogus=not keys)
     if rule_letter(item) != "B":
         return False
     named = [c for c in offered_candidates(item) if c[0].isupper() or any(ch.isdigit() for ch in c)]
     return bool(named) and not _cut_inside_key(question, keys, opening)
+
+
+def _without_cut_question_word(question: str, opening: str) -> str:
+    """``opening`` less a last word cut inside one of the question's own words ("The chemical
+    symbol for P" of "... for phosphorus?"): that "P" names nothing yet."""
+    if not opening or not opening[-1].isalnum():
+        return opening
+    words = opening.split()
+    last = normalize_answer(words[-1]) if words else ""
+    asked = normalize_answer(question).split()
+    if last and any(w != last and w.startswith(last) for w in asked):
+        return opening[:len(opening) - len(words[-1])].rstrip()
+    return opening
 
 
 def opens_with_key(question: str, keys: list[str], opening: str) -> bool:
