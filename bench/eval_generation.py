@@ -1,7 +1,13 @@
-"""Evaluation's greedy generation: batch size (1 / 8 / 16) and dtype (bf16 / fp32), one run.
+"""Evaluation's greedy generation: batch size (1 / 8 / 16), dtype (bf16 / fp32), and
+transformers' continuous batching (``generate_batch``) against padded batches, one run.
 
     .venv/bin/python bench/eval_generation.py [--prompts 16] [--tokens 48] [--batches 1,8,16]
-                                              [--repeats 3] [--threads N] [--model DIR] [--json FILE]
+                                              [--continuous] [--repeats 3] [--threads N]
+                                              [--model DIR] [--json FILE]
+
+``--continuous`` adds a variant per dtype (batch shown as 0) that hands every prompt at once to
+``model.generate_batch`` (transformers' continuous batching with a paged KV cache: a finished row's
+slot goes to the next prompt, no padding), with the same greedy settings and stop tokens.
 
 Runs ``phi4_assets.evaluation.runner.greedy_generate`` (what ``evaluate_model`` calls per
 benchmark: prompts sorted by length, left-padded batches, greedy) on a fixed set of SimpleQA
@@ -76,11 +82,35 @@ def slot_counts(calls, stops: set[int]) -> dict:
     return {"slots": slots, "padding_slots": padding}
 
 
+def continuous_generate(model, tokenizer, prompts: list[str], max_new_tokens: int, stops: set[int]) -> list:
+    """Greedy completions through ``model.generate_batch``, as ``greedy_generate``'s ``Sample``s."""
+    from transformers import GenerationConfig
+
+    from phi4_assets.models.generation import Sample
+
+    ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    config = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=sorted(stops),
+                              pad_token_id=tokenizer.pad_token_id)
+    out = model.generate_batch(ids, generation_config=config, progress_bar=False)
+    by_prompt = {}
+    for o in out.values():
+        by_prompt.setdefault(tuple(o.prompt_ids), []).append(o)
+    samples = []
+    for prompt in ids:
+        row = list(by_prompt[tuple(prompt)].pop(0).generated_tokens)
+        cut = next((k for k, t in enumerate(row) if t in stops), None)
+        tokens = row if cut is None else row[:cut]
+        samples.append(Sample(tokenizer.decode(tokens, skip_special_tokens=True).strip(), len(tokens),
+                              cut is not None))
+    return samples
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--prompts", type=int, default=16)
     parser.add_argument("--tokens", type=int, default=48, help="max_new_tokens (simpleqa's default: 48)")
     parser.add_argument("--batches", default="1,8,16")
+    parser.add_argument("--continuous", action="store_true", help="add generate_batch (batch 0 in the table)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--dtypes", default=None, help="comma list; default bfloat16,float32 where bf16 is native")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
@@ -106,7 +136,7 @@ def main() -> int:
     stops.discard(None)
     prompt_tokens = [len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
 
-    variants = [(d, b) for d in dtypes for b in batches]
+    variants = [(d, b) for d in dtypes for b in batches + ([0] if args.continuous else [])]
     results: dict[tuple[str, int], list[dict]] = {v: [] for v in variants}
     texts: dict[tuple[str, int], list[str]] = {}
     for repeat in range(args.repeats):
@@ -115,7 +145,10 @@ def main() -> int:
             model, tokenizer = models[dtype]
             recorder = Recorder(model)
             t0 = time.monotonic()
-            samples = greedy_generate(recorder, tokenizer, prompts, max_new_tokens=args.tokens, batch_size=batch)
+            if batch == 0:
+                samples = continuous_generate(model, tokenizer, prompts, args.tokens, stops)
+            else:
+                samples = greedy_generate(recorder, tokenizer, prompts, max_new_tokens=args.tokens, batch_size=batch)
             wall = time.monotonic() - t0
             useful = sum(s.n_tokens for s in samples)
             run = {"wall_s": wall, "useful_tokens": useful, "tokens_per_s": useful / wall,
@@ -145,8 +178,11 @@ def main() -> int:
         for batch in batches[1:]:
             ratio = medians[(dtype, batch)] / medians[(dtype, batches[0])]
             print(f"  {dtype} batch {batch} / batch {batches[0]}: {ratio:.2f}x")
+        if args.continuous:
+            ratio = medians[(dtype, 0)] / medians[(dtype, batches[-1])]
+            print(f"  {dtype} continuous (generate_batch) / batch {batches[-1]}: {ratio:.2f}x")
     if len(dtypes) > 1:
-        for batch in batches:
+        for batch in batches + ([0] if args.continuous else []):
             ratio = medians[(dtypes[0], batch)] / medians[(dtypes[1], batch)]
             print(f"  batch {batch}: {dtypes[0]} / {dtypes[1]}: {ratio:.2f}x")
     if args.json:
