@@ -50,6 +50,7 @@ def test_perturbations_follow_the_rule_order_and_are_deterministic():
     place = rules.perturb_question("Who was the last Tsar of Russia?", "q4")
     assert place.method == "place_swap" and place.original == "Russia"
     assert place.replacement in {"Turkey", "Greece", "Iran", "Iraq"}
+    assert place.quality < 3  # below the default bogus_min_quality: a moved country may leave an answer
 
 
 def test_no_rule_for_questions_without_a_premise_to_break():

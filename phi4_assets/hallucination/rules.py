@@ -112,7 +112,12 @@ class Perturbation:
     quality: int  # 1-5, fixed per method (documented in README)
 
 
-METHOD_QUALITY = {"name_swap": 4, "title_swap": 4, "year_shift": 3, "place_swap": 3}
+# A moved country often leaves a question that still has an answer ("first Prime Minister of
+# independent India" -> "... of Pakistan", "the ocean between Africa and Australia" -> "... and New
+# Zealand": 4 of the 10 place swaps of a small run), and a refusal there teaches the policy to
+# decline what it could answer. So place swaps rate 2, below the default ``bogus_min_quality`` of 3:
+# kept only where a profile lowers it.
+METHOD_QUALITY = {"name_swap": 4, "title_swap": 4, "year_shift": 3, "place_swap": 2}
 
 
 def perturb_question(question: str, seed_key: str) -> Perturbation | None:
