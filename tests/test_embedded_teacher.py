@@ -1,6 +1,8 @@
 """The embedded endpoint: ``transformers serve`` over a model directory, end to end."""
 
+import os
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -23,11 +25,31 @@ def test_embedded_server_starts_answers_and_stops(tiny_model_dir, tmp_path):
 
     again = teacher.complete([request], serve_model=str(tiny_model_dir))
     assert again.stats.cache_hits == 1 and again.stats.calls_made == 0
+    # Its KV cache is sized from the load it serves, not from the free memory (left to itself,
+    # transformers serve took 14 GB of a 23 GB machine after the first request).
+    command = server.command()
+    assert teacher.embedded_kv_cache_tokens() == 8 * (2048 + 8) and command[command.index("--cb-num-blocks") + 1] == "65"
+    assert _group_rss_gb(server._proc.pid) < 3.0
 
     teacher.close()
     assert not server.running
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+
+
+def _group_rss_gb(pgid: int) -> float:
+    """Resident memory of every process in the process group ``pgid``, in GB."""
+    total_kb = 0
+    for stat in Path("/proc").glob("[0-9]*/status"):
+        try:
+            pid = int(stat.parent.name)
+            if os.getpgid(pid) != pgid:
+                continue
+            fields = dict(line.split(":", 1) for line in stat.read_text().splitlines() if ":" in line)
+        except (OSError, ValueError):
+            continue
+        total_kb += int(fields.get("VmRSS", "0 kB").split()[0])
+    return total_kb / 1e6
 
 
 def test_a_server_that_cannot_start_says_why(tmp_path):

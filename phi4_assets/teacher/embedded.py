@@ -26,6 +26,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# Continuous batching's paged KV cache, in tokens. Left to itself, ``transformers serve`` sizes it
+# from the memory free when the first request arrives: 14 GB of a 23 GB machine for the 135M
+# model, measured, and the kernel's OOM killer then took the server (and the assets' teacher calls
+# with it) when the policy process or a test needed memory. Sized here from the load it serves
+# instead (``TeacherResource``: concurrent requests x (prompt + completion)); 16k tokens of
+# SmolLM2-135M's cache are about 1 GB.
+DEFAULT_KV_CACHE_TOKENS = 16_384
+KV_BLOCK_TOKENS = 256
+
+
 class EmbeddedServerError(RuntimeError):
     pass
 
@@ -34,9 +44,10 @@ class EmbeddedServer:
     """``with EmbeddedServer(model_dir) as server: ... server.base_url ...``"""
 
     def __init__(self, model_dir: str | Path, dtype: str = "auto", log_path: str | Path | None = None,
-                 startup_timeout_s: float = 300.0):
+                 startup_timeout_s: float = 300.0, kv_cache_tokens: int = DEFAULT_KV_CACHE_TOKENS):
         self.model_dir = str(Path(model_dir).resolve())
         self.dtype = dtype
+        self.kv_cache_tokens = kv_cache_tokens
         self.log_path = Path(log_path) if log_path else Path(tempfile.gettempdir()) / f"phi4-serve-{os.getpid()}.log"
         self.startup_timeout_s = startup_timeout_s
         self.port: int | None = None
@@ -61,7 +72,9 @@ class EmbeddedServer:
             dtype = preferred_dtype_name()
         return [sys.executable, "-m", "transformers.cli.transformers", "serve", self.model_dir,
                 "--host", "127.0.0.1", "--port", str(self.port), "--device", "cpu" if not _has_cuda() else "auto",
-                "--dtype", dtype, "--continuous-batching", "--log-level", "warning"]
+                "--dtype", dtype, "--continuous-batching", "--cb-block-size", str(KV_BLOCK_TOKENS),
+                "--cb-num-blocks", str(max(1, -(-self.kv_cache_tokens // KV_BLOCK_TOKENS))),
+                "--log-level", "warning"]
 
     def start(self) -> "EmbeddedServer":
         if self._proc is not None:

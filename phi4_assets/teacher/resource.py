@@ -31,7 +31,7 @@ from pydantic import Field, PrivateAttr
 from .batch import TeacherBatch, Validator
 from .cache import TeacherCache
 from .call import RetryPolicy, call_with_retries
-from .embedded import EmbeddedServer, model_dir_identity
+from .embedded import DEFAULT_KV_CACHE_TOKENS, EmbeddedServer, model_dir_identity
 from .runner import check_failure_share, run_batch
 from .types import ChatRequest, TeacherReply, call_key
 
@@ -40,6 +40,11 @@ if TYPE_CHECKING:
     from ..config.settings import Paths
 
 log = logging.getLogger(__name__)
+
+
+# The longest prompt the pipeline sends the embedded teacher (a judge prompt with two candidate
+# responses) is under this many tokens; the server's KV cache is sized from it.
+EMBEDDED_PROMPT_TOKENS = 2048
 
 
 class TeacherResource(dg.ConfigurableResource):
@@ -107,6 +112,11 @@ class TeacherResource(dg.ConfigurableResource):
     def embedded(self) -> bool:
         return not self.base_url
 
+    def embedded_kv_cache_tokens(self) -> int:
+        """The embedded server's KV cache: room for every request in flight at once, each with a
+        prompt of up to ``EMBEDDED_PROMPT_TOKENS`` and its ``max_tokens``."""
+        return max(DEFAULT_KV_CACHE_TOKENS, self.max_concurrency * (EMBEDDED_PROMPT_TOKENS + self.max_tokens))
+
     def cache(self) -> TeacherCache:
         return TeacherCache(self.cache_path)
 
@@ -126,7 +136,8 @@ class TeacherResource(dg.ConfigurableResource):
                     self._server.stop()
                 log_path = Path(self.log_dir) / "embedded-teacher.log" if self.log_dir else None
                 log.info("starting the embedded teacher (transformers serve) over %s", wanted)
-                self._server = EmbeddedServer(wanted, dtype=self.embedded_dtype, log_path=log_path).start()
+                self._server = EmbeddedServer(wanted, dtype=self.embedded_dtype, log_path=log_path,
+                                              kv_cache_tokens=self.embedded_kv_cache_tokens()).start()
             url, model_name = self._server.base_url, self._server.model_name
         else:
             url, model_name = self.base_url, self.model or "default"
