@@ -324,3 +324,35 @@ def test_a_kill_9_mid_batch_repeats_at_most_the_calls_in_flight(tmp_path):
     assert len(repeated) <= concurrency
     assert all(answered_before[p] + asked_again[p] <= 2 for p in asked_again)  # each at most once more
     assert again.stats.cache_hits >= sum(answered_before.values()) - concurrency
+
+
+def test_calls_without_a_reply_fail_the_batch_past_max_error_share_while_rejections_do_not(tmp_path):
+    prompts = [f"q{i:02d}" for i in range(10)]
+    down = set(prompts[:3])  # 30% of the calls never get a reply: 500 on every attempt
+    garbage = set(prompts[3:8])  # 50% get a reply the task rejects (its rules would replace it)
+
+    def script(request: dict, hit: int) -> StubReply:
+        prompt = prompt_of(request)
+        if prompt in down:
+            return StubReply(status=500)
+        return StubReply(content="<<garbage>>") if prompt in garbage else good(request)
+
+    with StubOpenAI(script) as stub:
+        with pytest.raises(TeacherFailureShareExceeded) as failed:
+            teacher_for(stub.base_url, tmp_path / "a.duckdb", max_error_share=0.2).complete(
+                ask(prompts), validate=validate)
+        assert "3 of 10 calls (30.0%) got no reply, above max_error_share 20.0% (3 InternalServerError)" in str(
+            failed.value)
+        # Rejections alone do not count: 3 errors are under a 40% limit, and the batch comes back.
+        batch = teacher_for(stub.base_url, tmp_path / "b.duckdb", max_error_share=0.4).complete(
+            ask(prompts), validate=validate)
+        assert sum(r.error is not None for r in batch.replies) == 3
+        assert sum(r.rejected_reason is not None for r in batch.replies) == 5
+
+
+def test_every_profile_fails_an_asset_whose_teacher_calls_mostly_got_no_reply():
+    from phi4_assets.config.profiles import PROFILES
+    from phi4_assets.config.settings import Paths
+
+    for profile in PROFILES.values():
+        assert TeacherResource.from_profile(profile, Paths.from_env()).max_error_share == 0.2

@@ -68,6 +68,11 @@ class Profile:
     # and small: the embedded 135M teacher fails most parsed tasks and the rules take over, which
     # the assets' metadata counts).
     teacher_max_failure_share: float | None = None
+    # Fail a teacher-calling asset where more than this share of its distinct calls got no reply
+    # at all after every retry (the endpoint down, the embedded server killed): every profile. A
+    # rejected reply has a rules replacement; a missing one leaves a hole (a small run once trained
+    # its SFT model on 65 of ~180 rows after the embedded server was OOM-killed, and said nothing).
+    teacher_max_error_share: float | None = 0.2
     # Prices for ``phi4 estimate``'s cost line: model name (``teacher_model``; for the embedded
     # teacher, ``base_model``) -> {"input": USD per 1M prompt tokens, "output": USD per 1M
     # completion tokens}. None are built in: prices change, set the ones you pay.
@@ -273,6 +278,7 @@ RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
                                  "schedule_token_budget", "pts_significance_z", "sft_mix", "eval_limits")},
     **{f: _between(0, 2) for f in ("teacher_temperature", "answer_temperature", "pts_temperature")},
     **{f: _between(0, 1) for f in ("usually_right", "max_failure_share", "teacher_max_failure_share",
+                                   "teacher_max_error_share",
                                    "sft_max_decline_share", "pts_gap", "pts_window")},
     **{f: _between(0, 1, high_open=True) for f in ("pts_mix_share", "judge_mix_share")},
     "teacher_timeout_s": ((lambda v: v > 0), "> 0"),

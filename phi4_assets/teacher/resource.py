@@ -67,6 +67,12 @@ class TeacherResource(dg.ConfigurableResource):
         default=None, description="Fail the batch, at the end and after every answered call is cached, where "
                                   "more than this share (0-1) of its distinct calls failed or were rejected by "
                                   "the task's validator; None: never.")
+    max_error_share: float | None = Field(
+        default=None, description="Fail the batch, at the end and after every answered call is cached, where "
+                                 "more than this share (0-1) of its distinct calls got no reply at all (an error "
+                                 "after every retry: the endpoint down, a connection refused); None: never. "
+                                 "Unlike a rejected reply, which a task's rules replace, a call without a reply "
+                                 "leaves a hole in the data.")
     structured_outputs: bool = Field(default=False, description="Send JSON schemas as response_format.")
     max_tokens_param: str = Field(
         default="auto", description="How the completion limit is sent: 'max_completion_tokens' (OpenAI's current "
@@ -93,6 +99,7 @@ class TeacherResource(dg.ConfigurableResource):
             max_concurrency=profile.teacher_max_concurrency, timeout_s=profile.teacher_timeout_s,
             max_retries=profile.teacher_max_retries, structured_outputs=profile.teacher_structured_outputs,
             max_tokens_param=profile.teacher_max_tokens_param, max_failure_share=profile.teacher_max_failure_share,
+            max_error_share=profile.teacher_max_error_share,
             cache_path=str(paths.teacher_cache), log_dir=str(paths.cache_dir / "logs"))
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -177,10 +184,11 @@ class TeacherResource(dg.ConfigurableResource):
 
         With ``max_failure_share`` set, raises ``TeacherFailureShareExceeded`` at the end (after
         the journal is folded into the cache) where a larger share of the distinct calls has no
-        usable reply.
+        usable reply; with ``max_error_share`` set, likewise where a larger share got no reply.
         """
         started = time.monotonic()
         check_failure_share(self.max_failure_share)
+        check_failure_share(self.max_error_share)
         limit_name = self.limit_param()  # a configuration error fails here, not as N failed replies
         model_id = self.model_identity(serve_model)
 
@@ -191,7 +199,8 @@ class TeacherResource(dg.ConfigurableResource):
         return run_batch(requests, model_id=model_id, key_of=lambda request: self.request_key(request, model_id),
                          identity_of=lambda request: self._request_identity(request, model_id),
                          cache=self.cache(), connect=connect, max_concurrency=self.max_concurrency,
-                         max_failure_share=self.max_failure_share, logger=logger or log,
+                         max_failure_share=self.max_failure_share, max_error_share=self.max_error_share,
+                         logger=logger or log,
                          progress_every_s=progress_every_s, validate=validate, started=started)
 
     def request_key(self, request: ChatRequest, model_id: str) -> tuple[str, dict]:

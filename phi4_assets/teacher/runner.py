@@ -35,6 +35,7 @@ def run_batch(requests: Sequence[ChatRequest], *, model_id: str,
               key_of: Callable[[ChatRequest], tuple[str, dict]], identity_of: Callable[[ChatRequest], str],
               cache: TeacherCache, connect: Callable[[], Call], max_concurrency: int,
               max_failure_share: float | None, logger: Any, progress_every_s: float,
+              max_error_share: float | None = None,
               validate: Validator | None, started: float) -> TeacherBatch:
     """Answer every request, in request order (see ``TeacherResource.complete``). ``key_of``: a
     request's cache key and the parameters sent with it; ``identity_of``: the model a request's
@@ -124,17 +125,19 @@ def run_batch(requests: Sequence[ChatRequest], *, model_id: str,
                     f"{stats.prompt_tokens}+{stats.completion_tokens} tokens")
     batch = TeacherBatch(replies=[replies[key] for key, _, _ in keyed], stats=stats, model=model_id, cache=cache)
     failed = [r for r in replies.values() if not r.usable]
-    if limit is not None and unique and len(failed) / len(unique) > limit:
-        reasons: dict[str, int] = {}
-        for r in failed:
-            why = (r.error or f"rejected: {r.rejected_reason}").split(":")[0]
-            reasons[why] = reasons.get(why, 0) + 1
-        summary = ", ".join(f"{n} {why}" for why, n in sorted(reasons.items(), key=lambda kv: -kv[1]))
-        raise TeacherFailureShareExceeded(
-            f"teacher {model_id}: {len(failed)} of {len(unique)} calls ({len(failed) / len(unique):.1%}) failed "
-            f"or were rejected, above max_failure_share {limit:.1%} ({summary}). Every answered call is "
-            f"cached; a re-run asks only these again.",
-            failed=len(failed), total=len(unique), limit=limit, batch=batch)
+    errors = [r for r in failed if r.error is not None]
+    for share, name, what, counted in ((limit, "max_failure_share", "failed or were rejected", failed),
+                                       (max_error_share, "max_error_share", "got no reply", errors)):
+        if share is not None and unique and len(counted) / len(unique) > share:
+            reasons: dict[str, int] = {}
+            for r in counted:
+                why = (r.error or f"rejected: {r.rejected_reason}").split(":")[0]
+                reasons[why] = reasons.get(why, 0) + 1
+            summary = ", ".join(f"{n} {why}" for why, n in sorted(reasons.items(), key=lambda kv: -kv[1]))
+            raise TeacherFailureShareExceeded(
+                f"teacher {model_id}: {len(counted)} of {len(unique)} calls ({len(counted) / len(unique):.1%}) "
+                f"{what}, above {name} {share:.1%} ({summary}). Every answered call is cached; a re-run asks "
+                f"only these again.", failed=len(counted), total=len(unique), limit=share, batch=batch)
     return batch
 
 
