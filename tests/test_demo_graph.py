@@ -34,6 +34,14 @@ def test_the_demo_runs_every_stage_from_an_empty_state(state, judge_endpoint, ca
         assert "dpo2_model: " in end and "loss_curve.png" in end  # (tiny searches no PTS window: no view)
         assert "make ui   -> http://127.0.0.1:3000" in end
 
+        # Run again with nothing changed: every stage but the sources is up to date and skipped.
+        assert run_demo(instance=instance) == 0
+        again = capsys.readouterr().out
+        ran = [line for line in again.splitlines() if line.startswith("== ") and ":" in line
+               and "up to date" not in line]
+        assert [line.split(":")[0] for line in ran] == ["== sources"]
+        assert "Table 9 (ablation_table):" in again
+
     declared = table_schemas()
     with duckdb.connect(str(state.warehouse), read_only=True) as con:
         tables = {t for (t,) in con.execute("select table_name from information_schema.tables "
@@ -52,6 +60,38 @@ def test_the_demo_runs_every_stage_from_an_empty_state(state, judge_endpoint, ca
     figure = state.state_dir / "reports" / "simpleqa_evolution.png"
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert column_names(declared["ablation_table"])[:3] == ["benchmark", "metric", "row"]
+
+
+def test_a_stage_is_up_to_date_until_an_input_or_its_code_changes():
+    from phi4_assets.cli.demo import up_to_date
+
+    content = {"value": "a"}
+
+    @dg.asset(code_version="1")
+    def upstream():
+        return dg.Output(content["value"], data_version=dg.DataVersion(content["value"]))
+
+    def downstream_asset(version: str):
+        @dg.asset(name="downstream", code_version=version)
+        def downstream(upstream):
+            return upstream * 2
+        return downstream
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        assets = [upstream, downstream_asset("1")]
+        graph = dg.Definitions(assets=assets).resolve_asset_graph()
+        assert not up_to_date(instance, graph, ("downstream",), None)  # never materialized
+        dg.materialize(assets, instance=instance)
+        assert up_to_date(instance, graph, ("upstream", "downstream"), None)
+        dg.materialize(assets, selection=["upstream"], instance=instance)  # the same data again
+        assert up_to_date(instance, graph, ("downstream",), None)
+        content["value"] = "b"  # new data upstream
+        dg.materialize(assets, selection=["upstream"], instance=instance)
+        assert not up_to_date(instance, graph, ("downstream",), None)
+        dg.materialize(assets, selection=["downstream"], instance=instance)
+        assert up_to_date(instance, graph, ("downstream",), None)
+        changed = [upstream, downstream_asset("2")]  # new code
+        assert not up_to_date(instance, dg.Definitions(assets=changed).resolve_asset_graph(), ("downstream",), None)
 
 
 def test_a_failed_stage_says_what_failed_and_how_to_resume(state, judge_endpoint, capsys):

@@ -35,7 +35,7 @@ def _demo(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(dry_run(selected_stages(args.stop_after, args.start_from, select)))
         return 0
-    return run_demo(args.stop_after, args.start_from, select=select)
+    return run_demo(args.stop_after, args.start_from, select=select, rerun=args.rerun)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--dry-run", action="store_true",
                       help="print the stages and assets that would run and the teacher calls and tokens they "
                            "would make (cache-aware), and run nothing")
+    demo.add_argument("--rerun", action="store_true",
+                      help="materialize every stage, also those whose assets are up to date (skipped by default)")
     demo.add_argument("--profile", default=None, help="tiny | small | full (default: $PHI4_PROFILE or small)")
     demo.set_defaults(run=_demo)
     add_eval_parser(commands)
