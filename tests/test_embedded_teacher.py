@@ -13,6 +13,13 @@ from phi4_assets.teacher.resource import TeacherResource
 
 def test_embedded_server_starts_answers_and_stops(tiny_model_dir, tmp_path):
     teacher = TeacherResource(cache_path=str(tmp_path / "calls.duckdb"), max_tokens=8, log_dir=str(tmp_path))
+    try:
+        _starts_answers_and_stops(teacher, tiny_model_dir)
+    finally:
+        teacher.close()  # also when an assertion fails: a leaked server holds its memory
+
+
+def _starts_answers_and_stops(teacher: TeacherResource, tiny_model_dir) -> None:
     request = ChatRequest.of([{"role": "user", "content": "What is the capital of France?"}], task="smoke")
     batch = teacher.complete([request], serve_model=str(tiny_model_dir))
     server = teacher._server
@@ -35,6 +42,24 @@ def test_embedded_server_starts_answers_and_stops(tiny_model_dir, tmp_path):
     assert not server.running
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+
+
+def test_a_process_that_exits_without_stopping_its_server_leaves_none_behind(tiny_model_dir, tmp_path):
+    import subprocess
+    import sys
+
+    script = ("import sys; from phi4_assets.teacher.embedded import EmbeddedServer; "
+              "s = EmbeddedServer(sys.argv[1], log_path=sys.argv[2]).start(); print(s._proc.pid, flush=True)")
+    out = subprocess.run([sys.executable, "-c", script, str(tiny_model_dir), str(tmp_path / "serve.log")],
+                         capture_output=True, text=True, timeout=300, check=True)
+    pid = int(out.stdout.split()[-1])
+    try:
+        os.kill(pid, 0)
+        alive = True
+        os.killpg(pid, 9)  # left behind: clean up before failing
+    except ProcessLookupError:
+        alive = False
+    assert not alive
 
 
 def _group_rss_gb(pgid: int) -> float:

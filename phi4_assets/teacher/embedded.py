@@ -4,6 +4,7 @@ identity of the model directory it serves (``model_dir_identity``)."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
@@ -87,6 +88,10 @@ class EmbeddedServer:
         self._proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                       env=env, start_new_session=True)
         log.close()
+        # Its own session keeps a Ctrl-C in the terminal from reaching it mid-batch, so it would
+        # outlive a process that exits without stopping it (a failed test, an uncaught error):
+        # stopped at exit instead.
+        atexit.register(self.stop)
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
             rc = self._proc.poll()
