@@ -70,10 +70,40 @@ def test_a_bad_profile_fails_when_loaded_naming_each_field(tmp_path, monkeypatch
     assert message.startswith(f"profile small ({config}) is not valid:")
     for expected in ("teacher_max_concurrency: Input should be a valid integer (got 'lots')",
                      "shard_size: should be >= 1 (got 0)", "pts_window.1: should be in [0, 1] (got 1.5)",
-                     "dpo_train.learnin_rate: unknown training setting", "dpo_train.beta: Input should be a valid number"):
+                     "dpo_train.learnin_rate: neither a training setting of the project nor a field of TRL's "
+                     "DPOConfig; did you mean learning_rate?", "dpo_train.beta: Input should be a valid number"):
         assert expected in message
     config.write_text('[profile]\npts_window = [0.3, 0.7]\n')
     assert tuple(load_profile("small", config).pts_window) == (0.3, 0.7)
+
+
+def test_any_field_of_the_stages_trl_config_passes_through_to_trl(tmp_path, monkeypatch):
+    from trl import DPOConfig, SFTConfig
+
+    from phi4_assets.config.profiles import load_profile
+    from phi4_assets.defs.training import settings_from
+
+    monkeypatch.delenv("PHI4_TEACHER_BASE_URL", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    config = tmp_path / "phi4.toml"
+    config.write_text('[profile.sft_train]\noptim = "adafactor"\nlr_scheduler_type = "cosine"\n'
+                      '[profile.dpo_train]\nweight_decay = 0.01\nloss_type = ["sigmoid"]\nlearning_rate = 1e-6\n')
+    profile = load_profile("small", config)
+    sft = settings_from(profile.sft_train, stage="sft_train")
+    assert sft.trl == {"optim": "adafactor", "lr_scheduler_type": "cosine"}
+    made = SFTConfig(output_dir=str(tmp_path / "sft"), **sft.trl_kwargs())
+    assert made.optim == "adafactor" and made.lr_scheduler_type == "cosine"
+    dpo = settings_from(profile.dpo_train, stage="dpo_train")
+    made = DPOConfig(output_dir=str(tmp_path / "dpo"), **dpo.trl_kwargs())
+    assert made.weight_decay == 0.01 and made.learning_rate == 1e-6 and dpo.learning_rate == 1e-6
+    assert dpo.as_dict()["trl"] == {"weight_decay": 0.01, "loss_type": ["sigmoid"]}  # in the model's version
+    # A DPO-only field in the SFT table names the class it is not a field of.
+    config.write_text('[profile.sft_train]\nlabel_smoothing = 0.1\n')
+    with pytest.raises(ValueError, match="sft_train.label_smoothing: neither a training setting of the project "
+                                         "nor a field of TRL's SFTConfig"):
+        load_profile("small", config)
+    with pytest.raises(ValueError, match="sft_train.optimm: .*did you mean optim"):
+        settings_from({}, {"optimm": "adamw_torch"}, stage="sft_train")  # a launchpad override
 
 
 def test_the_teacher_failure_share_is_a_share_or_none_and_reaches_the_resource(tmp_path, monkeypatch):

@@ -289,13 +289,19 @@ PRICE_KEYS = ("input", "output")  # teacher_prices: USD per 1M prompt / completi
 TRAIN_FIELDS = ("sft_train", "dpo_train", "dpo2_train")
 
 
-def _type_problems(path: str, hint: Any, value: Any) -> list[str]:
+def _type_problems(path: str, hint: Any, value: Any, strict: bool = True) -> list[str]:
     from pydantic import ConfigDict, TypeAdapter, ValidationError
 
+    if hint is None:
+        return []
     if isinstance(value, list) and getattr(hint, "__origin__", None) is tuple:
         value = tuple(value)  # TOML has arrays, not tuples
     try:
-        TypeAdapter(hint, config=ConfigDict(strict=True)).validate_python(value)
+        adapter = TypeAdapter(hint, config=ConfigDict(strict=strict))
+    except Exception:  # a type pydantic cannot check (TRL's own classes): TRL checks it when it trains
+        return []
+    try:
+        adapter.validate_python(value)
     except ValidationError as e:
         return [f"{'.'.join([path, *map(str, err['loc'])])}: {err['msg']} (got {err['input']!r})" for err in e.errors()]
     return []
@@ -303,11 +309,11 @@ def _type_problems(path: str, hint: Any, value: Any) -> list[str]:
 
 def profile_problems(profile: Profile) -> list[str]:
     """Every problem of ``profile``, each with the path of its field (``dpo_train.learnin_rate``):
-    types, ranges, choices, and the keys of the training settings (TRL-named, checked against
-    ``TrainSettings``). Empty when the profile is valid."""
+    types, ranges, choices, and the keys of the training settings (``TrainSettings`` fields, or
+    fields of the stage's TRL config class, checked against it). Empty when the profile is valid."""
     import typing
 
-    from ..training.settings import TrainSettings
+    from ..training.settings import OURS, TrainSettings, trl_hint, unknown_setting
 
     hints = typing.get_type_hints(Profile)
     train_hints = typing.get_type_hints(TrainSettings)
@@ -319,10 +325,12 @@ def profile_problems(profile: Profile) -> list[str]:
                 problems.append(f"{name}: should be a table of training settings (got {value!r})")
                 continue
             for key, setting in value.items():
-                if key not in train_hints:
-                    problems.append(f"{name}.{key}: unknown training setting; known: {', '.join(sorted(train_hints))}")
-                else:
+                if key in OURS:
                     problems += _type_problems(f"{name}.{key}", train_hints[key], setting)
+                elif (unknown := unknown_setting(name, key)) is not None:
+                    problems.append(unknown)
+                else:  # a field of the stage's TRL config: TRL's own type, checked leniently
+                    problems += _type_problems(f"{name}.{key}", trl_hint(name, key), setting, strict=False)
             continue
         found = _type_problems(name, hints[name], value)
         problems += found

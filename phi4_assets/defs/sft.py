@@ -117,7 +117,7 @@ def sft_model(context: dg.AssetExecutionContext, config: TrainConfig, project: P
               sft_dataset: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """SFTTrainer from ``base_model`` on ``sft_dataset`` (completion-only loss). bf16 autocast
     where the CPU has native bf16, fp32 otherwise; full fine-tuning unless ``lora_r`` is set."""
-    settings = settings_from(project.settings().sft_train, config.overrides)
+    settings = settings_from(project.settings().sft_train, config.overrides, stage="sft_train")
     parent = ModelRef.from_frame(base_model)
     rows = sft_dataset[["prompt", "completion"]].to_dict(orient="records")
     return train_model_asset(context, model_store, "sft_model", parent, sft_dataset[["id", "prompt", "completion"]],

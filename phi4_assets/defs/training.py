@@ -12,7 +12,7 @@ from ..core.ids import content_hash
 from ..models.ref import MODEL_REF_SCHEMA, ModelRef
 from .resources import ModelStoreResource, ProjectResource
 from ..training.common import clear_work_dir, write_training_record
-from ..training.settings import TrainSettings
+from ..training.settings import TrainSettings, split_settings
 from ..training.dpo import train_dpo
 from ..core.warehouse import schema_metadata
 from .common import TRAINING_RETRY
@@ -35,13 +35,10 @@ def retrain_when_data_changes(data_asset: str) -> dg.AutomationCondition:
     return pending & ~auto.any_deps_missing() & ~auto.any_deps_in_progress() & ~auto.in_progress()
 
 
-def settings_from(profile_settings: dict, overrides: dict | None = None) -> TrainSettings:
-    known = set(TrainSettings.__dataclass_fields__)
-    merged = {**profile_settings, **(overrides or {})}
-    unknown = sorted(set(merged) - known)
-    if unknown:
-        raise ValueError(f"unknown training setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    return TrainSettings(**merged)
+def settings_from(profile_settings: dict, overrides: dict | None = None, stage: str = "dpo_train") -> TrainSettings:
+    """The settings of the profile's ``stage`` table (``sft_train``, ``dpo_train``, ``dpo2_train``)
+    with a run's ``overrides``: ``TrainSettings`` fields, and any field of the stage's TRL config."""
+    return TrainSettings(**split_settings(stage, {**profile_settings, **(overrides or {})}))
 
 
 def train_model_asset(context: dg.AssetExecutionContext, model_store: ModelStoreResource, name: str,
@@ -109,6 +106,6 @@ def dpo_model(name: str, *, group: str, start: str, pairs: str, settings: str, d
     def _dpo_model(context: dg.AssetExecutionContext, project: ProjectResource, model_store: ModelStoreResource,
                    start: pd.DataFrame, pairs: pd.DataFrame) -> dg.Output[pd.DataFrame]:
         return dpo_stage(context, model_store, name, ModelRef.from_frame(start), pairs,
-                         settings_from(getattr(project.settings(), settings)))
+                         settings_from(getattr(project.settings(), settings), stage=settings))
 
     return _dpo_model

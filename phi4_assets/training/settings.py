@@ -1,9 +1,19 @@
 """The training settings of one stage (TRL's names where TRL has one). No heavy imports: the
-profile checks a stage's settings against these fields when it is loaded."""
+profile checks a stage's settings against these fields when it is loaded.
+
+A stage's table in the profile (``sft_train``, ``dpo_train``, ``dpo2_train``) takes the
+``TrainSettings`` fields below and, beside them, any field of the stage's TRL config class
+(``SFTConfig`` for ``sft_train``, ``DPOConfig`` for the DPO stages): ``optim``, ``lr_scheduler_type``,
+``weight_decay``, ``gradient_checkpointing``, ``deepspeed``, ``fsdp``, ... Those go to TRL as given
+(``TrainSettings.trl``), over the defaults ``trl_kwargs`` sets, and are checked against the config
+class's own fields when the profile loads (TRL is imported for that only where a table has one)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import dataclasses
+import difflib
+from dataclasses import asdict, dataclass, field
+from functools import cache
 from typing import Any
 
 from ..core.hardware import preferred_dtype_name
@@ -32,6 +42,8 @@ class TrainSettings:
     # DPO only: True saves the reference copy's memory (worth it for large models); on the small
     # profile keeping the copy measured 1.08x faster (BENCHMARKS.md), so it is the default.
     precompute_ref_log_probs: bool = False
+    # Any other field of the stage's TRL config class, passed through as given (see the module).
+    trl: dict[str, Any] = field(default_factory=dict)
 
     def use_bf16(self) -> bool:
         if self.precision == "auto":
@@ -50,7 +62,58 @@ class TrainSettings:
             save_total_limit=2, seed=self.seed, bf16=self.use_bf16(), fp16=False,
             use_cpu=not torch.cuda.is_available(), gradient_checkpointing=False, report_to="none",
             dataloader_num_workers=0, disable_tqdm=True, save_only_model=False,
-        )
+        ) | dict(self.trl)
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+# The TRL config class of each stage's table in the profile.
+TRL_CONFIGS = {"sft_train": "SFTConfig", "dpo_train": "DPOConfig", "dpo2_train": "DPOConfig"}
+OURS = frozenset(f.name for f in dataclasses.fields(TrainSettings)) - {"trl"}
+
+
+@cache
+def trl_fields(config: str) -> frozenset[str]:
+    """The fields of TRL's ``config`` class (``SFTConfig`` / ``DPOConfig``); imports TRL."""
+    import trl
+
+    return frozenset(f.name for f in dataclasses.fields(getattr(trl, config)) if f.init)
+
+
+def trl_hint(stage: str, key: str) -> Any:
+    """The type TRL declares for ``key`` in the stage's config class (None where it cannot be read)."""
+    import typing
+
+    import trl
+
+    config = getattr(trl, TRL_CONFIGS.get(stage, "DPOConfig"))
+    try:
+        return typing.get_type_hints(config).get(key)
+    except Exception:  # an annotation that does not resolve here
+        return next((f.type for f in dataclasses.fields(config) if f.name == key and not isinstance(f.type, str)), None)
+
+
+def unknown_setting(stage: str, key: str) -> str | None:
+    """Why ``key`` cannot be in the profile's ``stage`` table (None: it can): neither a
+    ``TrainSettings`` field nor a field of the stage's TRL config class."""
+    if key in OURS:
+        return None
+    config = TRL_CONFIGS.get(stage, "DPOConfig")
+    fields = trl_fields(config)
+    if key in fields:
+        return None
+    close = difflib.get_close_matches(key, sorted(OURS | fields), n=3)
+    return (f"{stage}.{key}: neither a training setting of the project nor a field of TRL's {config}"
+            + (f"; did you mean {' or '.join(close)}?" if close else ""))
+
+
+def split_settings(stage: str, table: dict[str, Any]) -> dict[str, Any]:
+    """``TrainSettings`` keyword arguments from a profile table: the project's own fields as they
+    are, every TRL config field under ``trl``. Raises ValueError naming each unknown key."""
+    problems = [p for p in (unknown_setting(stage, key) for key in table) if p]
+    if problems:
+        raise ValueError("; ".join(problems))
+    ours = {k: v for k, v in table.items() if k in OURS}
+    passed = {k: v for k, v in table.items() if k not in OURS}
+    return {**ours, "trl": passed} if passed else ours
