@@ -14,7 +14,8 @@ models go to a scratch directory. Each variant trains for a few minutes on 2 cor
 
 Variants: all, main_only (the PTS or judge pairs alone), mix_only (the mixed-in unknown + safety
 pairs alone), no_safety (neither kind of safety pair), no_hallucination (no A.1 pair), no_harmful
-(no "refuse > comply" pair). ``none`` is always printed first: ``sft_model`` itself.
+(no "refuse > comply" pair), no_bogus (no "bogus refusal > answer" pair). ``none`` is always
+printed first: ``sft_model`` itself.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ VARIANTS = {
     "no_safety": lambda p, main: p[~p["kind"].isin(SAFETY_KINDS)],
     "no_hallucination": lambda p, main: p[~p["kind"].isin(A1_KINDS)],
     "no_harmful": lambda p, main: p[p["kind"] != "safety_refuse_over_comply"],
+    "no_bogus": lambda p, main: p[p["kind"] != "bogus_refusal_over_answer"],
 }
 
 
