@@ -97,6 +97,7 @@ def test_any_field_of_the_stages_trl_config_passes_through_to_trl(tmp_path, monk
     made = DPOConfig(output_dir=str(tmp_path / "dpo"), **dpo.trl_kwargs())
     assert made.weight_decay == 0.01 and made.learning_rate == 1e-6 and dpo.learning_rate == 1e-6
     assert dpo.as_dict()["trl"] == {"weight_decay": 0.01, "loss_type": ["sigmoid"]}  # in the model's version
+    assert "trl" not in settings_from({"learning_rate": 1e-6}).as_dict()  # versions made before stay the same
     # A DPO-only field in the SFT table names the class it is not a field of.
     config.write_text('[profile.sft_train]\nlabel_smoothing = 0.1\n')
     with pytest.raises(ValueError, match="sft_train.label_smoothing: neither a training setting of the project "

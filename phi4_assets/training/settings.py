@@ -65,7 +65,12 @@ class TrainSettings:
         ) | dict(self.trl)
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """The settings as the model's version hashes them (``trl`` only where set, so the
+        versions of models trained before TRL fields could be given stay the same)."""
+        out = asdict(self)
+        if not out["trl"]:
+            del out["trl"]
+        return out
 
 
 # The TRL config class of each stage's table in the profile.
