@@ -38,7 +38,6 @@ parser.add_argument("--warehouse", required=True)
 parser.add_argument("--out", default=None, help="where the two models go (default: a temporary directory)")
 args = parser.parse_args()
 WH = args.warehouse
-out = Path(args.out) if args.out else Path(__import__("tempfile").mkdtemp(prefix="bogus_pairs_stage1_"))
 log = logging.getLogger('abl')
 profile = load_profile('small')
 with duckdb.connect(WH, read_only=True) as con:
@@ -50,6 +49,7 @@ with duckdb.connect(WH, read_only=True) as con:
     bogus_q = con.execute("select id, method from phi4.bogus_questions where kept").fetchdf()
     sft = con.execute("select path from phi4.sft_model").fetchall()[0][0]
     items = con.execute("select * from phi4.eval_sets where benchmark='simpleqa'").fetchdf()
+out = Path(args.out) if args.out else Path(__import__("tempfile").mkdtemp(prefix="bogus_pairs_stage1_"))
 # today's rating: place swaps are dropped
 keep = set(bogus_q[bogus_q.method.map(METHOD_QUALITY) >= profile.bogus_min_quality].id)
 refusals = refusals[refusals.target_id.isin(keep)]
