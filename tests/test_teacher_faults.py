@@ -350,7 +350,7 @@ def test_calls_without_a_reply_fail_the_batch_past_max_error_share_while_rejecti
         assert sum(r.rejected_reason is not None for r in batch.replies) == 5
 
 
-def test_every_profile_fails_an_asset_whose_teacher_calls_mostly_got_no_reply():
+def test_every_profile_gives_its_teacher_the_error_share():
     from phi4_assets.config.profiles import PROFILES
     from phi4_assets.config.settings import Paths
 

@@ -48,7 +48,8 @@ MIX_PAIRS = table_schema(
                             "first tokens do not give the answer)"),
     rejected_from=("VARCHAR", "the refusals row of the rejected side (null: a rules refusal template, or the "
                               "starting model's own response: rejected_full)"),
-    rejected_full=("VARCHAR", "the starting model's whole response where it is the rejected side"),
+    rejected_full=("VARCHAR", "the starting model's whole response where it is the rejected side (on a bogus "
+                              "question, sampled to 4 x dpo_tokens tokens: only its opening decides)"),
     model_version=("VARCHAR", "the starting model the samples came from"))
 
 
@@ -75,6 +76,9 @@ def mix_pairs(name: str, *, group: str, start: str, stage: str) -> dg.AssetsDefi
         settings = project.settings()
         policy = ModelRef.from_frame(start)
         model, tokenizer = load_policy(policy.path)
+
+        def encode(text: str) -> list[int]:
+            return tokenizer(text, add_special_tokens=False)["input_ids"]
         # A.1 over the starting model: the stage's half of the questions A.1 wrote a refusal for.
         real = refusals[~refusals["bogus"]] if len(refusals) else refusals
         qids = stage_half(real["target_id"], stage)
@@ -97,7 +101,7 @@ def mix_pairs(name: str, *, group: str, start: str, stage: str) -> dg.AssetsDefi
                 questions={q: seeds.loc[q]["question"] for q in qids}, samples=by_question,
                 answers={r.question_id: (r.answer_text, r.id) for r in reference_answers.itertuples()},
                 refusals={r.target_id: (r.refusal, r.id) for r in real.itertuples()},
-                encode=lambda text: tokenizer(text, add_special_tokens=False)["input_ids"],
+                encode=encode,
                 decode=tokenizer.decode, n_tokens=settings.dpo_tokens,
                 keys={q: seed_keys(seeds.loc[q]) for q in qids}, tally=tally):
             qid, sample = row.pop("question_id"), full_text.get(row["rejected_from"])
@@ -124,7 +128,7 @@ def mix_pairs(name: str, *, group: str, start: str, stage: str) -> dg.AssetsDefi
         for row in decision.bogus_pairs(
                 {b: bogus_text[b] for b in bogus_ids}, {b: by_question[b] for b in bogus_ids},
                 {r.target_id: (r.refusal, r.id) for r in bogus.itertuples()},
-                encode=lambda text: tokenizer(text, add_special_tokens=False)["input_ids"],
+                encode=encode,
                 decode=tokenizer.decode, n_tokens=settings.dpo_tokens, tally=bogus_tally):
             qid = row.pop("question_id")
             rows.append({**row, "source": "hallucination", "problem_id": qid, "grades": _grades(by_question[qid]),

@@ -113,13 +113,8 @@ def commits_to_wrong_answer(question: str, keys: list[str], opening: str) -> boo
 def _without_cut_question_word(question: str, opening: str) -> str:
     """``opening`` less a last word cut inside one of the question's own words ("The chemical
     symbol for P" of "... for phosphorus?"): that "P" names nothing yet."""
-    if not opening or not opening[-1].isalnum():
-        return opening
-    words = opening.split()
-    last = normalize_answer(words[-1]) if words else ""
-    asked = normalize_answer(question).split()
-    if last and any(w != last and w.startswith(last) for w in asked):
-        return opening[:len(opening) - len(words[-1])].rstrip()
+    if _ends_inside(opening, set(normalize_answer(question).split())):
+        return opening[:len(opening) - len(opening.split()[-1])].rstrip()
     return opening
 
 
@@ -135,14 +130,19 @@ def opens_with_key(question: str, keys: list[str], opening: str) -> bool:
 
 def _cut_inside_key(question: str, keys: list[str], opening: str) -> bool:
     """Whether ``opening`` ends in the middle of a word that may begin one of the key's own words
-    (not one of the question's): "The answer is 1" of "1453". An opening that ends at a space or a
-    punctuation mark ends on a whole word."""
+    (not one of the question's): "The answer is 1" of "1453"."""
+    asked = set(normalize_answer(question).split())
+    return _ends_inside(opening, {w for key in keys for w in normalize_answer(key).split()} - asked)
+
+
+def _ends_inside(opening: str, words: set[str]) -> bool:
+    """Whether ``opening`` ends in the middle of one of ``words`` (normalised): its last word is
+    a proper beginning of one. An opening that ends at a space or a punctuation mark ends on a
+    whole word."""
     if not opening or not opening[-1].isalnum():
         return False
     last = normalize_answer(opening).split()[-1:]
-    asked = set(normalize_answer(question).split())
-    key_words = {w for key in keys for w in normalize_answer(key).split()} - asked
-    return bool(last) and any(w != last[0] and w.startswith(last[0]) for w in key_words)
+    return bool(last) and any(w != last[0] and w.startswith(last[0]) for w in words)
 
 
 def first_tokens(text: str, encode: Callable[[str], list[int]], decode: Callable[[list[int]], str],

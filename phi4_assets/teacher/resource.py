@@ -42,8 +42,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-# The longest prompt the pipeline sends the embedded teacher (a judge prompt with two candidate
-# responses) is under this many tokens; the server's KV cache is sized from it.
+# Room per request for its prompt in the embedded server's KV cache. The pipeline's longest prompt
+# is a judge prompt: with the longest shipped chat prompt and two 400-word candidates (over three
+# times small's judge_response_tokens) it measured 1,247 tokens of SmolLM2's tokenizer.
 EMBEDDED_PROMPT_TOKENS = 2048
 
 
