@@ -57,6 +57,9 @@ def test_no_rule_for_questions_without_a_premise_to_break():
     # Swapping the country in "capital of X" leaves an answerable question: not a bogus one.
     assert rules.perturb_question("What is the capital of France?", "q") is None
     assert rules.perturb_question("What is the largest ocean on Earth?", "q") is None
+    # A four-digit number in a question about numbers is a quantity: moved, it still has an answer.
+    assert rules.perturb_question("What is the base-10 logarithm of 1000?", "q") is None
+    assert rules.perturb_question("Which letter represents the number 1000 in Roman numerals?", "q") is None
     # Places are not people: "the Volga River" is left alone.
     assert rules.perturb_question("Into which body of water does the Volga River flow?", "q") is None
 

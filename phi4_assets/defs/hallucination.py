@@ -238,7 +238,7 @@ def reference_answers(context: dg.AssetExecutionContext, config: GeneratorConfig
         rejected_reasons=frame["rejected_reason"].value_counts().to_dict(), **batch.stats.as_metadata()))
 
 
-@dg.asset(**_sharded(BOGUS_QUESTIONS), code_version="1", retry_policy=TEACHER_RETRY)
+@dg.asset(**_sharded(BOGUS_QUESTIONS), code_version="2", retry_policy=TEACHER_RETRY)
 def bogus_questions(context: dg.AssetExecutionContext, config: GeneratorConfig, project: ProjectResource,
                     teacher: TeacherResource, trivia_seeds: pd.DataFrame,
                     base_model: pd.DataFrame) -> dg.Output[pd.DataFrame]:

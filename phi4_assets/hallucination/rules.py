@@ -69,6 +69,10 @@ _COUNTRY_RE = re.compile(r"\b(" + "|".join(sorted(map(re.escape, _COUNTRY_TO_GRO
 _ANSWERABLE_AFTER_SWAP = re.compile(r"\b(capital|largest city|currency|official language|flag|population|"
                                     r"national|border|located|which country|what country)\b", re.IGNORECASE)
 _YEAR_RE = re.compile(r"\b(1[0-9]{3}|20[0-2][0-9])\b")
+# A four-digit number that a number word leads into is a quantity, not a year: "the number 1000 in
+# Roman numerals" -> "973" or "the base-10 logarithm of 1000" -> "987" still have an answer.
+_QUANTITY_BEFORE_RE = re.compile(r"\b(number|numeral|logarithm of|root of|square of|cube of|factorial of|"
+                                 r"plus|minus|times|divided by|multiplied by)\s*$", re.IGNORECASE)
 _QUOTED_RE = re.compile(r"([\"'\u2018\u201c])([A-Z][^\"'\u2019\u201d]{2,60})([\"'\u2019\u201d])")
 _NAME_RE = re.compile(r"(?<![\"'\w])((?:[A-Z][a-z]+\.? )(?:(?:de|da|van|von|le|la|del) )?[A-Z][a-z]+(?:-[A-Z][a-z]+)?)\b")
 _NOT_NAME_START = {"What", "Which", "Who", "Whom", "Whose", "When", "Where", "Why", "How", "In", "On", "At",
@@ -161,7 +165,7 @@ def _title_swap(question: str, rng: random.Random):
 
 def _year_shift(question: str, rng: random.Random):
     m = _YEAR_RE.search(question)
-    if not m:
+    if not m or _QUANTITY_BEFORE_RE.search(question[:m.start()]):
         return None
     year = int(m.group(1))
     shifted = year + rng.choice([-1, 1]) * rng.randint(7, 40)
