@@ -47,6 +47,10 @@ def test_math_oracle_compares_numbers_exactly():
     ("The answer is a tricky one, but (B) fits.", None),  # the article "a" is not choice A
     ("A cat is an animal, so ...", None), ("A. Paris is the capital", "A"),
     ("B and C are both plausible", None), ("None of them.", None), ("", None),
+    # Muddled: two stated letters, or the options echoed after a leading one.
+    ("The answer is A. Or maybe the answer is B.", None), ("Answer: C ... Answer: C", "C"),
+    ("A) Rome\nB) Paris\nC) Berlin\nD) Madrid", None), ("(A) Rome (B) Paris", None),
+    ("A) Rome, since it was the capital of the empire (A) is right", "A"),
 ])
 def test_choice_extraction(text, letter):
     assert extract_choice(text) == letter

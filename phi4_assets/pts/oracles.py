@@ -49,14 +49,26 @@ _CHOICE_STATED = re.compile(r"(?i:answer\s*(?:is|:))[\s:*(]*([ABCD])\b")
 _CHOICE_LEADING = re.compile(r"^\s*(?:\*\*)?\(?([ABCD])(?:\)|\.|:|\*\*|\s*$)")
 
 
+_OPTION_MARK = re.compile(r"(?:^|\s)\(?([ABCD])\)")
+
+
 def extract_choice(text: str) -> str | None:
-    """The letter a multiple-choice response picks: the last "answer is X" / "Answer: X", else
-    a leading "B)", "(B)", "B.", "**B**" or a lone letter. "A cat ..." is not choice A."""
-    stated = _CHOICE_STATED.findall(text or "")
+    """The letter a multiple-choice response picks: the letter of its "answer is X" / "Answer: X",
+    else a leading "B)", "(B)", "B.", "**B**" or a lone letter. "A cat ..." is not choice A.
+
+    A muddled response picks nothing: one that states two different letters ("the answer is A ...
+    the answer is B"), or one that opens with "A)" and goes on to list other options ("A) Rome
+    B) Paris C) ..."): echoing the options is not choosing the first. A response that states one
+    letter after opening with another ("A) looks right, but no: the answer is C") picks the stated one."""
+    text = text or ""
+    stated = {letter.upper() for letter in _CHOICE_STATED.findall(text)}
     if stated:
-        return stated[-1].upper()
-    m = _CHOICE_LEADING.match(text or "")
-    return m.group(1) if m else None
+        return stated.pop() if len(stated) == 1 else None
+    m = _CHOICE_LEADING.match(text)
+    if not m:
+        return None
+    others = {letter for letter in _OPTION_MARK.findall(text[m.end():])} - {m.group(1)}
+    return None if others else m.group(1)
 
 
 def mcq_oracle(response: str, key: str) -> bool:
