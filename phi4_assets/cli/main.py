@@ -16,11 +16,26 @@ from ..config.profiles import load_profile
 from ..config.settings import Paths
 
 
+def _runtime(device: str) -> dict:
+    """Where the policy would run: the profile's ``device`` resolved, the dtype there, and torch's view."""
+    import torch
+
+    from ..core.hardware import preferred_dtype_name, resolve_device
+
+    try:
+        resolved = resolve_device(device)
+    except RuntimeError as e:
+        return {"device": device, "error": str(e), "torch": torch.__version__, "cuda_available": False}
+    return {"device": resolved, "dtype": preferred_dtype_name(resolved), "torch": torch.__version__,
+            "cuda_available": torch.cuda.is_available(),
+            "gpu": torch.cuda.get_device_name(0) if resolved == "cuda" else None}
+
+
 def _info(args: argparse.Namespace) -> int:
     profile = load_profile(args.profile)
     paths = Paths.from_env()
     info = {"version": __version__, "profile": dataclasses.asdict(profile),
-            "paths": {k: str(v) for k, v in dataclasses.asdict(paths).items()}}
+            "paths": {k: str(v) for k, v in dataclasses.asdict(paths).items()}, "runtime": _runtime(profile.device)}
     print(json.dumps(info, indent=2))
     return 0
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from ..core.hardware import DEVICES
+
 log = logging.getLogger(__name__)
 
 TINY_MODEL = "tiny-random-llama"
@@ -82,6 +84,9 @@ class Profile:
     # Where bubblewrap cannot run, judge untrusted code with the sandbox's in-process audit hook
     # alone (warned once) rather than refuse (pts/sandbox.py). Off on `full`.
     sandbox_allow_fallback: bool = True
+    # Where the policy samples and is evaluated in-process: auto (a GPU where torch sees one, else
+    # the CPU), cpu, or cuda (an error without a GPU). Training places itself (TRL / accelerate).
+    device: str = "auto"
     # Local data files in the project's JSONL schemas (None: the shipped files under data/).
     data_files: dict[str, str] = field(default_factory=dict)
     # Hallucination mitigation (report App. A.1).
@@ -284,7 +289,7 @@ RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
     "teacher_timeout_s": ((lambda v: v > 0), "> 0"),
     "bogus_min_quality": _between(1, 5),
 }
-CHOICES = {"teacher_max_tokens_param": ("auto", "max_tokens", "max_completion_tokens")}
+CHOICES = {"teacher_max_tokens_param": ("auto", "max_tokens", "max_completion_tokens"), "device": DEVICES}
 PRICE_KEYS = ("input", "output")  # teacher_prices: USD per 1M prompt / completion tokens
 TRAIN_FIELDS = ("sft_train", "dpo_train", "dpo2_train")
 

@@ -70,7 +70,8 @@ def stage_evaluations(context: dg.AssetExecutionContext, project: ProjectResourc
     context.log.info(f"stage {stage}: evaluating {model.path} on {len(items)} items, grader {grader.name}")
     per_item, aggregates = evaluate_model(model.path, items, grader=grader, batch_size=settings.eval_batch_size,
                                           max_new_tokens=settings.eval_max_new_tokens or None, logger=context.log,
-                                          sandbox_allow_fallback=settings.sandbox_allow_fallback)
+                                          sandbox_allow_fallback=settings.sandbox_allow_fallback,
+                                          device=settings.device)
     per_item.insert(0, "stage", stage)
     per_item.insert(1, "model_version", model.data_version)
     per_item["id"] = per_item["id"].astype(str)

@@ -104,7 +104,7 @@ def policy_answer_samples(context: dg.AssetExecutionContext, config: SamplingCon
     shard = context.partition_key
     questions = _shard_questions(trivia_seeds, shard, project)
     policy = ModelRef.from_frame(base_model)
-    model, tokenizer = load_policy(policy.path)
+    model, tokenizer = load_policy(policy.path, device=settings.device)
     texts = [chat_prompt(tokenizer, q) for q in questions["question"]]
     context.log.info(f"shard {shard}: sampling {k} answers for {len(texts)} questions from {policy.path}")
     samples = sample_responses(model, tokenizer, texts, k, temperature=temperature, max_new_tokens=max_new,

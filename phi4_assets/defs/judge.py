@@ -62,8 +62,8 @@ JUDGE_DPO_PAIRS = table_schema(
                      "safety_refuse_over_comply, benign_answer_over_refusal, chat, ... (mixed-in: their own kind)"))
 
 
-def _from_model(context, ref: ModelRef, prompts: list[dict], max_new_tokens: int) -> list[dict]:
-    model, tokenizer = load_policy(ref.path)
+def _from_model(context, ref: ModelRef, prompts: list[dict], max_new_tokens: int, device: str) -> list[dict]:
+    model, tokenizer = load_policy(ref.path, device=device)
     texts = [chat_prompt(tokenizer, p["prompt"]) for p in prompts]
     context.log.info(f"{ref.name}: sampling one response to each of {len(texts)} prompts")
     samples = sample_responses(model, tokenizer, texts, 1, temperature=0.7, max_new_tokens=max_new_tokens,
@@ -100,7 +100,8 @@ def judge_candidates(context: dg.AssetExecutionContext, project: ProjectResource
     checks = oracles.oracles_for(settings.sandbox_allow_fallback)
     for source in settings.judge_sources:
         if cand.source_kind(source) == "model":
-            made = _from_model(context, ModelRef.from_frame(models[source]), prompts, settings.judge_response_tokens)
+            made = _from_model(context, ModelRef.from_frame(models[source]), prompts, settings.judge_response_tokens,
+                               settings.device)
         else:
             made, meta = _from_endpoint(context, teacher, base, source, prompts, settings.judge_response_tokens)
             teacher_meta.update(meta)

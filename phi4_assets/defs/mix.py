@@ -75,7 +75,7 @@ def mix_pairs(name: str, *, group: str, start: str, stage: str) -> dg.AssetsDefi
                    sft_dataset: pd.DataFrame):
         settings = project.settings()
         policy = ModelRef.from_frame(start)
-        model, tokenizer = load_policy(policy.path)
+        model, tokenizer = load_policy(policy.path, device=settings.device)
 
         def encode(text: str) -> list[int]:
             return tokenizer(text, add_special_tokens=False)["input_ids"]

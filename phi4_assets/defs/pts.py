@@ -65,7 +65,7 @@ def _oracle(domain: str, problem: dict, allow_fallback: bool):
 
 def _sampler(project: ProjectResource, policy: ModelRef, domain: str) -> RolloutSampler:
     settings = project.settings()
-    model, tokenizer = load_policy(policy.path)
+    model, tokenizer = load_policy(policy.path, device=settings.device)
     return RolloutSampler(model, tokenizer, temperature=settings.pts_temperature,
                           max_new_tokens=settings.pts_max_new_tokens[domain],
                           batch_size=min(16, settings.pts_rollouts))

@@ -107,7 +107,8 @@ def greedy_generate(model, tokenizer, prompts: Sequence[str], *, max_new_tokens:
     done = generated = 0
     for start in range(0, len(order), batch_size):
         batch = order[start:start + batch_size]
-        enc = tokenizer([prompts[i] for i in batch], return_tensors="pt", padding=True, add_special_tokens=False)
+        enc = tokenizer([prompts[i] for i in batch], return_tensors="pt", padding=True,
+                        add_special_tokens=False).to(model.device)
         with torch.inference_mode():
             ids = model.generate(**enc, do_sample=False, max_new_tokens=max_new_tokens,
                                  pad_token_id=tokenizer.pad_token_id)
@@ -153,14 +154,14 @@ def evaluate_model(model_dir: str, items: pd.DataFrame | Iterable[Mapping[str, A
                    grader: Grader | None = None, benchmarks: Sequence[str] | None = None,
                    max_new_tokens: Mapping[str, int] | None = None, batch_size: int = 8, logger: Any = None,
                    n_boot: int = 2000, seed: int = 0,
-                   sandbox_allow_fallback: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+                   sandbox_allow_fallback: bool = True, device: str = "auto") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Answer every item greedily with the model in ``model_dir``, grade, and aggregate.
 
     ``items``: ``eval_sets`` rows (id, benchmark, question, answer, aliases, bogus, choices,
     tests, entry_point, category). ``grader`` grades simpleqa (default ``RuleGrader``);
     the other benchmarks use the PTS oracles. ``max_new_tokens`` overrides
     ``DEFAULT_MAX_NEW_TOKENS`` per benchmark; ``sandbox_allow_fallback`` goes to the code
-    oracle (``pts.oracles.code_oracle``). Returns (per-item rows with ``ITEM_COLUMNS``,
+    oracle (``pts.oracles.code_oracle``); ``device`` to ``load_policy``. Returns (per-item rows with ``ITEM_COLUMNS``,
     aggregates with ``metrics.AGGREGATE_COLUMNS``).
 
     Per-item ``grade``: A / B / C for simpleqa, "pass" / "fail" for mcq, math and code,
@@ -181,7 +182,7 @@ def evaluate_model(model_dir: str, items: pd.DataFrame | Iterable[Mapping[str, A
     if not by_benchmark:
         raise ValueError(f"no items to evaluate for benchmark(s) {', '.join(wanted)}")
 
-    model, tokenizer = load_policy(str(model_dir))
+    model, tokenizer = load_policy(str(model_dir), device=device)
     logger.info(f"evaluating {model_dir} on {', '.join(f'{b} ({len(rs)})' for b, rs in by_benchmark.items())}")
     out: list[dict] = []
     for benchmark, bench_items in by_benchmark.items():

@@ -1,7 +1,8 @@
 """Sampling the policy in-process: many chat prompts, several samples each, in batches.
 
-Left-padded batches with ``num_return_sequences`` (one prefill per prompt, k samples), bf16
-where the CPU has native bf16, fp32 otherwise. Seeded per batch, so a re-run reproduces.
+Left-padded batches with ``num_return_sequences`` (one prefill per prompt, k samples), on the
+profile's ``device`` (``auto``: a GPU where one is visible), bf16 on a GPU or a CPU with native
+bf16, fp32 otherwise. Seeded per batch, so a re-run on the same device reproduces.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.hardware import preferred_dtype_name
+from ..core.hardware import preferred_dtype_name, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -24,16 +25,19 @@ class Sample:
     finished: bool  # ended with the end-of-turn token (not cut at max_new_tokens)
 
 
-def load_policy(model_dir: str, dtype: str | None = None):
+def load_policy(model_dir: str, dtype: str | None = None, device: str = "auto"):
+    """(model, tokenizer) for generation: the model on ``device`` (``resolve_device``) in ``dtype``
+    (default: ``preferred_dtype_name`` for that device), in eval mode; the tokenizer pads left."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    dtype = dtype or preferred_dtype_name()
+    device = resolve_device(device)
+    dtype = dtype or preferred_dtype_name(device)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype))
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype)).to(device)
     model.eval()
     return model, tokenizer
 
@@ -57,7 +61,7 @@ def sample_responses(model, tokenizer, prompts: Sequence[str], k: int, *, temper
     last_report = started
     for b, start in enumerate(range(0, len(prompts), batch_prompts)):
         batch = list(prompts[start:start + batch_prompts])
-        enc = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False)
+        enc = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
         torch.manual_seed(seed * 1_000_003 + b)
         with torch.inference_mode():
             ids = model.generate(**enc, do_sample=True, temperature=temperature, top_p=top_p,

@@ -57,7 +57,7 @@ class RolloutSampler:
     @torch.inference_mode()
     def sample_response(self, context: list[int], seed: int) -> SampledResponse:
         torch.manual_seed(seed)
-        ids = torch.tensor([context])
+        ids = torch.tensor([context], device=self.model.device)
         out = self.model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=True,
                                   temperature=self.temperature, top_p=self.top_p, max_new_tokens=self.max_new_tokens,
                                   pad_token_id=self.tokenizer.pad_token_id, output_scores=True,
@@ -75,7 +75,7 @@ class RolloutSampler:
         from transformers import DynamicCache
 
         torch.manual_seed(seed)
-        ctx = torch.tensor([context])
+        ctx = torch.tensor([context], device=self.model.device)
         cache = DynamicCache()
         if len(context) > 1:  # cache all but the last token: generate() feeds the rest
             self.model(ctx[:, :-1], past_key_values=cache, use_cache=True)
