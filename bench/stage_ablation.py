@@ -14,8 +14,9 @@ models go to a scratch directory. Each variant trains for a few minutes on 2 cor
 
 Variants: all, main_only (the PTS or judge pairs alone), mix_only (the mixed-in unknown + safety
 pairs alone), no_safety (neither kind of safety pair), no_hallucination (no A.1 pair), no_harmful
-(no "refuse > comply" pair), no_bogus (no "bogus refusal > answer" pair). ``none`` is always
-printed first: ``sft_model`` itself.
+(no "refuse > comply" pair), no_bogus (no "bogus refusal > answer" pair); and the stage's main pairs with its mix drawn again
+from its pool (``dpo1_mix_pairs`` / ``dpo2_mix_pairs``) by each ``balance`` of ``training.mix.pick``:
+mix:directions, mix:kinds, mix:pool. ``none`` is always printed first: ``sft_model`` itself.
 """
 
 from __future__ import annotations
@@ -36,11 +37,13 @@ from phi4_assets.evaluation.rule_grader import RuleGrader  # noqa: E402
 from phi4_assets.evaluation.runner import evaluate_model  # noqa: E402
 from phi4_assets.config.profiles import load_profile  # noqa: E402
 from phi4_assets.training.dpo import train_dpo  # noqa: E402
+from phi4_assets.training.mix import BALANCES, stage_mix  # noqa: E402
 
 SAFETY_KINDS = ("safety_refuse_over_comply", "benign_answer_over_refusal")
 A1_KINDS = ("answer_over_refusal", "refusal_over_wrong", "bogus_refusal_over_answer")
 MAIN_SOURCES = {"dpo1": lambda s: s.str.startswith("pts"), "dpo2": lambda s: s == "judge"}
 STAGES = {"dpo1": ("pts_dpo_pairs", "dpo_train"), "dpo2": ("judge_dpo_pairs", "dpo2_train")}
+POOLS = {"dpo1": ("dpo1_mix_pairs", "pts_mix_share"), "dpo2": ("dpo2_mix_pairs", "judge_mix_share")}
 VARIANTS = {
     "all": lambda p, main: p,
     "main_only": lambda p, main: p[main(p["source"])],
@@ -49,7 +52,17 @@ VARIANTS = {
     "no_hallucination": lambda p, main: p[~p["kind"].isin(A1_KINDS)],
     "no_harmful": lambda p, main: p[p["kind"] != "safety_refuse_over_comply"],
     "no_bogus": lambda p, main: p[p["kind"] != "bogus_refusal_over_answer"],
+    **{f"mix:{b}": None for b in BALANCES},  # drawn again from the pool (``_redrawn``)
 }
+
+
+def _redrawn(pairs, stage: str, pool, balance: str, profile):
+    """The stage's main pairs and its mix drawn again from ``pool`` by ``balance``."""
+    import pandas as pd
+    ours = pairs[MAIN_SOURCES[stage](pairs["source"])]
+    share = getattr(profile, POOLS[stage][1])
+    mix = pd.DataFrame(stage_mix(pool, len(ours), share, profile.mix_floor, balance))
+    return pd.concat([ours, mix], ignore_index=True)
 
 
 def _row(name: str, pairs: int, kinds: str, graded, seconds: float) -> str:
@@ -72,9 +85,11 @@ def main() -> int:
     table, settings_field = STAGES[args.stage]
     with duckdb.connect(args.warehouse, read_only=True) as con:
         pairs = con.execute(f"SELECT * FROM phi4.{table}").fetchdf()
+        pool = con.execute(f"SELECT * FROM phi4.{POOLS[args.stage][0]}").fetchdf()
         sft = con.execute("SELECT path FROM phi4.sft_model").fetchall()[0][0]
         items = con.execute("SELECT * FROM phi4.eval_sets WHERE benchmark = 'simpleqa'").fetchdf()
-    settings = settings_from(getattr(load_profile(args.profile), settings_field))
+    profile = load_profile(args.profile)
+    settings = settings_from(getattr(profile, settings_field))
     log = logging.getLogger("stage_ablation")
     scratch = Path(tempfile.mkdtemp(prefix="stage_ablation_"))
     print(f"{args.stage} from {sft} on subsets of {len(pairs)} {table}; SimpleQA {len(items)} items; "
@@ -85,7 +100,8 @@ def main() -> int:
     graded, _ = evaluate_model(sft, items, grader=RuleGrader(), batch_size=16, logger=log)
     print(_row("none (`sft_model`)", 0, "", graded, time.monotonic() - started), flush=True)
     for name in args.variants or list(VARIANTS):
-        rows = VARIANTS[name](pairs, MAIN_SOURCES[args.stage])
+        rows = (_redrawn(pairs, args.stage, pool, name.split(":")[1], profile)
+                if name.startswith("mix:") else VARIANTS[name](pairs, MAIN_SOURCES[args.stage]))
         kinds = ", ".join(f"{k} {n}" for k, n in rows["kind"].value_counts().sort_index().items())
         started = time.monotonic()
         out = scratch / name

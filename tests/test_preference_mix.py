@@ -1,5 +1,7 @@
 """The "unknown + safety" mix of each DPO stage: counts, kinds in turn, distinct stages."""
 
+from collections import Counter
+
 import pandas as pd
 import pytest
 
@@ -33,6 +35,32 @@ def test_every_kind_takes_its_turn():
     assert len(pick(pairs, 20)) == 20
     assert sum(p.startswith("answer") for p in pick(pairs, 20)) == 2
     assert pick(pairs, 6) == picked  # the same pairs every time
+
+
+def test_the_three_balances_of_a_mix():
+    pairs = _pairs({"answer_over_refusal": 38, "refusal_over_wrong": 15, "bogus_refusal_over_answer": 7,
+                    "benign_answer_over_refusal": 35, "safety_refuse_over_comply": 29})
+    count = lambda ids: Counter(p.rsplit("-", 1)[0] for p in ids)  # noqa: E731
+    # By direction: 6 answer, 6 decline (3 real + 3 bogus: the two decline kinds alternate), 6 + 6 safety.
+    assert count(pick(pairs, 24, "directions")) == {"answer_over_refusal": 6, "refusal_over_wrong": 3,
+                                      "bogus_refusal_over_answer": 3, "benign_answer_over_refusal": 6,
+                                      "safety_refuse_over_comply": 6}
+    # By kind (the default), the decline direction gets two turns to the answer direction's one.
+    assert count(pick(pairs, 24)) == count(pick(pairs, 24, "kinds")) == {"answer_over_refusal": 5, "refusal_over_wrong": 5,
+                                               "bogus_refusal_over_answer": 5, "benign_answer_over_refusal": 5,
+                                               "safety_refuse_over_comply": 4}
+    # In the pool's proportions (124 pairs, 24 taken; largest remainder).
+    assert count(pick(pairs, 24, "pool")) == {"answer_over_refusal": 7, "refusal_over_wrong": 3,
+                                              "bogus_refusal_over_answer": 1, "benign_answer_over_refusal": 7,
+                                              "safety_refuse_over_comply": 6}
+    # A direction whose kinds run out leaves its turns to the others.
+    few = _pairs({"answer_over_refusal": 10, "refusal_over_wrong": 1, "bogus_refusal_over_answer": 1})
+    assert count(pick(few, 8, "directions")) == {"answer_over_refusal": 6, "refusal_over_wrong": 1, "bogus_refusal_over_answer": 1}
+    assert count(pick(few, 100, "pool")) == count(pick(few, 100, "directions")) == {"answer_over_refusal": 10,
+                                                                      "refusal_over_wrong": 1,
+                                                                      "bogus_refusal_over_answer": 1}
+    with pytest.raises(ValueError, match="balance"):
+        pick(pairs, 4, "random")
 
 
 def test_the_two_stages_take_disjoint_halves_of_the_questions():

@@ -138,6 +138,11 @@ class Profile:
     judge_keep_inconsistent: bool = False  # keep pairs whose verdict flips with the order shown
     judge_mix_share: float = 0.052  # unknown + safety pairs in DPO stage 2 (report: 43,842 of ~842k)
     mix_floor: int = 24  # at least this many unknown + safety pairs per DPO stage (training.mix)
+    # How a stage's mix is drawn from its pool: each kind in turn, each direction in turn (answer
+    # what it knows, decline what it does not, refuse harmful, answer benign), or in the pool's
+    # proportions (training.mix.pick; the default is the one measured to keep the report's
+    # direction on small: BENCHMARKS.md).
+    mix_balance: str = "kinds"
     # Teacher tokens the seed generation schedule may spend per tick (estimated before running).
     schedule_token_budget: int = 200_000
     # Evaluation: items kept per benchmark of eval_sets (None: all), greedy decoding.
@@ -289,7 +294,8 @@ RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
     "teacher_timeout_s": ((lambda v: v > 0), "> 0"),
     "bogus_min_quality": _between(1, 5),
 }
-CHOICES = {"teacher_max_tokens_param": ("auto", "max_tokens", "max_completion_tokens"), "device": DEVICES}
+CHOICES = {"teacher_max_tokens_param": ("auto", "max_tokens", "max_completion_tokens"), "device": DEVICES,
+           "mix_balance": ("kinds", "directions", "pool")}
 PRICE_KEYS = ("input", "output")  # teacher_prices: USD per 1M prompt / completion tokens
 TRAIN_FIELDS = ("sft_train", "dpo_train", "dpo2_train")
 

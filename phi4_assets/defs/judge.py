@@ -278,7 +278,8 @@ def judge_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource,
                      "chosen_candidate_id": p.chosen_id, "rejected_candidate_id": p.rejected_id, "source": "judge",
                      "kind": kind})
     n_judge = len(rows)
-    for m in stage_mix(dpo2_mix_pairs, n_judge, settings.judge_mix_share, settings.mix_floor):
+    for m in stage_mix(dpo2_mix_pairs, n_judge, settings.judge_mix_share, settings.mix_floor,
+                       settings.mix_balance):
         rows.append({"prompt_id": m.pop("problem_id"), "subset": m["source"], "margin": None, "rating_id": None,
                      "chosen_candidate_id": None, "rejected_candidate_id": None, **m})
     frame = frame_of(rows, JUDGE_DPO_PAIRS)
@@ -287,7 +288,7 @@ def judge_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource,
     return dg.Output(frame, metadata=table_metadata(
         frame, ["subset", "kind", "margin", "prompt", "chosen", "rejected"], pairs_by_subset=by_subset or {"none": 0},
         pairs_by_kind=frame["kind"].value_counts().to_dict() or {"none": 0},
-        judge_pairs=n_judge, mixed_in=len(frame) - n_judge,
+        judge_pairs=n_judge, mixed_in=len(frame) - n_judge, mix_balance=settings.mix_balance,
         dropped_unacceptable_chosen=dict(unacceptable) or {"none": 0}, dropped_repeated=repeated,
         mix_share=round((len(frame) - n_judge) / len(frame), 3) if len(frame) else 0.0, rated_pairs=len(rated),
         order_inconsistent_ratings=inconsistent, keep_inconsistent=settings.judge_keep_inconsistent,

@@ -204,7 +204,7 @@ def pts_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource, p
                      "pivot_id": v.id, "problem_id": v.problem_id,
                      "p_before": v.p_before, "p_after": v.p_after, "partner_rate": pair.partner_rate})
     n_pts = len(rows)
-    mix = stage_mix(dpo1_mix_pairs, n_pts, settings.pts_mix_share, settings.mix_floor)
+    mix = stage_mix(dpo1_mix_pairs, n_pts, settings.pts_mix_share, settings.mix_floor, settings.mix_balance)
     rows += [{"prompt_token_ids": None, "pivot_id": None, "p_before": None, "p_after": None, "partner_rate": None,
               **m} for m in mix]
     frame = frame_of(rows, PTS_DPO_PAIRS)
@@ -212,7 +212,8 @@ def pts_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource, p
         frame, ["source", "kind", "chosen", "rejected", "p_before", "p_after"],
         pairs_by_source=frame["source"].value_counts().to_dict() or {"none": 0},
         pairs_by_kind=frame["kind"].value_counts().to_dict() or {"none": 0},
-        pts_pairs=n_pts, mixed_in=len(mix), mix_share=round(len(mix) / len(frame), 3) if len(frame) else 0.0,
+        pts_pairs=n_pts, mixed_in=len(mix), mix_balance=settings.mix_balance,
+        mix_share=round(len(mix) / len(frame), 3) if len(frame) else 0.0,
         pivots_without_partner=no_partner,
         **column_lineage({"prompt_token_ids": [("pivotal_tokens", "prompt_ids"), ("pivotal_tokens", "prefix_ids")],
                           # The pivot token is one side; the other is a first token of the rollouts

@@ -7,10 +7,19 @@ The report mixes hallucination ("unknown") and safety pairs into both DPO stages
   ``floor``. At the report's scale the share decides; on a small run it would round to one or two
   pairs out of a few dozen, which is a nominal mix, not a dose: the floor keeps calibration and
   safety in the gradient of every stage. Never more than are available.
-- **Which**: every kind gets its turn (answer > decline, decline > wrong, refuse harmful > comply,
-  answer benign > refuse, in name order), so a small dose still pushes both ways: answering what
-  the model knows and declining what it does not. Within a kind, pairs come in a fixed
-  pseudo-random order (a hash of the id).
+- **Which** (``balance``, the profile's ``mix_balance``): by default every *kind* gets its turn
+  (answer > decline, decline > wrong on a real question, decline > answer on a bogus one, refuse
+  harmful > comply, answer benign > refuse, in name order), so a small dose pushes both ways:
+  answering what the model knows and declining what it does not. Two of the three trivia kinds
+  push toward declining, so turns by kind weigh declining 2:1; ``balance="directions"`` gives
+  each direction one turn (1:1) and ``balance="pool"`` follows the pool's own counts. Measured on
+  the small run (``bench/stage_ablation.py --stage dpo1 mix:kinds mix:directions mix:pool``,
+  BENCHMARKS.md): from one ``sft_model`` (SimpleQA incorrect 27.6%), turns by kind took stage 1
+  to 17.1% incorrect and kept 94% of its correct answers; turns by direction took it *up* to
+  40.6% incorrect (and bogus questions refused from 70.9% down to 47.3%). A single "correct
+  answer > refusal" pair moves a 135M policy further than a "refusal > wrong" pair does, so the
+  2:1 of turns by kind is the balance that keeps the report's direction here. Within a kind,
+  pairs come in a fixed pseudo-random order (a hash of the id).
 - **Distinct per stage**: each stage draws its pairs from its own half of the seed questions and
   safety prompts (``stage_half``), sampled from the model that stage trains (``defs/mix.py``).
 """
@@ -54,27 +63,67 @@ def stage_half(ids: Iterable[str], stage: str) -> list[str]:
     return ordered[:half] if stage == "dpo1" else ordered[half:]
 
 
-def pick(kinds: Iterable[tuple[str, str]], n: int) -> list[str]:
-    """``n`` ids from (id, kind) pairs, kinds in turn (in name order); within a kind, in hash order."""
+# The direction each kind pushes the policy (``balance="directions"``).
+DIRECTIONS = {"answer_over_refusal": "answer", "refusal_over_wrong": "decline",
+              "bogus_refusal_over_answer": "decline", "benign_answer_over_refusal": "answer_benign",
+              "safety_refuse_over_comply": "refuse_harmful"}
+BALANCES = ("kinds", "directions", "pool")
+
+
+def _in_turns(queues: dict[str, list[str]], n: int) -> list[str]:
+    """Up to ``n`` ids, one from each queue in turn (a queue that runs out leaves its turns)."""
+    out: list[str] = []
+    while len(out) < n and any(queues.values()):
+        for key in queues:
+            if queues[key] and len(out) < n:
+                out.append(queues[key].pop(0))
+    return out
+
+
+def _in_proportion(queues: dict[str, list[str]], n: int) -> list[str]:
+    """``n`` ids, each queue's share of them its share of all ids (largest remainder)."""
+    total = sum(len(q) for q in queues.values())
+    n = min(n, total)
+    if n == 0:
+        return []
+    exact = {k: n * len(q) / total for k, q in queues.items()}
+    take = {k: int(v) for k, v in exact.items()}
+    for k in sorted(exact, key=lambda k: (take[k] - exact[k], k))[:n - sum(take.values())]:
+        take[k] += 1
+    return [i for k, q in queues.items() for i in q[:take[k]]]
+
+
+def pick(kinds: Iterable[tuple[str, str]], n: int, balance: str = "kinds") -> list[str]:
+    """``n`` ids from (id, kind) pairs. ``balance``: ``kinds`` (each kind in turn), ``directions``
+    (each direction in turn, its kinds in turn within it; a kind with no direction is a direction
+    of its own) or ``pool`` (each kind in proportion to its pairs). Directions and kinds go in
+    name order; within a kind, ids go in hash order."""
+    if balance not in BALANCES:
+        raise ValueError(f"balance must be one of {BALANCES}; got {balance!r}")
     queues: dict[str, list[str]] = {}
     for pair_id, kind in kinds:
         queues.setdefault(kind, []).append(pair_id)
     queues = {kind: sorted(ids, key=_stable) for kind, ids in sorted(queues.items())}
-    out: list[str] = []
-    while len(out) < n and any(queues.values()):
-        for kind in queues:
-            if queues[kind] and len(out) < n:
-                out.append(queues[kind].pop(0))
-    return out
+    if balance == "pool":
+        return _in_proportion(queues, n)
+    if balance == "kinds":
+        return _in_turns(queues, n)
+    groups: dict[str, list[str]] = {}
+    for kind in queues:
+        groups.setdefault(DIRECTIONS.get(kind, kind), []).append(kind)
+    # A direction's queue interleaves its kinds, so within it they too take turns.
+    return _in_turns({d: _in_turns({k: queues[k] for k in ks}, sum(len(queues[k]) for k in ks))
+                      for d, ks in sorted(groups.items())}, n)
 
 
-def stage_mix(pool: pd.DataFrame, n_main: int, share: float, floor: int) -> list[dict]:
+def stage_mix(pool: pd.DataFrame, n_main: int, share: float, floor: int,
+              balance: str = "kinds") -> list[dict]:
     """The mixed-in rows of one stage (``MIX_COLUMNS``) from its pool (``dpo1_mix_pairs`` /
-    ``dpo2_mix_pairs``): ``mix_count`` of them, kinds in turn."""
+    ``dpo2_mix_pairs``): ``mix_count`` of them, picked by ``balance`` (``pick``)."""
     n = mix_count(n_main, share, len(pool), floor)
     if n == 0:
         return []
-    chosen = pick(zip(pool["id"], pool["kind"]), n)
+    chosen = pick(zip(pool["id"], pool["kind"]), n, balance)
     rows = pool.set_index("id").loc[chosen].reset_index()
     return [{c: _token_ids(r[c]) if c.endswith("token_ids") else r[c] for c in MIX_COLUMNS}
             for r in rows.to_dict("records")]
