@@ -63,3 +63,19 @@ def test_phi4_info_says_where_the_policy_runs(capsys):
     assert runtime["device"] == resolve_device("auto")
     assert runtime["dtype"] == preferred_dtype_name(runtime["device"])
     assert runtime["torch"] == torch.__version__
+
+
+def test_the_gpu_smoke_bench_runs_its_steps_where_the_suite_runs(tiny_model_dir):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "bench" / "gpu_smoke.py"
+    done = subprocess.run([sys.executable, str(script), "--model", str(tiny_model_dir), "--problems", "1",
+                           "--rollouts", "2", "--tokens", "6"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout
+    assert ("GPU: " in out) if torch.cuda.is_available() else ("no GPU" in out)
+    table = [line for line in out.splitlines() if line.startswith("| ") and "seconds" not in line]
+    assert [line.split(" | ")[0] for line in table] == ["| load the policy", "| sample 4 x 4 chat responses",
+                                                        "| PTS on 1 math problems", "| one DPO step (4 pairs)"]
