@@ -254,6 +254,33 @@ def test_a1_pairs_follow_the_samples_of_the_model_given():
     assert (right["chosen_from"], right["rejected_from"], right["p_correct"]) == ("ref-q-right", "refusal-q-right", 1.0)
 
 
+def test_a_question_the_base_model_knew_keeps_its_answer_pair_when_the_stage_model_declines_it():
+    S = decision.Sample
+    questions = {"q-hidden": "What is the capital of France?", "q-declined": "Obscure?", "q-seen": "Who painted it?"}
+    samples = {  # the stage's model: declines, or one odd wrong answer; never right
+        "q-hidden": [S("h1", 0, "I can't answer that", "Uncertain"), S("h2", 1, "L'Etoile is the capital", "False")],
+        "q-declined": [S("u1", 0, "I don't know.", "Uncertain")],
+        "q-seen": [S("v1", 0, "Vermeer.", "True")],
+    }
+    keys = {"q-hidden": ["Paris"], "q-declined": ["X"], "q-seen": ["Vermeer"]}
+    answers = {q: (f"The correct answer is {keys[q][0]}.", f"ref-{q}") for q in questions}
+    refusals = {q: ("I am not sure about that", f"refusal-{q}") for q in questions}
+    args = (questions, samples, answers, refusals, str.split, " ".join)
+    without = {(r["question_id"], r["kind"]) for r in decision.a1_pairs(*args, n_tokens=5, keys=keys)}
+    assert without == {("q-hidden", "refusal_over_wrong"), ("q-seen", "answer_over_refusal")}
+    tally = Counter()
+    rows = decision.a1_pairs(*args, n_tokens=5, keys=keys, tally=tally, known={"q-hidden", "q-declined", "q-seen"})
+    got = {(r["question_id"], r["kind"]): r for r in rows}
+    # Known to the base model: "answer > refusal" too (the reference answer), beside its "refusal > wrong".
+    assert set(got) == without | {("q-hidden", "answer_over_refusal"), ("q-declined", "answer_over_refusal")}
+    hidden = got[("q-hidden", "answer_over_refusal")]
+    assert (hidden["chosen"], hidden["chosen_from"]) == ("The correct answer is Paris.", "ref-q-hidden")
+    assert hidden["p_correct"] == 0.0 and tally == {"known_not_shown": 2}
+    assert decision.follows_a1("answer_over_refusal", samples["q-hidden"], known=True)
+    assert not decision.follows_a1("answer_over_refusal", samples["q-hidden"])
+    assert not decision.follows_a1("refusal_over_wrong", samples["q-declined"], known=True)
+
+
 @pytest.mark.parametrize("opening, committed", [
     ("The answer is Istanbul.", True),  # a wrong candidate within the first tokens
     ("That would be Elizabeth I", True),

@@ -5,6 +5,7 @@ import dagster as dg
 from phi4_assets.defs import mix, pts, sft, sources
 from phi4_assets.defs.resources import build_resources
 from phi4_assets.pts.memo import EstimateMemo
+from phi4_assets.training.mix import stage_half
 from scripted import ALL, run_all
 
 
@@ -69,3 +70,25 @@ def test_pts_group_materializes_and_resumes_from_the_memo(state, stub_teacher, t
                            resources=resources, instance=instance)
     meta = again.get_asset_materialization_events()[1].event_specific_data.materialization.metadata
     assert meta["rollouts_sampled"].value == 0 and meta["memo_hits"].value >= 2
+
+    # With a1_known_from_base, a question the base model got right keeps its "answer > refusal"
+    # pair whatever the starting model's own samples say (hallucination.decision, ``known``). The
+    # random tiny model is never right, so one of its answer checks is marked right by hand.
+    before = set(hallucination.loc[hallucination["kind"] == "answer_over_refusal", "problem_id"])
+    import duckdb
+    with duckdb.connect(str(state.warehouse)) as con:
+        real = [q for (q,) in con.execute("SELECT target_id FROM phi4.refusals WHERE NOT bogus").fetchall()]
+        hidden = sorted(set(stage_half(real, "dpo1")) - before)[0]
+        con.execute("UPDATE phi4.answer_checks SET matches_key = 'True' WHERE question_id = ? AND sample_index = 0",
+                    [hidden])
+    config.write_text("[profile]\npts_window = [0.0, 1.0]\na1_known_from_base = true\n")
+    known_run = dg.materialize(assets, selection=[mix.dpo1_mix_pairs.key], resources=build_resources(),
+                               instance=instance)
+    known_pool = known_run.output_for_node("dpo1_mix_pairs")
+    known_meta = known_run.get_asset_materialization_events()[0].event_specific_data.materialization.metadata
+    assert [e.passed for e in known_run.get_asset_check_evaluations()] == [True]
+    assert known_meta["a1_known_from_base"].value is True and known_meta["known_from_base"].value == 1
+    answered = known_pool[known_pool["kind"] == "answer_over_refusal"]
+    assert set(answered["problem_id"]) == before | {hidden}
+    row = answered[answered["problem_id"] == hidden].iloc[0]
+    assert row["chosen_from"].startswith("ref") and row["grades"].startswith("True 0 /")

@@ -93,6 +93,9 @@ class Profile:
     hallucination_seeds: int | None = 128  # trivia seeds used (None: all)
     shard_size: int = 64  # seed questions per partition of the generation assets
     answer_samples: int = 8  # policy samples per question
+    # A DPO stage's A.1 pairs treat a question the base model got right at least once as known,
+    # even where the stage's own model now declines it every time (hallucination.decision).
+    a1_known_from_base: bool = False
     answer_temperature: float = 0.8
     answer_max_tokens: int = 48
     usually_right: float = 0.5  # p_correct at or above this: the policy is "usually right"

@@ -64,15 +64,17 @@ def mix_pairs(name: str, *, group: str, start: str, stage: str) -> dg.AssetsDefi
               metadata=schema_metadata(MIX_PAIRS),
               check_specs=[dg.AssetCheckSpec(f"{name}_follow_a1", asset=name, description=(
                   "A.1's rule over the starting model's own grades: \"answer > refusal\" only for a question it "
-                  "got right at least once, \"refusal > wrong\" only for one it got wrong at least once."))],
+                  "got right at least once (or, with a1_known_from_base, the base model did), \"refusal > wrong\" "
+                  "only for one it got wrong at least once."))],
               description=f"The hallucination and safety pairs mixed into DPO {stage}, from ``{start}``'s own "
                           f"samples on the stage's half of the seed questions and safety prompts.",
               ins={"start": dg.AssetIn(start), "reference_answers": dg.AssetIn(partition_mapping=ALL_SHARDS),
-                   "refusals": dg.AssetIn(partition_mapping=ALL_SHARDS)})
+                   "refusals": dg.AssetIn(partition_mapping=ALL_SHARDS),
+                   "answer_checks": dg.AssetIn(partition_mapping=ALL_SHARDS)})
     def _mix_pairs(context: dg.AssetExecutionContext, project: ProjectResource, teacher: TeacherResource,
                    start: pd.DataFrame, base_model: pd.DataFrame, trivia_seeds: pd.DataFrame,
                    reference_answers: pd.DataFrame, refusals: pd.DataFrame, safety_prompts: pd.DataFrame,
-                   sft_dataset: pd.DataFrame):
+                   sft_dataset: pd.DataFrame, answer_checks: pd.DataFrame):
         settings = project.settings()
         policy = ModelRef.from_frame(start)
         model, tokenizer = load_policy(policy.path, device=settings.device)
@@ -96,6 +98,11 @@ def mix_pairs(name: str, *, group: str, start: str, stage: str) -> dg.AssetsDefi
                                                   trivia_seeds, ModelRef.from_frame(base_model))
         by_question = graded_samples(pd.DataFrame(graded), frame)
         full_text = dict(zip(frame["id"], frame["text"]))
+        # The base model's A.1 grades (``answer_checks``): with ``a1_known_from_base``, a question it
+        # got right counts as known even where this model now declines it every time.
+        base_right = set(answer_checks.loc[answer_checks["matches_key"] == "True", "question_id"]) \
+            if settings.a1_known_from_base and len(answer_checks) else set()
+        known = base_right & set(qids)
         rows, tally = [], Counter()
         for row in decision.a1_pairs(
                 questions={q: seeds.loc[q]["question"] for q in qids}, samples=by_question,
@@ -103,7 +110,7 @@ def mix_pairs(name: str, *, group: str, start: str, stage: str) -> dg.AssetsDefi
                 refusals={r.target_id: (r.refusal, r.id) for r in real.itertuples()},
                 encode=encode,
                 decode=tokenizer.decode, n_tokens=settings.dpo_tokens,
-                keys={q: seed_keys(seeds.loc[q]) for q in qids}, tally=tally):
+                keys={q: seed_keys(seeds.loc[q]) for q in qids}, tally=tally, known=known):
             qid, sample = row.pop("question_id"), full_text.get(row["rejected_from"])
             if row["chosen_from"] in full_text:  # the model's own right answer, not a reference answer
                 row["chosen_from"] = None
@@ -157,12 +164,13 @@ def mix_pairs(name: str, *, group: str, start: str, stage: str) -> dg.AssetsDefi
             out, ["kind", "prompt", "chosen", "rejected", "grades"],
             pairs_by_kind=out["kind"].value_counts().to_dict() or {"none": 0}, model=policy.path,
             questions=len(qids), bogus_questions=len(bogus_ids), safety_prompts=len(prompts),
+            a1_known_from_base=settings.a1_known_from_base, known_from_base=len(known),
             answer_check_requests=n_requests, a1_pairs_tally=dict(tally) or {"none": 0},
             bogus_pairs_tally=dict(bogus_tally) or {"none": 0},
             **batch.stats.as_metadata(),
             sample_grades=pd.Series([g["matches_key"] for g in graded]).value_counts().to_dict() or {"none": 0}))
         against = [r["id"] for r in rows if r["source"] == "hallucination" and not decision.follows_a1(
-            r["kind"], by_question[r["problem_id"]])]
+            r["kind"], by_question[r["problem_id"]], known=r["problem_id"] in known)]
         yield dg.AssetCheckResult(check_name=f"{name}_follow_a1", passed=not against, metadata={
             "hallucination_pairs": sum(r["source"] == "hallucination" for r in rows), "against_a1": len(against),
             "ids": ", ".join(against[:10])})

@@ -13,6 +13,15 @@
   answer, kind ``bogus_refusal_over_answer``. The report lists bogus questions only in the SFT
   data; without these pairs the DPO stages see "decline" only on real questions the policy gets
   wrong, and on the small run stage 1 took the bogus questions refused from 64% (SFT) to 31%.
+- Knowledge a declining policy hides (``known``): A.1 reads "the policy knows it" from its
+  right samples. A DPO stage re-samples the model it trains, which after SFT declines many
+  questions every time; a decline says nothing about what the model knows, so a question the
+  base model got right but the stage's model now always declines would get no "answer >
+  refusal" pair, only "refusal > wrong" from its odd wrong sample, and each stage would decline
+  more of what the base model knew (seen on the small run: stage 2's pair for "What is the
+  capital of France?", which the base model got right 6 of 8 times, was "I can't answer that" >
+  "L'Étoile"). ``known`` names the questions to treat as right at least once whatever this
+  policy's samples say (the profile's ``a1_known_from_base``: those the base model got right).
 """
 
 from __future__ import annotations
@@ -161,12 +170,13 @@ class Sample:
     grade: str
 
 
-def follows_a1(kind: str, samples: list[Sample]) -> bool:
+def follows_a1(kind: str, samples: list[Sample], known: bool = False) -> bool:
     """Whether a pair of ``kind`` may exist for a question with these graded samples (A.1's rule;
-    a bogus question's pair needs a committed answer, graded False by ``bogus_grade``)."""
+    a bogus question's pair needs a committed answer, graded False by ``bogus_grade``; ``known``:
+    the question counts as right at least once, see the module docstring)."""
     if kind == BOGUS_KIND:
         kind = "refusal_over_wrong"
-    return kind in dpo_pair_kinds(_stats("", samples))
+    return kind in dpo_pair_kinds(_stats("", samples)) or (known and kind == "answer_over_refusal")
 
 
 def bogus_grade(question: str, text: str) -> str:
@@ -205,7 +215,7 @@ def _stats(question_id: str, samples: list[Sample]) -> QuestionStats:
 def a1_pairs(questions: dict[str, str], samples: dict[str, list[Sample]], answers: dict[str, tuple[str, str]],
              refusals: dict[str, tuple[str, str]], encode: Callable[[str], list[int]],
              decode: Callable[[list[int]], str], n_tokens: int = DPO_TOKENS, *, keys: dict[str, list[str]],
-             tally: Counter | None = None) -> list[dict]:
+             tally: Counter | None = None, known: Iterable[str] = ()) -> list[dict]:
     """App. A.1's DPO pairs over graded samples of one policy.
 
     ``questions``: question id -> text; ``samples``: question id -> its graded samples;
@@ -217,10 +227,12 @@ def a1_pairs(questions: dict[str, str], samples: dict[str, list[Sample]], answer
     tokens already commit to a wrong answer (``commits_to_wrong_answer``), and no pair where none
     does. Both are judged against the question's ``keys`` (answer and aliases). Both sides are
     cut to their first ``n_tokens`` tokens; a pair identical after the cut, or a question without
-    a refusal, gives none. ``tally``, when given, counts what was skipped or kept as is, by
-    reason. Rows: prompt, chosen, rejected, *_token_ids, kind, question_id, p_correct, chosen_from,
+    a refusal, gives none. A question in ``known`` that this policy never got right still gets
+    "reference answer > refusal" (tallied ``known_not_shown``). ``tally``, when given, counts what
+    was skipped or kept as is, by reason. Rows: prompt, chosen, rejected, *_token_ids, kind, question_id, p_correct, chosen_from,
     rejected_from (no ``id``: the caller names rows)."""
     tally = tally if tally is not None else Counter()
+    known = set(known)
     rows = []
     for qid in sorted(samples):
         graded = samples[qid]
@@ -229,7 +241,11 @@ def a1_pairs(questions: dict[str, str], samples: dict[str, list[Sample]], answer
             tally["no_refusal"] += 1
             continue
         refusal, refusal_id = refusals[qid]
-        for kind in dpo_pair_kinds(stats):
+        kinds = dpo_pair_kinds(stats)
+        if qid in known and "answer_over_refusal" not in kinds and qid in answers:
+            tally["known_not_shown"] += 1
+            kinds = ["answer_over_refusal", *kinds]
+        for kind in kinds:
             if kind == "answer_over_refusal":
                 right = [s for s in graded if s.grade == "True"]
                 offered = ([answers[qid]] if qid in answers else []) + [
