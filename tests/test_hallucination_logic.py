@@ -256,13 +256,14 @@ def test_a1_pairs_follow_the_samples_of_the_model_given():
 
 def test_a_question_the_base_model_knew_keeps_its_answer_pair_when_the_stage_model_declines_it():
     S = decision.Sample
-    questions = {"q-hidden": "What is the capital of France?", "q-declined": "Obscure?", "q-seen": "Who painted it?"}
+    questions = {"q-hidden": "What is the capital of France?", "q-declined": "What is the capital of Norway?",
+                 "q-seen": "Who painted it?"}
     samples = {  # the stage's model: declines, or one odd wrong answer; never right
         "q-hidden": [S("h1", 0, "I can't answer that", "Uncertain"), S("h2", 1, "L'Etoile is the capital", "False")],
         "q-declined": [S("u1", 0, "I don't know.", "Uncertain")],
         "q-seen": [S("v1", 0, "Vermeer.", "True")],
     }
-    keys = {"q-hidden": ["Paris"], "q-declined": ["X"], "q-seen": ["Vermeer"]}
+    keys = {"q-hidden": ["Paris"], "q-declined": ["Oslo"], "q-seen": ["Vermeer"]}
     answers = {q: (f"The correct answer is {keys[q][0]}.", f"ref-{q}") for q in questions}
     refusals = {q: ("I am not sure about that", f"refusal-{q}") for q in questions}
     args = (questions, samples, answers, refusals, str.split, " ".join)
