@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..core.hardware import DEVICES
+from ..training.mix import BALANCES
 
 log = logging.getLogger(__name__)
 
@@ -298,7 +299,7 @@ RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
     "bogus_min_quality": _between(1, 5),
 }
 CHOICES = {"teacher_max_tokens_param": ("auto", "max_tokens", "max_completion_tokens"), "device": DEVICES,
-           "mix_balance": ("kinds", "directions", "pool")}
+           "mix_balance": BALANCES}
 PRICE_KEYS = ("input", "output")  # teacher_prices: USD per 1M prompt / completion tokens
 TRAIN_FIELDS = ("sft_train", "dpo_train", "dpo2_train")
 

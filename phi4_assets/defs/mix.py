@@ -100,9 +100,9 @@ def mix_pairs(name: str, *, group: str, start: str, stage: str) -> dg.AssetsDefi
         full_text = dict(zip(frame["id"], frame["text"]))
         # The base model's A.1 grades (``answer_checks``): with ``a1_known_from_base``, a question it
         # got right counts as known even where this model now declines it every time.
-        base_right = set(answer_checks.loc[answer_checks["matches_key"] == "True", "question_id"]) \
-            if settings.a1_known_from_base and len(answer_checks) else set()
-        known = base_right & set(qids)
+        base = decision.question_stats(zip(answer_checks["question_id"], answer_checks["matches_key"])) \
+            if settings.a1_known_from_base else {}
+        known = {q for q in qids if q in base and base[q].n_correct >= 1}
         rows, tally = [], Counter()
         for row in decision.a1_pairs(
                 questions={q: seeds.loc[q]["question"] for q in qids}, samples=by_question,

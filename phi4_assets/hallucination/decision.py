@@ -75,10 +75,11 @@ def needs_refusal(stats: QuestionStats) -> bool:
     return stats.n_samples > 0
 
 
-def dpo_pair_kinds(stats: QuestionStats) -> list[str]:
-    """``answer_over_refusal`` if right at least once; ``refusal_over_wrong`` if wrong at least once."""
+def dpo_pair_kinds(stats: QuestionStats, known: bool = False) -> list[str]:
+    """``answer_over_refusal`` if right at least once (or ``known``: see the module docstring);
+    ``refusal_over_wrong`` if wrong at least once."""
     kinds = []
-    if stats.n_correct >= 1:
+    if stats.n_correct >= 1 or known:
         kinds.append("answer_over_refusal")
     if stats.n_incorrect >= 1:
         kinds.append("refusal_over_wrong")
@@ -176,7 +177,7 @@ def follows_a1(kind: str, samples: list[Sample], known: bool = False) -> bool:
     the question counts as right at least once, see the module docstring)."""
     if kind == BOGUS_KIND:
         kind = "refusal_over_wrong"
-    return kind in dpo_pair_kinds(_stats("", samples)) or (known and kind == "answer_over_refusal")
+    return kind in dpo_pair_kinds(_stats("", samples), known)
 
 
 def bogus_grade(question: str, text: str) -> str:
@@ -241,11 +242,9 @@ def a1_pairs(questions: dict[str, str], samples: dict[str, list[Sample]], answer
             tally["no_refusal"] += 1
             continue
         refusal, refusal_id = refusals[qid]
-        kinds = dpo_pair_kinds(stats)
-        if qid in known and "answer_over_refusal" not in kinds and qid in answers:
+        if qid in known and stats.n_correct == 0 and qid in answers:
             tally["known_not_shown"] += 1
-            kinds = ["answer_over_refusal", *kinds]
-        for kind in kinds:
+        for kind in dpo_pair_kinds(stats, qid in known):
             if kind == "answer_over_refusal":
                 right = [s for s in graded if s.grade == "True"]
                 offered = ([answers[qid]] if qid in answers else []) + [
