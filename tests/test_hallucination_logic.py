@@ -426,3 +426,29 @@ def test_bogus_pairs_prefer_the_refusal_to_the_commonest_committed_answer_and_sk
     assert all(r["p_correct"] == 0.0 for r in rows)
     assert decision.follows_a1("bogus_refusal_over_answer", samples["b1"])
     assert not decision.follows_a1("bogus_refusal_over_answer", samples["b2"])
+
+
+def test_a_bogus_pair_never_rejects_the_answer_to_the_real_question_it_was_perturbed_from():
+    # Year-shifted from "Which French emperor was defeated at the Battle of Waterloo in 1815?".
+    questions = {"w": "Which French emperor was defeated at the Battle of Waterloo in 1829?",
+                 "j": "What was the first permanent English settlement in North America, founded in 1627?"}
+    samples = {
+        # The commonest committed answer is the real question's key; the next one is a plain fabrication.
+        "w": decision.graded_bogus_samples(questions["w"], [
+            ("s1", "Napoleon Bonaparte was defeated there."), ("s2", "Napoleon Bonaparte was defeated there."),
+            ("s3", "Louis Philippe was defeated there."), ("s4", "I am not sure.")]),
+        # Every committed answer names the real settlement (an alias): no pair at all.
+        "j": decision.graded_bogus_samples(questions["j"], [
+            ("s5", "Jamestown Colony, in Virginia."), ("s6", "Jamestown Colony, in Virginia.")]),
+    }
+    assert [s.grade for s in samples["w"]] == ["False", "False", "False", "Uncertain"]
+    refusals = {q: ("I know of no such thing.", f"refusal-{q}") for q in questions}
+    originals = {"w": ["Napoleon Bonaparte", "Napoleon"], "j": ["Jamestown", "Jamestown Colony"]}
+    tally = Counter()
+    rows = decision.bogus_pairs(questions, samples, refusals, str.split, " ".join, n_tokens=3, tally=tally,
+                                original_keys=originals)
+    assert [(r["question_id"], r["rejected"], r["rejected_from"]) for r in rows] == [("w", "Louis Philippe was", "s3")]
+    assert tally == {"names_the_original_key": 4}
+    # Without the originals, the key itself is what the pair would teach the policy to withhold.
+    unguarded = decision.bogus_pairs(questions, samples, refusals, str.split, " ".join, n_tokens=3)
+    assert [(r["question_id"], r["rejected_from"]) for r in unguarded] == [("j", "s5"), ("w", "s1")]

@@ -11,7 +11,8 @@ pair), grades the samples like ``answer_checks`` (``grade_samples``), and builds
 the reference answers and refusals already written. It also samples its starting model on its half
 of the bogus questions that have a refusal: every answer there that commits to something is wrong,
 so "bogus refusal > that answer" is A.1's "refusal > wrong" (``decision.bogus_pairs``; graded by the
-rules, as a bogus question has no key for the teacher to check against). The safety pairs come from the same model's
+rules, as a bogus question has no key for the teacher to check against), except an answer that names
+the key of the real question the bogus one was perturbed from. The safety pairs come from the same model's
 responses to the stage's half of the safety prompts (``sft.data.safety_pairs``). The pair tables of
 the stages (``pts_dpo_pairs``, ``judge_dpo_pairs``) take their dose from here
 (``training.mix.stage_mix``)."""
@@ -60,7 +61,7 @@ def _grades(samples: list[decision.Sample]) -> str:
 def mix_pairs(name: str, *, group: str, start: str, stage: str) -> dg.AssetsDefinition:
     """The mix pair asset ``name`` of DPO ``stage`` ("dpo1" / "dpo2"), sampled from the model asset ``start``."""
 
-    @dg.asset(name=name, group_name=group, pool="duckdb", kinds={"pytorch", "duckdb"}, code_version="3",
+    @dg.asset(name=name, group_name=group, pool="duckdb", kinds={"pytorch", "duckdb"}, code_version="4",
               metadata=schema_metadata(MIX_PAIRS),
               check_specs=[dg.AssetCheckSpec(f"{name}_follow_a1", asset=name, description=(
                   "A.1's rule over the starting model's own grades: \"answer > refusal\" only for a question it "
@@ -135,8 +136,9 @@ def mix_pairs(name: str, *, group: str, start: str, stage: str) -> dg.AssetsDefi
         for row in decision.bogus_pairs(
                 {b: bogus_text[b] for b in bogus_ids}, {b: by_question[b] for b in bogus_ids},
                 {r.target_id: (r.refusal, r.id) for r in bogus.itertuples()},
-                encode=encode,
-                decode=tokenizer.decode, n_tokens=settings.dpo_tokens, tally=bogus_tally):
+                encode=encode, decode=tokenizer.decode, n_tokens=settings.dpo_tokens, tally=bogus_tally,
+                original_keys={r.target_id: seed_keys(seeds.loc[r.question_id]) for r in bogus.itertuples()
+                               if r.question_id in seeds.index}):
             qid = row.pop("question_id")
             rows.append({**row, "source": "hallucination", "problem_id": qid, "grades": _grades(by_question[qid]),
                          "rejected_from": None, "rejected_full": full_text[row["rejected_from"]]})

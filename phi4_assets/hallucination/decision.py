@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from ..evaluation.graders import GradeItem
 from ..evaluation.rule_grader import offered_candidates, rule_letter
 from ..core.text import normalize_answer
+from .rules import mentions_key
 
 DEFAULT_USUALLY_RIGHT = 0.5
 DPO_TOKENS = 5
@@ -195,15 +196,32 @@ def graded_bogus_samples(question: str, texts: Iterable[tuple[str, str]]) -> lis
 
 def bogus_pairs(questions: dict[str, str], samples: dict[str, list[Sample]], refusals: dict[str, tuple[str, str]],
                 encode: Callable[[str], list[int]], decode: Callable[[list[int]], str], n_tokens: int = DPO_TOKENS,
-                *, tally: Counter | None = None) -> list[dict]:
+                *, tally: Counter | None = None, original_keys: dict[str, list[str]] | None = None) -> list[dict]:
     """A.1's "refusal > wrong answer" on bogus questions (kind ``BOGUS_KIND``).
 
     ``samples``: bogus question id -> the policy's samples graded by ``graded_bogus_samples``;
     ``refusals``: bogus question id -> (text, row id) of its refusal. The rejected side is the most
     common answer whose first ``n_tokens`` tokens already commit to something (a number or a
     capitalised name the question does not contain: "The capital of Veloria is Lumen", not "The
-    capital of"). Rows as ``a1_pairs``."""
-    rows = a1_pairs(questions, samples, {}, refusals, encode, decode, n_tokens,
+    capital of"). Rows as ``a1_pairs``.
+
+    ``original_keys``: bogus question id -> the answer and aliases of the real question it was
+    perturbed from. A sample that names one is never the rejected side (tallied
+    ``names_the_original_key``, per sample): "Which French emperor was defeated at Waterloo in
+    1829?" -> "Napoleon Bonaparte" answers the real question under a shifted date, and rejecting
+    it teaches the policy to withhold "Napoleon" from Waterloo, which it knows (the report's bogus
+    questions are unanswerable, not a known question with one detail off)."""
+    tally = tally if tally is not None else Counter()
+    original_keys = original_keys or {}
+    kept = {}
+    for qid, graded in samples.items():
+        keys = original_keys.get(qid, [])
+        naming = [s for s in graded if s.grade == "False" and keys and mentions_key(s.text, keys)]
+        tally["names_the_original_key"] += len(naming)
+        kept[qid] = [s for s in graded if s not in naming]
+    if not tally["names_the_original_key"]:
+        del tally["names_the_original_key"]
+    rows = a1_pairs(questions, kept, {}, refusals, encode, decode, n_tokens,
                     keys={qid: [] for qid in samples}, tally=tally)
     return [{**row, "kind": BOGUS_KIND} for row in rows]
 
