@@ -63,6 +63,7 @@ def test_phi4_info_says_where_the_policy_runs(capsys):
     assert runtime["device"] == resolve_device("auto")
     assert runtime["dtype"] == preferred_dtype_name(runtime["device"])
     assert runtime["torch"] == torch.__version__
+    assert runtime["policy_backend"] == "transformers"
 
 
 def test_the_gpu_smoke_bench_runs_its_steps_where_the_suite_runs(tiny_model_dir):

@@ -35,7 +35,8 @@ def _info(args: argparse.Namespace) -> int:
     profile = load_profile(args.profile)
     paths = Paths.from_env()
     info = {"version": __version__, "profile": dataclasses.asdict(profile),
-            "paths": {k: str(v) for k, v in dataclasses.asdict(paths).items()}, "runtime": _runtime(profile.device)}
+            "paths": {k: str(v) for k, v in dataclasses.asdict(paths).items()},
+            "runtime": {**_runtime(profile.device), "policy_backend": profile.policy_backend}}
     print(json.dumps(info, indent=2))
     return 0
 

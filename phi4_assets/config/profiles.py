@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..core.hardware import DEVICES
+from ..models.engine import BACKENDS
 from ..training.mix import BALANCES
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,15 @@ class Profile:
     # Where the policy samples and is evaluated in-process: auto (a GPU where torch sees one, else
     # the CPU), cpu, or cuda (an error without a GPU). Training places itself (TRL / accelerate).
     device: str = "auto"
+    # What samples from the policy (answer samples, PTS, mix and judge candidates): "transformers"
+    # in-process, or "vllm": a vLLM server over the model directory, launched with ``vllm_command``
+    # ({model_dir}, {port} filled in) unless ``vllm_endpoints`` names one already serving that
+    # model asset's directory (asset name -> base URL). models.vllm_backend says why and how.
+    policy_backend: str = "transformers"
+    vllm_command: str = ("vllm serve {model_dir} --served-model-name {model_dir} --host 127.0.0.1 --port {port} "
+                         "--enable-prefix-caching --seed 0")
+    vllm_endpoints: dict[str, str] = field(default_factory=dict)
+    vllm_startup_timeout_s: float = 900.0
     # Local data files in the project's JSONL schemas (None: the shipped files under data/).
     data_files: dict[str, str] = field(default_factory=dict)
     # Hallucination mitigation (report App. A.1).
@@ -296,10 +306,11 @@ RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
                                    "sft_max_decline_share", "pts_gap", "pts_window")},
     **{f: _between(0, 1, high_open=True) for f in ("pts_mix_share", "judge_mix_share")},
     "teacher_timeout_s": ((lambda v: v > 0), "> 0"),
+    "vllm_startup_timeout_s": ((lambda v: v > 0), "> 0"),
     "bogus_min_quality": _between(1, 5),
 }
 CHOICES = {"teacher_max_tokens_param": ("auto", "max_tokens", "max_completion_tokens"), "device": DEVICES,
-           "mix_balance": BALANCES}
+           "mix_balance": BALANCES, "policy_backend": BACKENDS}
 PRICE_KEYS = ("input", "output")  # teacher_prices: USD per 1M prompt / completion tokens
 TRAIN_FIELDS = ("sft_train", "dpo_train", "dpo2_train")
 

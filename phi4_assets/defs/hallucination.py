@@ -9,13 +9,14 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from .placement import POLICY_STEP_TAGS
 from ..core.ids import row_id
 from ..core.refusal import expresses_uncertainty
 from ..core.text import normalize_question
 from ..core.warehouse import frame_of, schema_metadata, table_schema
 from ..hallucination import decision, prompts, reference, rules
 from ..hallucination import requests as requests_for
-from ..models.generation import chat_prompt, load_policy, sample_responses
+from ..models.generation import chat_prompt
 from ..models.ref import ModelRef
 from ..sources.shards import assign_shards, shard_seed
 from ..teacher.resource import TeacherResource
@@ -93,7 +94,7 @@ class SamplingConfig(dg.Config):
 # -- policy samples and answer checks ------------------------------------------------------
 
 
-@dg.asset(**_sharded(POLICY_ANSWER_SAMPLES), code_version="1")
+@dg.asset(**_sharded(POLICY_ANSWER_SAMPLES), code_version="1", op_tags=POLICY_STEP_TAGS)
 def policy_answer_samples(context: dg.AssetExecutionContext, config: SamplingConfig, project: ProjectResource,
                           trivia_seeds: pd.DataFrame, base_model: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """k sampled answers per seed question from the policy (``base_model``)."""
@@ -104,11 +105,11 @@ def policy_answer_samples(context: dg.AssetExecutionContext, config: SamplingCon
     shard = context.partition_key
     questions = _shard_questions(trivia_seeds, shard, project)
     policy = ModelRef.from_frame(base_model)
-    model, tokenizer = load_policy(policy.path, device=settings.device)
-    texts = [chat_prompt(tokenizer, q) for q in questions["question"]]
-    context.log.info(f"shard {shard}: sampling {k} answers for {len(texts)} questions from {policy.path}")
-    samples = sample_responses(model, tokenizer, texts, k, temperature=temperature, max_new_tokens=max_new,
-                               seed=config.seed + shard_seed(shard), logger=context.log)
+    with project.policy(policy.path, "base_model") as engine:
+        texts = [chat_prompt(engine.tokenizer, q) for q in questions["question"]]
+        context.log.info(f"shard {shard}: sampling {k} answers for {len(texts)} questions from {policy.path}")
+        samples = engine.sample(texts, k, temperature=temperature, max_new_tokens=max_new,
+                                seed=config.seed + shard_seed(shard), logger=context.log)
     rows = []
     for (_, q), per_question in zip(questions.iterrows(), samples):
         for i, s in enumerate(per_question):

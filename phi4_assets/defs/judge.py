@@ -10,7 +10,7 @@ from collections import Counter
 import dagster as dg
 import pandas as pd
 
-from ..models.generation import chat_prompt, load_policy, sample_responses
+from ..models.generation import chat_prompt
 from ..hallucination.prompts import ReplyError
 from ..core.ids import row_id
 from ..judge import candidates as cand
@@ -28,6 +28,7 @@ from .resources import ProjectResource
 from ..teacher.resource import TeacherResource
 from ..core.warehouse import frame_of, schema_metadata, table_schema
 from .common import TEACHER_RETRY, ask_teacher, column_lineage, shares, table_metadata
+from .placement import POLICY_STEP_TAGS
 from .training import dpo_model
 
 GROUP = "judge"
@@ -62,12 +63,12 @@ JUDGE_DPO_PAIRS = table_schema(
                      "safety_refuse_over_comply, benign_answer_over_refusal, chat, ... (mixed-in: their own kind)"))
 
 
-def _from_model(context, ref: ModelRef, prompts: list[dict], max_new_tokens: int, device: str) -> list[dict]:
-    model, tokenizer = load_policy(ref.path, device=device)
-    texts = [chat_prompt(tokenizer, p["prompt"]) for p in prompts]
-    context.log.info(f"{ref.name}: sampling one response to each of {len(texts)} prompts")
-    samples = sample_responses(model, tokenizer, texts, 1, temperature=0.7, max_new_tokens=max_new_tokens,
-                               seed=0, logger=context.log)
+def _from_model(context, project: ProjectResource, ref: ModelRef, prompts: list[dict],
+                max_new_tokens: int) -> list[dict]:
+    with project.policy(ref.path, ref.name) as engine:
+        texts = [chat_prompt(engine.tokenizer, p["prompt"]) for p in prompts]
+        context.log.info(f"{ref.name}: sampling one response to each of {len(texts)} prompts")
+        samples = engine.sample(texts, 1, temperature=0.7, max_new_tokens=max_new_tokens, seed=0, logger=context.log)
     return [{"generator": ref.name, "response": s[0].text, "truncated": not s[0].finished, "teacher_call_id": None,
              "model_version": ref.data_version, "failure": None if s[0].text else "empty"} for s in samples]
 
@@ -83,7 +84,7 @@ def _from_endpoint(context, teacher: TeacherResource, base: ModelRef, source: st
     return rows, batch.stats.as_metadata(f"teacher_{source}_")
 
 
-@dg.asset(**_table(JUDGE_CANDIDATES), code_version="1", retry_policy=TEACHER_RETRY)
+@dg.asset(**_table(JUDGE_CANDIDATES), code_version="1", retry_policy=TEACHER_RETRY, op_tags=POLICY_STEP_TAGS)
 def judge_candidates(context: dg.AssetExecutionContext, project: ProjectResource, teacher: TeacherResource,
                      chat_prompts: pd.DataFrame, safety_prompts: pd.DataFrame, trivia_seeds: pd.DataFrame,
                      math_problems: pd.DataFrame, mcq_questions: pd.DataFrame, base_model: pd.DataFrame,
@@ -100,8 +101,8 @@ def judge_candidates(context: dg.AssetExecutionContext, project: ProjectResource
     checks = oracles.oracles_for(settings.sandbox_allow_fallback)
     for source in settings.judge_sources:
         if cand.source_kind(source) == "model":
-            made = _from_model(context, ModelRef.from_frame(models[source]), prompts, settings.judge_response_tokens,
-                               settings.device)
+            made = _from_model(context, project, ModelRef.from_frame(models[source]), prompts,
+                               settings.judge_response_tokens)
         else:
             made, meta = _from_endpoint(context, teacher, base, source, prompts, settings.judge_response_tokens)
             teacher_meta.update(meta)

@@ -22,7 +22,7 @@ from collections import Counter
 import dagster as dg
 import pandas as pd
 
-from ..models.generation import chat_prompt, load_policy, sample_responses
+from ..models.generation import chat_prompt
 from ..hallucination import decision
 from ..hallucination.requests import seed_keys
 from ..core.ids import row_id
@@ -33,6 +33,7 @@ from ..sft.data import safety_pairs
 from ..teacher.resource import TeacherResource
 from ..core.warehouse import frame_of, schema_metadata, table_schema
 from .common import table_metadata
+from .placement import POLICY_STEP_TAGS
 from .hallucination import ALL_SHARDS, grade_samples, graded_samples
 
 MIX_PAIRS = table_schema(
@@ -62,6 +63,7 @@ def mix_pairs(name: str, *, group: str, start: str, stage: str) -> dg.AssetsDefi
     """The mix pair asset ``name`` of DPO ``stage`` ("dpo1" / "dpo2"), sampled from the model asset ``start``."""
 
     @dg.asset(name=name, group_name=group, pool="duckdb", kinds={"pytorch", "duckdb"}, code_version="4",
+              op_tags=POLICY_STEP_TAGS,
               metadata=schema_metadata(MIX_PAIRS),
               check_specs=[dg.AssetCheckSpec(f"{name}_follow_a1", asset=name, description=(
                   "A.1's rule over the starting model's own grades: \"answer > refusal\" only for a question it "
@@ -78,77 +80,78 @@ def mix_pairs(name: str, *, group: str, start: str, stage: str) -> dg.AssetsDefi
                    sft_dataset: pd.DataFrame, answer_checks: pd.DataFrame):
         settings = project.settings()
         policy = ModelRef.from_frame(start)
-        model, tokenizer = load_policy(policy.path, device=settings.device)
+        with project.policy(policy.path, start) as engine:  # a launched server stops on the way out
+            tokenizer = engine.tokenizer
 
-        def encode(text: str) -> list[int]:
-            return tokenizer(text, add_special_tokens=False)["input_ids"]
-        # A.1 over the starting model: the stage's half of the questions A.1 wrote a refusal for.
-        real = refusals[~refusals["bogus"]] if len(refusals) else refusals
-        qids = stage_half(real["target_id"], stage)
-        seeds = trivia_seeds.set_index("id")
-        k = settings.answer_samples
-        context.log.info(f"{name}: sampling {policy.path} {k}x on {len(qids)} questions")
-        samples = sample_responses(model, tokenizer, [chat_prompt(tokenizer, seeds.loc[q]["question"]) for q in qids],
-                                   k, temperature=settings.answer_temperature,
-                                   max_new_tokens=settings.answer_max_tokens, seed=1, logger=context.log)
-        frame = pd.DataFrame([{"id": row_id("mixsample", policy.data_version, q, i), "question_id": q,
-                               "sample_index": i, "text": s.text}
-                              for q, per_question in zip(qids, samples) for i, s in enumerate(per_question)],
-                             columns=["id", "question_id", "sample_index", "text"])
-        graded, batch, n_requests = grade_samples(context, teacher, settings.generators["answer_check"], frame,
-                                                  trivia_seeds, ModelRef.from_frame(base_model))
-        by_question = graded_samples(pd.DataFrame(graded), frame)
-        full_text = dict(zip(frame["id"], frame["text"]))
-        # The base model's A.1 grades (``answer_checks``): with ``a1_known_from_base``, a question it
-        # got right counts as known even where this model now declines it every time.
-        base = decision.question_stats(zip(answer_checks["question_id"], answer_checks["matches_key"])) \
-            if settings.a1_known_from_base else {}
-        known = {q for q in qids if q in base and base[q].n_correct >= 1}
-        rows, tally = [], Counter()
-        for row in decision.a1_pairs(
-                questions={q: seeds.loc[q]["question"] for q in qids}, samples=by_question,
-                answers={r.question_id: (r.answer_text, r.id) for r in reference_answers.itertuples()},
-                refusals={r.target_id: (r.refusal, r.id) for r in real.itertuples()},
-                encode=encode,
-                decode=tokenizer.decode, n_tokens=settings.dpo_tokens,
-                keys={q: seed_keys(seeds.loc[q]) for q in qids}, tally=tally, known=known):
-            qid, sample = row.pop("question_id"), full_text.get(row["rejected_from"])
-            if row["chosen_from"] in full_text:  # the model's own right answer, not a reference answer
-                row["chosen_from"] = None
-            rows.append({**row, "source": "hallucination", "problem_id": qid, "grades": _grades(by_question[qid]),
-                         "rejected_from": None if sample is not None else row["rejected_from"],
-                         "rejected_full": sample})
-        # Bogus questions over the starting model: only the opening of a sample decides a pair, so
-        # samples stop after a few times the pair's tokens.
-        bogus = refusals[refusals["bogus"]] if len(refusals) else refusals
-        bogus_ids = stage_half(bogus["target_id"], stage)
-        bogus_text = dict(zip(bogus["target_id"], bogus["question"]))
-        context.log.info(f"{name}: sampling {policy.path} {k}x on {len(bogus_ids)} bogus questions")
-        bogus_samples = sample_responses(
-            model, tokenizer, [chat_prompt(tokenizer, bogus_text[b]) for b in bogus_ids], k,
-            temperature=settings.answer_temperature,
-            max_new_tokens=min(settings.answer_max_tokens, 4 * settings.dpo_tokens), seed=1, logger=context.log)
-        for b, per_question in zip(bogus_ids, bogus_samples):
-            texts = [(row_id("mixsample", policy.data_version, b, i), s.text) for i, s in enumerate(per_question)]
-            full_text.update(texts)
-            by_question[b] = decision.graded_bogus_samples(bogus_text[b], texts)
-        bogus_tally = Counter()
-        for row in decision.bogus_pairs(
-                {b: bogus_text[b] for b in bogus_ids}, {b: by_question[b] for b in bogus_ids},
-                {r.target_id: (r.refusal, r.id) for r in bogus.itertuples()},
-                encode=encode, decode=tokenizer.decode, n_tokens=settings.dpo_tokens, tally=bogus_tally,
-                original_keys={r.target_id: seed_keys(seeds.loc[r.question_id]) for r in bogus.itertuples()
-                               if r.question_id in seeds.index}):
-            qid = row.pop("question_id")
-            rows.append({**row, "source": "hallucination", "problem_id": qid, "grades": _grades(by_question[qid]),
-                         "rejected_from": None, "rejected_full": full_text[row["rejected_from"]]})
-        # Safety over the starting model: its own response to each of the stage's safety prompts.
-        half = set(stage_half(safety_prompts["id"], stage))
-        prompts = [p for p in safety_prompts.sort_values("id").to_dict("records") if p["id"] in half]
-        context.log.info(f"{name}: sampling {policy.path}'s response to {len(prompts)} safety prompts")
-        responses = sample_responses(model, tokenizer, [chat_prompt(tokenizer, p["prompt"]) for p in prompts], 1,
-                                     temperature=0.7, max_new_tokens=settings.judge_response_tokens, seed=0,
-                                     logger=context.log)
+            def encode(text: str) -> list[int]:
+                return tokenizer(text, add_special_tokens=False)["input_ids"]
+            # A.1 over the starting model: the stage's half of the questions A.1 wrote a refusal for.
+            real = refusals[~refusals["bogus"]] if len(refusals) else refusals
+            qids = stage_half(real["target_id"], stage)
+            seeds = trivia_seeds.set_index("id")
+            k = settings.answer_samples
+            context.log.info(f"{name}: sampling {policy.path} {k}x on {len(qids)} questions")
+            samples = engine.sample([chat_prompt(tokenizer, seeds.loc[q]["question"]) for q in qids], k,
+                                    temperature=settings.answer_temperature,
+                                    max_new_tokens=settings.answer_max_tokens, seed=1, logger=context.log)
+            frame = pd.DataFrame([{"id": row_id("mixsample", policy.data_version, q, i), "question_id": q,
+                                   "sample_index": i, "text": s.text}
+                                  for q, per_question in zip(qids, samples) for i, s in enumerate(per_question)],
+                                 columns=["id", "question_id", "sample_index", "text"])
+            graded, batch, n_requests = grade_samples(context, teacher, settings.generators["answer_check"], frame,
+                                                      trivia_seeds, ModelRef.from_frame(base_model))
+            by_question = graded_samples(pd.DataFrame(graded), frame)
+            full_text = dict(zip(frame["id"], frame["text"]))
+            # The base model's A.1 grades (``answer_checks``): with ``a1_known_from_base``, a question it
+            # got right counts as known even where this model now declines it every time.
+            base = decision.question_stats(zip(answer_checks["question_id"], answer_checks["matches_key"])) \
+                if settings.a1_known_from_base else {}
+            known = {q for q in qids if q in base and base[q].n_correct >= 1}
+            rows, tally = [], Counter()
+            for row in decision.a1_pairs(
+                    questions={q: seeds.loc[q]["question"] for q in qids}, samples=by_question,
+                    answers={r.question_id: (r.answer_text, r.id) for r in reference_answers.itertuples()},
+                    refusals={r.target_id: (r.refusal, r.id) for r in real.itertuples()},
+                    encode=encode,
+                    decode=tokenizer.decode, n_tokens=settings.dpo_tokens,
+                    keys={q: seed_keys(seeds.loc[q]) for q in qids}, tally=tally, known=known):
+                qid, sample = row.pop("question_id"), full_text.get(row["rejected_from"])
+                if row["chosen_from"] in full_text:  # the model's own right answer, not a reference answer
+                    row["chosen_from"] = None
+                rows.append({**row, "source": "hallucination", "problem_id": qid, "grades": _grades(by_question[qid]),
+                             "rejected_from": None if sample is not None else row["rejected_from"],
+                             "rejected_full": sample})
+            # Bogus questions over the starting model: only the opening of a sample decides a pair, so
+            # samples stop after a few times the pair's tokens.
+            bogus = refusals[refusals["bogus"]] if len(refusals) else refusals
+            bogus_ids = stage_half(bogus["target_id"], stage)
+            bogus_text = dict(zip(bogus["target_id"], bogus["question"]))
+            context.log.info(f"{name}: sampling {policy.path} {k}x on {len(bogus_ids)} bogus questions")
+            bogus_samples = engine.sample(
+                [chat_prompt(tokenizer, bogus_text[b]) for b in bogus_ids], k,
+                temperature=settings.answer_temperature,
+                max_new_tokens=min(settings.answer_max_tokens, 4 * settings.dpo_tokens), seed=1, logger=context.log)
+            for b, per_question in zip(bogus_ids, bogus_samples):
+                texts = [(row_id("mixsample", policy.data_version, b, i), s.text) for i, s in enumerate(per_question)]
+                full_text.update(texts)
+                by_question[b] = decision.graded_bogus_samples(bogus_text[b], texts)
+            bogus_tally = Counter()
+            for row in decision.bogus_pairs(
+                    {b: bogus_text[b] for b in bogus_ids}, {b: by_question[b] for b in bogus_ids},
+                    {r.target_id: (r.refusal, r.id) for r in bogus.itertuples()},
+                    encode=encode, decode=tokenizer.decode, n_tokens=settings.dpo_tokens, tally=bogus_tally,
+                    original_keys={r.target_id: seed_keys(seeds.loc[r.question_id]) for r in bogus.itertuples()
+                                   if r.question_id in seeds.index}):
+                qid = row.pop("question_id")
+                rows.append({**row, "source": "hallucination", "problem_id": qid, "grades": _grades(by_question[qid]),
+                             "rejected_from": None, "rejected_full": full_text[row["rejected_from"]]})
+            # Safety over the starting model: its own response to each of the stage's safety prompts.
+            half = set(stage_half(safety_prompts["id"], stage))
+            prompts = [p for p in safety_prompts.sort_values("id").to_dict("records") if p["id"] in half]
+            context.log.info(f"{name}: sampling {policy.path}'s response to {len(prompts)} safety prompts")
+            responses = engine.sample([chat_prompt(tokenizer, p["prompt"]) for p in prompts], 1,
+                                      temperature=0.7, max_new_tokens=settings.judge_response_tokens, seed=0,
+                                      logger=context.log)
         benign = sft_dataset[sft_dataset["kind"] == "benign_answer"]
         for row in safety_pairs(prompts, {r.source_id: (r.completion, r.id) for r in benign.itertuples()},
                                 {p["id"]: s[0].text for p, s in zip(prompts, responses)}):

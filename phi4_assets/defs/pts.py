@@ -5,12 +5,13 @@
 """
 
 import base64
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
-from ..models.generation import load_policy
 from ..core.ids import row_id
 from ..models.ref import ModelRef
 from ..training.mix import stage_mix
@@ -25,6 +26,7 @@ from ..pts.sampler import RolloutSampler
 from ..pts.search import Pivot, pivotal_token_search, two_proportion_significant
 from ..core.warehouse import frame_of, schema_metadata, table_schema
 from .common import column_lineage, table_metadata
+from .placement import POLICY_STEP_TAGS
 from .training import dpo_model
 
 GROUP = "pts"
@@ -33,7 +35,7 @@ domains = dg.StaticPartitionsDefinition(DOMAINS)
 # One run per domain in a backfill: each loads the policy and samples for minutes; the train
 # pool keeps two of them from sharing the cores, and a failed domain is retried alone.
 BY_DOMAIN = dict(group_name=GROUP, partitions_def=domains, pool="train", kinds={"pytorch", "duckdb"},
-                 backfill_policy=dg.BackfillPolicy.multi_run(1))
+                 backfill_policy=dg.BackfillPolicy.multi_run(1), op_tags=POLICY_STEP_TAGS)
 
 
 def _by_domain(schema) -> dict:
@@ -63,12 +65,14 @@ def _oracle(domain: str, problem: dict, allow_fallback: bool):
     return lambda response: check(response, problem)
 
 
-def _sampler(project: ProjectResource, policy: ModelRef, domain: str) -> RolloutSampler:
+@contextlib.contextmanager
+def _sampler(project: ProjectResource, policy: ModelRef, domain: str) -> Iterator[RolloutSampler]:
+    """The rollout sampler of the profile's policy engine (``models.engine``) over ``sft_model``."""
     settings = project.settings()
-    model, tokenizer = load_policy(policy.path, device=settings.device)
-    return RolloutSampler(model, tokenizer, temperature=settings.pts_temperature,
-                          max_new_tokens=settings.pts_max_new_tokens[domain],
-                          batch_size=min(16, settings.pts_rollouts))
+    with project.policy(policy.path, "sft_model") as engine:
+        yield engine.rollout_sampler(temperature=settings.pts_temperature,
+                                     max_new_tokens=settings.pts_max_new_tokens[domain],
+                                     batch_size=min(16, settings.pts_rollouts))
 
 
 def _inputs(context, domain, project, sft_model, math_problems, mcq_questions, trivia_seeds, code_problems):
@@ -88,21 +92,21 @@ def pts_difficulty(context: dg.AssetExecutionContext, project: ProjectResource, 
     domain = context.partition_key
     settings, problems, policy = _inputs(context, domain, project, sft_model, math_problems, mcq_questions,
                                          trivia_seeds, code_problems)
-    sampler = _sampler(project, policy, domain)
-    memo = pts_memo.memo()
-    low, high = settings.pts_window
-    rows = []
-    for i, problem in enumerate(problems):
-        estimator = PrefixEstimator(sampler, _oracle(domain, problem, settings.sandbox_allow_fallback),
-                                    sampler.prompt_ids(problem["question"]),
-                                    settings.pts_rollouts, problem["id"], policy.data_version, memo,
-                                    oracle_version=oracles.ORACLE_VERSION)
-        estimate = estimator.estimate(())
-        rows.append({"id": row_id("difficulty", policy.data_version, problem["id"], settings.pts_rollouts),
-                     "domain": domain, "problem_id": problem["id"], "question": problem["question"],
-                     "p_success": estimate.p, "rollouts": estimate.n, "successes": int(sum(estimate.outcomes)),
-                     "in_window": bool(low <= estimate.p <= high), "model_version": policy.data_version})
-        context.log.info(f"{domain} {i + 1}/{len(problems)} {problem['id']}: p={estimate.p:.2f}")
+    with _sampler(project, policy, domain) as sampler:
+        memo = pts_memo.memo()
+        low, high = settings.pts_window
+        rows = []
+        for i, problem in enumerate(problems):
+            estimator = PrefixEstimator(sampler, _oracle(domain, problem, settings.sandbox_allow_fallback),
+                                        sampler.prompt_ids(problem["question"]),
+                                        settings.pts_rollouts, problem["id"], policy.data_version, memo,
+                                        oracle_version=oracles.ORACLE_VERSION)
+            estimate = estimator.estimate(())
+            rows.append({"id": row_id("difficulty", policy.data_version, problem["id"], settings.pts_rollouts),
+                         "domain": domain, "problem_id": problem["id"], "question": problem["question"],
+                         "p_success": estimate.p, "rollouts": estimate.n, "successes": int(sum(estimate.outcomes)),
+                         "in_window": bool(low <= estimate.p <= high), "model_version": policy.data_version})
+            context.log.info(f"{domain} {i + 1}/{len(problems)} {problem['id']}: p={estimate.p:.2f}")
     frame = frame_of(rows, PTS_DIFFICULTY)
     return dg.Output(frame, metadata=table_metadata(
         frame, ["problem_id", "p_success", "in_window"], problems=len(frame), in_window=int(frame["in_window"].sum()),
@@ -121,40 +125,40 @@ def pivotal_tokens(context: dg.AssetExecutionContext, project: ProjectResource, 
     settings, problems, policy = _inputs(context, domain, project, sft_model, math_problems, mcq_questions,
                                          trivia_seeds, code_problems)
     window = set(pts_difficulty[pts_difficulty["in_window"]]["problem_id"]) if len(pts_difficulty) else set()
-    sampler = _sampler(project, policy, domain)
-    memo = pts_memo.memo()
-    n = settings.pts_rollouts
-    z = settings.pts_significance_z
-    guard = (lambda v: two_proportion_significant(v.p_before, n, v.p_after, n, z)) if z > 0 else None
-    rows, panels, calls, rollouts, memo_hits, rejected = [], [], 0, 0, 0, 0
-    for problem in (p for p in problems if p["id"] in window):
-        prompt_ids = sampler.prompt_ids(problem["question"])
-        estimator = PrefixEstimator(sampler, _oracle(domain, problem, settings.sandbox_allow_fallback), prompt_ids, n,
-                                    problem["id"], policy.data_version, memo, oracle_version=oracles.ORACLE_VERSION)
-        response = sampler.sample_response(prompt_ids, seed=1)
-        response_id = row_id("response", policy.data_version, problem["id"], response.token_ids)
-        result = pivotal_token_search(response.token_ids, response.logprobs, estimator, settings.pts_gap, guard)
-        calls += result.calls
-        rollouts += estimator.rollouts
-        memo_hits += estimator.memo_hits
-        rejected += len(result.rejected)
-        for pivot, accepted in [(v, True) for v in result.pivots] + [(v, False) for v in result.rejected]:
-            prefix = response.token_ids[:pivot.index]
-            rows.append({"id": row_id("pivot", response_id, pivot.index), "domain": domain,
-                         "problem_id": problem["id"], "response_id": response_id,
-                         "response_text": sampler.decode(response.token_ids), "index": pivot.index,
-                         "token": pivot.token, "token_text": sampler.tokenizer.decode([pivot.token]),
-                         "prefix_ids": _ints(prefix), "prefix_text": sampler.decode(prefix),
-                         "prefix_hash": prefix_hash(tuple(prefix)), "estimate_key": estimator.key(prefix),
-                         "prompt_ids": _ints(prompt_ids),
-                         "p_before": pivot.p_before, "p_after": pivot.p_after, "delta": pivot.delta,
-                         "rollouts_per_estimate": n, "accepted": accepted, "model_version": policy.data_version})
-        context.log.info(f"{problem['id']}: {len(result.pivots)} pivots ({len(result.rejected)} rejected by the "
-                         f"guard), {result.calls} estimates over {len(response.token_ids)} tokens")
-        if len(panels) < 3:
-            panels.append({"title": f"{problem['id']}: {sampler.decode(response.token_ids)[:110]!r}",
-                           "tokens": [sampler.tokenizer.decode([t]) for t in response.token_ids],
-                           "estimates": result.estimates, "pivots": {v.index: v.delta for v in result.pivots}})
+    with _sampler(project, policy, domain) as sampler:
+        memo = pts_memo.memo()
+        n = settings.pts_rollouts
+        z = settings.pts_significance_z
+        guard = (lambda v: two_proportion_significant(v.p_before, n, v.p_after, n, z)) if z > 0 else None
+        rows, panels, calls, rollouts, memo_hits, rejected = [], [], 0, 0, 0, 0
+        for problem in (p for p in problems if p["id"] in window):
+            prompt_ids = sampler.prompt_ids(problem["question"])
+            estimator = PrefixEstimator(sampler, _oracle(domain, problem, settings.sandbox_allow_fallback), prompt_ids, n,
+                                        problem["id"], policy.data_version, memo, oracle_version=oracles.ORACLE_VERSION)
+            response = sampler.sample_response(prompt_ids, seed=1)
+            response_id = row_id("response", policy.data_version, problem["id"], response.token_ids)
+            result = pivotal_token_search(response.token_ids, response.logprobs, estimator, settings.pts_gap, guard)
+            calls += result.calls
+            rollouts += estimator.rollouts
+            memo_hits += estimator.memo_hits
+            rejected += len(result.rejected)
+            for pivot, accepted in [(v, True) for v in result.pivots] + [(v, False) for v in result.rejected]:
+                prefix = response.token_ids[:pivot.index]
+                rows.append({"id": row_id("pivot", response_id, pivot.index), "domain": domain,
+                             "problem_id": problem["id"], "response_id": response_id,
+                             "response_text": sampler.decode(response.token_ids), "index": pivot.index,
+                             "token": pivot.token, "token_text": sampler.tokenizer.decode([pivot.token]),
+                             "prefix_ids": _ints(prefix), "prefix_text": sampler.decode(prefix),
+                             "prefix_hash": prefix_hash(tuple(prefix)), "estimate_key": estimator.key(prefix),
+                             "prompt_ids": _ints(prompt_ids),
+                             "p_before": pivot.p_before, "p_after": pivot.p_after, "delta": pivot.delta,
+                             "rollouts_per_estimate": n, "accepted": accepted, "model_version": policy.data_version})
+            context.log.info(f"{problem['id']}: {len(result.pivots)} pivots ({len(result.rejected)} rejected by the "
+                             f"guard), {result.calls} estimates over {len(response.token_ids)} tokens")
+            if len(panels) < 3:
+                panels.append({"title": f"{problem['id']}: {sampler.decode(response.token_ids)[:110]!r}",
+                               "tokens": [sampler.tokenizer.decode([t]) for t in response.token_ids],
+                               "estimates": result.estimates, "pivots": {v.index: v.delta for v in result.pivots}})
     frame = frame_of(rows, PIVOTAL_TOKENS)
     metadata = table_metadata(frame, ["problem_id", "index", "token_text", "p_before", "p_after", "accepted"],
                               problems_searched=len(window), pivots=int(frame["accepted"].sum()),

@@ -32,6 +32,13 @@ class ProjectResource(dg.ConfigurableResource):
     def settings(self) -> Profile:
         return load_profile(self.profile, self.config_file)
 
+    def policy(self, model_dir: str, asset: str):
+        """``with project.policy(ref.path, "sft_model") as policy: ...``: the profile's policy
+        engine over a model asset's directory (``models.engine``)."""
+        from ..models.engine import open_policy
+
+        return open_policy(model_dir, self.settings(), asset=asset)
+
     def source_files(self) -> SourceFiles:
         """Where the source tables are read from (``sources.tables``)."""
         return SourceFiles(self.settings(), Path(self.data_dir))
