@@ -302,3 +302,49 @@ def test_helm_values_limits_match_the_instance_files():
     monitoring = values["dagsterDaemon"]["runMonitoring"]
     assert monitoring["enabled"] is True
     assert monitoring["maxResumeRunAttempts"] == instance["run_monitoring"]["max_resume_run_attempts"]
+
+
+_OP_TAGS = """
+import json, definitions
+graph = definitions.defs.resolve_asset_graph()
+print(json.dumps({k.to_user_string(): dict(graph.get(k).assets_def.op.tags or {})
+                  for k in graph.get_all_asset_keys() if graph.get(k).assets_def.is_executable}))
+"""
+POLICY_STEPS = {"sft_model", "dpo1_model", "dpo2_model", "dpo2_only_model", "policy_answer_samples", "pts_difficulty",
+                "pivotal_tokens", "dpo1_mix_pairs", "dpo2_mix_pairs", "judge_candidates", "stage_evaluations"}
+
+
+def _op_tags(env: dict[str, str]) -> dict[str, dict[str, str]]:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _OP_TAGS], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, **env}, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_the_steps_that_run_the_policy_ask_kubernetes_for_a_gpu_when_the_deployment_says_so():
+    dagster_k8s = pytest.importorskip("dagster_k8s")
+    from dagster_k8s.job import get_user_defined_k8s_config
+
+    tags = _op_tags({"PHI4_K8S_STEP_GPUS": "2", "PHI4_K8S_GPU_NODE_SELECTOR": "nvidia.com/gpu.present=true"})
+    tagged = {name for name, t in tags.items() if "dagster-k8s/config" in t}
+    assert tagged == POLICY_STEPS
+    for name in tagged:  # what k8s_job_executor reads from a step's tags, through dagster-k8s's own schema
+        config = get_user_defined_k8s_config(tags[name])
+        assert config.container_config["resources"]["limits"] == {"nvidia.com/gpu": "2"}, name
+        assert config.pod_spec_config["node_selector"] == {"nvidia.com/gpu.present": "true"}, name
+    assert dagster_k8s.k8s_job_executor is not None
+    # Off by default: on a CPU-only cluster a GPU limit would leave the pods unschedulable.
+    assert not any("dagster-k8s/config" in t for t in _op_tags({"PHI4_K8S_STEP_GPUS": ""}).values())
+
+
+def test_a_bad_gpu_count_names_the_variable():
+    from phi4_assets.defs.placement import policy_step_tags
+
+    with pytest.raises(ValueError, match="PHI4_K8S_STEP_GPUS must be a whole number"):
+        policy_step_tags({"PHI4_K8S_STEP_GPUS": "one"})
+    with pytest.raises(ValueError, match="PHI4_K8S_GPU_NODE_SELECTOR must be key=value"):
+        policy_step_tags({"PHI4_K8S_STEP_GPUS": "1", "PHI4_K8S_GPU_NODE_SELECTOR": "gpu"})

@@ -19,6 +19,7 @@ from ..evaluation.metrics import aggregate
 from ..evaluation.runner import evaluate_model, select_items
 from ..models.ref import ModelRef
 from ..core.reporting import markdown_table
+from .placement import POLICY_STEP_TAGS
 from .resources import ProjectResource
 from ..teacher.resource import TeacherResource
 from ..evaluation.runner import ITEM_TYPES
@@ -47,7 +48,7 @@ SIMPLEQA_EVOLUTION = table_schema(stage="VARCHAR", source=("VARCHAR", "ours | re
 # One run per stage in a backfill: each stage loads a different model; a stage whose model is
 # not trained yet fails alone while the others complete.
 @dg.asset(group_name=GROUP, partitions_def=stages, pool="train", kinds={"pytorch", "duckdb"}, code_version="2",
-          backfill_policy=dg.BackfillPolicy.multi_run(1),
+          backfill_policy=dg.BackfillPolicy.multi_run(1), op_tags=POLICY_STEP_TAGS,
           metadata=schema_metadata(STAGE_EVALUATIONS, partition_expr="stage"))
 def stage_evaluations(context: dg.AssetExecutionContext, project: ProjectResource, teacher: TeacherResource,
                       eval_sets: pd.DataFrame, base_model: pd.DataFrame, sft_model: pd.DataFrame,

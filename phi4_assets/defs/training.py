@@ -16,9 +16,10 @@ from ..training.settings import TrainSettings, split_settings
 from ..training.dpo import train_dpo
 from ..core.warehouse import schema_metadata
 from .common import TRAINING_RETRY
+from .placement import POLICY_STEP_TAGS
 
 TRAIN = dict(pool="train", kinds={"pytorch", "huggingface"}, metadata=schema_metadata(MODEL_REF_SCHEMA),
-             retry_policy=TRAINING_RETRY)
+             retry_policy=TRAINING_RETRY, op_tags=POLICY_STEP_TAGS)
 
 
 def retrain_when_data_changes(data_asset: str) -> dg.AutomationCondition:
