@@ -64,7 +64,14 @@ def test_a_killed_training_run_resumes_from_its_last_checkpoint(tiny_model_dir, 
     assert is_complete(tmp_path / "models" / "sft_model" / "v1")
 
 
-def test_sft_and_a_dpo_stage_materialize_on_tiny(state, stub_teacher):
+@pytest.mark.parametrize("launcher", ["inprocess", "accelerate"])
+def test_sft_and_a_dpo_stage_materialize_on_tiny(state, stub_teacher, launcher, tmp_path, monkeypatch):
+    """In the asset's process, and launched: ``accelerate launch`` on 2 CPU processes (DDP over
+    gloo) through Dagster Pipes, with the same metadata."""
+    if launcher == "accelerate":
+        config = tmp_path / "phi4.toml"
+        config.write_text('[profile]\ntrain_launcher = "accelerate"\ntrain_processes = 2\n')
+        monkeypatch.setenv("PHI4_CONFIG", str(config))
     from phi4_assets.defs import sft, sources
     from phi4_assets.defs.resources import build_resources
     from phi4_assets.defs.training import TRAIN, dpo_stage, settings_from
@@ -76,7 +83,7 @@ def test_sft_and_a_dpo_stage_materialize_on_tiny(state, stub_teacher):
                        sft_model: pd.DataFrame,
                        hallucination_dpo_pairs: pd.DataFrame) -> dg.Output[pd.DataFrame]:
         return dpo_stage(context, model_store, "tiny_dpo_model", ModelRef.from_frame(sft_model),
-                         hallucination_dpo_pairs, settings_from(project.settings().dpo_train))
+                         hallucination_dpo_pairs, settings_from(project.settings().dpo_train), project.settings())
 
     instance = dg.DagsterInstance.ephemeral()
     run_all(instance)
@@ -100,9 +107,13 @@ def test_sft_and_a_dpo_stage_materialize_on_tiny(state, stub_teacher):
     for name in ("sft_model", "tiny_dpo_model"):
         m = {k: v.value for k, v in meta[name].items()}
         assert m["steps"] == 2 and m["tokens"] > 0 and m["tokens_per_s"] > 0 and m["wall_s"] > 0, (name, m)
+        assert m["processes"] == (2 if launcher == "accelerate" else 1), (name, m)
         assert math.isfinite(m["final_loss"]), (name, m)
         assert "data:image/png;base64," in m["loss_curve"], name
         assert m["path"] == ModelRef.from_frame(result.output_for_node(name)).path, name
+    # Progress reaches the run's log from the trainer (in the asset's process, or the main training process via Pipes).
+    progress = [e.user_message for e in instance.all_logs(result.run_id) if e.user_message.startswith("step 2/2")]
+    assert len(progress) >= 2, progress  # one per model
     assert math.isfinite(meta["tiny_dpo_model"]["reward_margin"].value)
     assert 0.0 <= meta["tiny_dpo_model"]["reward_accuracy"].value <= 1.0
     assert meta["sft_model"]["examples"].value == len(data)  # SFT trained on every row of sft_dataset

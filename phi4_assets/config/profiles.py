@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from ..core.hardware import DEVICES
 from ..models.engine import BACKENDS
+from ..training.launch import LAUNCHERS
 from ..training.mix import BALANCES
 
 log = logging.getLogger(__name__)
@@ -164,6 +165,12 @@ class Profile:
         "simpleqa": None, "mcq": 60, "math": 60, "code": 20, "safety": None})
     eval_batch_size: int = 16
     eval_max_new_tokens: dict[str, int] = field(default_factory=dict)  # per benchmark (empty: the runner's)
+    # Where the model assets train: "inprocess" (TRL in the asset's process) or "accelerate":
+    # ``accelerate launch --num_processes train_processes [--config_file accelerate_config_file]``
+    # through Dagster Pipes (DDP; DeepSpeed or FSDP from the config file). training.launch says how.
+    train_launcher: str = "inprocess"
+    train_processes: int = 2
+    accelerate_config_file: str | None = None
     # Training knobs (phi4_assets.training.common.TrainSettings fields) per stage.
     sft_train: dict = field(default_factory=lambda: {"learning_rate": 3e-5, "num_train_epochs": 1.0,
                                                      "per_device_train_batch_size": 8})
@@ -296,7 +303,7 @@ RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
                                  "answer_max_tokens", "dpo_tokens", "sft_chat_prompts", "sft_response_tokens",
                                  "pts_rollouts", "pts_max_new_tokens", "pts_min_partner_rollouts",
                                  "judge_response_tokens", "judge_verdict_tokens", "judge_teacher_pairs",
-                                 "eval_batch_size", "eval_max_new_tokens")},
+                                 "eval_batch_size", "eval_max_new_tokens", "train_processes")},
     **{f: _at_least(0) for f in ("teacher_max_retries", "pts_problems", "judge_prompts", "judge_subset_ratio",
                                  "judge_min_accuracy_margin", "judge_min_overall_margin", "mix_floor",
                                  "schedule_token_budget", "pts_significance_z", "sft_mix", "eval_limits")},
@@ -310,7 +317,7 @@ RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
     "bogus_min_quality": _between(1, 5),
 }
 CHOICES = {"teacher_max_tokens_param": ("auto", "max_tokens", "max_completion_tokens"), "device": DEVICES,
-           "mix_balance": BALANCES, "policy_backend": BACKENDS}
+           "mix_balance": BALANCES, "policy_backend": BACKENDS, "train_launcher": LAUNCHERS}
 PRICE_KEYS = ("input", "output")  # teacher_prices: USD per 1M prompt / completion tokens
 TRAIN_FIELDS = ("sft_train", "dpo_train", "dpo2_train")
 

@@ -12,9 +12,8 @@ from .resources import ModelStoreResource, ProjectResource
 from ..sft.data import (cap_declines, chat_prompt_selection, mix_by_shares, response_request, sft_target,
                         template_safety_refusal)
 from ..teacher.resource import TeacherResource
-from ..training.sft import train_sft
 from .common import TEACHER_RETRY, ask_teacher, table_metadata
-from .training import TRAIN, retrain_when_data_changes, settings_from, train_model_asset
+from .training import TRAIN, retrain_when_data_changes, settings_from, train_model_asset, trainer
 
 GROUP = "sft"
 
@@ -117,8 +116,9 @@ def sft_model(context: dg.AssetExecutionContext, config: TrainConfig, project: P
               sft_dataset: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """SFTTrainer from ``base_model`` on ``sft_dataset`` (completion-only loss). bf16 autocast
     where the CPU has native bf16, fp32 otherwise; full fine-tuning unless ``lora_r`` is set."""
-    settings = settings_from(project.settings().sft_train, config.overrides, stage="sft_train")
+    profile = project.settings()
+    settings = settings_from(profile.sft_train, config.overrides, stage="sft_train")
     parent = ModelRef.from_frame(base_model)
-    rows = sft_dataset[["prompt", "completion"]].to_dict(orient="records")
     return train_model_asset(context, model_store, "sft_model", parent, sft_dataset[["id", "prompt", "completion"]],
-                             settings, lambda out, work: train_sft(parent.path, rows, out, work, settings, context.log))
+                             settings, trainer(context, profile, "sft", parent.path,
+                                               sft_dataset[["prompt", "completion"]], settings))

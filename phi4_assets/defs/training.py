@@ -14,6 +14,8 @@ from .resources import ModelStoreResource, ProjectResource
 from ..training.common import clear_work_dir, write_training_record
 from ..training.settings import TrainSettings, split_settings
 from ..training.dpo import train_dpo
+from ..training.launch import accelerate_command, read_result, write_job
+from ..training.sft import train_sft
 from ..core.warehouse import schema_metadata
 from .common import TRAINING_RETRY
 from .placement import POLICY_STEP_TAGS
@@ -40,6 +42,28 @@ def settings_from(profile_settings: dict, overrides: dict | None = None, stage: 
     """The settings of the profile's ``stage`` table (``sft_train``, ``dpo_train``, ``dpo2_train``)
     with a run's ``overrides``: ``TrainSettings`` fields, and any field of the stage's TRL config."""
     return TrainSettings(**split_settings(stage, {**profile_settings, **(overrides or {})}))
+
+
+def trainer(context: dg.AssetExecutionContext, profile, kind: str, model_dir: str, data: pd.DataFrame,
+            settings: TrainSettings) -> Callable[[Path, Path], dict]:
+    """``train(out_dir, work_dir)`` for ``train_model_asset``: TRL in this process, or, with the
+    profile's ``train_launcher = "accelerate"``, ``accelerate launch`` on ``train_processes``
+    processes through Dagster Pipes (``training.launch``): the main process's progress lines
+    arrive in this step's log, and its result is read back from the job folder."""
+    if profile.train_launcher == "inprocess":
+        rows = data.to_dict(orient="records")
+        if kind == "sft":
+            return lambda out, work: train_sft(model_dir, rows, out, work, settings, context.log)
+        return lambda out, work: train_dpo(model_dir, rows, out, work, settings, context.log)
+
+    def launched(out_dir: Path, work_dir: Path) -> dict:
+        job = write_job(Path(work_dir) / "job", kind, model_dir, data, out_dir, work_dir, settings)
+        command = accelerate_command(job, profile.train_processes, profile.accelerate_config_file)
+        context.log.info(f"launching {kind} on {profile.train_processes} processes: {' '.join(command)}")
+        dg.PipesSubprocessClient().run(context=context, command=command)
+        return read_result(job.parent)
+
+    return launched
 
 
 def train_model_asset(context: dg.AssetExecutionContext, model_store: ModelStoreResource, name: str,
@@ -85,15 +109,14 @@ def train_model_asset(context: dg.AssetExecutionContext, model_store: ModelStore
 
 
 def dpo_stage(context: dg.AssetExecutionContext, model_store: ModelStoreResource, name: str, start: ModelRef,
-              pairs: pd.DataFrame, settings: TrainSettings) -> dg.Output[pd.DataFrame]:
+              pairs: pd.DataFrame, settings: TrainSettings, profile) -> dg.Output[pd.DataFrame]:
     """One DPO stage: from ``start`` (also the reference) on ``pairs`` (prompt, chosen, rejected,
     source; optional exact ``*_token_ids``). Used by ``dpo1_model``, ``dpo2_model`` and
     ``dpo2_only_model``."""
     if pairs.empty:
         raise ValueError(f"{name}: no preference pairs to train on")
-    rows = pairs.to_dict(orient="records")
     return train_model_asset(context, model_store, name, start, pairs, settings,
-                             lambda out, work: train_dpo(start.path, rows, out, work, settings, context.log))
+                             trainer(context, profile, "dpo", start.path, pairs, settings))
 
 
 def dpo_model(name: str, *, group: str, start: str, pairs: str, settings: str, description: str) -> dg.AssetsDefinition:
@@ -106,7 +129,8 @@ def dpo_model(name: str, *, group: str, start: str, pairs: str, settings: str, d
               automation_condition=retrain_when_data_changes(pairs))
     def _dpo_model(context: dg.AssetExecutionContext, project: ProjectResource, model_store: ModelStoreResource,
                    start: pd.DataFrame, pairs: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+        profile = project.settings()
         return dpo_stage(context, model_store, name, ModelRef.from_frame(start), pairs,
-                         settings_from(getattr(project.settings(), settings), stage=settings))
+                         settings_from(getattr(profile, settings), stage=settings), profile)
 
     return _dpo_model

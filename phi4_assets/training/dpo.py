@@ -88,8 +88,9 @@ def build_dpo_trainer(model_dir: str, pairs: list[dict], work_dir: Path, setting
 
 
 def train_dpo(model_dir: str, pairs: list[dict], out_dir: Path, work_dir: Path, settings: TrainSettings,
-              logger: Any = None) -> dict:
-    """One DPO stage from ``model_dir`` (policy and reference) on ``pairs``; saves to ``out_dir``."""
+              logger: Any = None) -> dict | None:
+    """One DPO stage from ``model_dir`` (policy and reference) on ``pairs``; saves to ``out_dir``.
+    In a launched job (``training.launch``) only the main process saves and returns the result."""
     progress = ProgressCallback(logger)
     trainer = build_dpo_trainer(model_dir, pairs, work_dir, settings, callbacks=[progress])
     resume = last_checkpoint(work_dir)
@@ -101,6 +102,8 @@ def train_dpo(model_dir: str, pairs: list[dict], out_dir: Path, work_dir: Path, 
     started = time.monotonic()
     result = trainer.train(resume_from_checkpoint=resume)
     wall = time.monotonic() - started
+    if not trainer.accelerator.is_main_process:
+        return None
     trained = trainer.model.merge_and_unload() if settings.lora_r else trainer.model
     trained.save_pretrained(out_dir)
     trainer.processing_class.save_pretrained(out_dir)
@@ -116,6 +119,7 @@ def train_dpo(model_dir: str, pairs: list[dict], out_dir: Path, work_dir: Path, 
         "reward_margin": last.get("rewards/margins"), "reward_accuracy": last.get("rewards/accuracies"),
         "bf16": settings.use_bf16(), "precomputed_ref": settings.precompute_ref_log_probs,
         "lora_r": settings.lora_r, "resumed_from": resume,
+        "processes": trainer.accelerator.num_processes,
     }
     png = loss_curve_png(progress.history, Path(out_dir) / "loss_curve.png", "DPO loss and reward margin",
                          keys=("loss", "rewards/margins"))

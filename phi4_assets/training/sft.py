@@ -18,11 +18,12 @@ def conversational(rows: list[dict]) -> list[dict]:
 
 
 def train_sft(model_dir: str, rows: list[dict], out_dir: Path, work_dir: Path, settings: TrainSettings,
-              logger: Any = None, callbacks: list | None = None) -> dict:
+              logger: Any = None, callbacks: list | None = None) -> dict | None:
     """Fine-tune ``model_dir`` on ``rows`` and save the result (model + tokenizer) in ``out_dir``.
 
     Checkpoints go to ``work_dir``; a killed run started again resumes from the last one.
-    Returns the training metrics and the loss history.
+    Returns the training metrics and the loss history; in a launched job (``training.launch``)
+    only the main process saves and returns them, the others return None.
     """
     import torch
     from datasets import Dataset
@@ -51,6 +52,8 @@ def train_sft(model_dir: str, rows: list[dict], out_dir: Path, work_dir: Path, s
     started = time.monotonic()
     result = trainer.train(resume_from_checkpoint=resume)
     wall = time.monotonic() - started
+    if not trainer.accelerator.is_main_process:
+        return None
     trained = trainer.model.merge_and_unload() if settings.lora_r else trainer.model
     trained.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
@@ -64,6 +67,7 @@ def train_sft(model_dir: str, rows: list[dict], out_dir: Path, work_dir: Path, s
         "tokens_per_s": round(tokens / wall, 1) if tokens else None,
         "final_loss": losses[-1] if losses else None, "train_loss": result.training_loss,
         "bf16": settings.use_bf16(), "lora_r": settings.lora_r, "resumed_from": resume,
+        "processes": trainer.accelerator.num_processes,
     }
     png = loss_curve_png(progress.history, Path(out_dir) / "loss_curve.png", "SFT loss")
     return {"metrics": metrics, "history": progress.history, "loss_curve": str(png) if png else None}
