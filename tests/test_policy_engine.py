@@ -67,6 +67,21 @@ def test_both_backends_run_the_pts_search_on_token_ids(engine):
     assert all(0 <= e.p <= 1 for e in estimator.by_prefix.values())
 
 
+def test_both_backends_evaluate_greedily(engine, tiny_model_dir):
+    from phi4_assets.evaluation.runner import evaluate_model
+
+    prompts = [chat_prompt(engine.tokenizer, q) for q in ("What is 2 + 2?", "Name a colour.", "Who wrote Hamlet?")]
+    greedy = engine.greedy(prompts, max_new_tokens=5, batch_size=2)
+    assert len(greedy) == 3 and all(0 < s.n_tokens <= 5 for s in greedy)
+    assert engine.greedy(prompts, max_new_tokens=5, batch_size=2) == greedy  # greedy: the same every time
+    items = [{"id": f"q{i}", "benchmark": "simpleqa", "question": q, "answer": a, "aliases": [], "bogus": False}
+             for i, (q, a) in enumerate([("What is the capital of France?", "Paris"), ("Who wrote Hamlet?", "Shakespeare")])]
+    per_item, aggregates = evaluate_model(str(tiny_model_dir), items, policy=engine, max_new_tokens={"simpleqa": 6},
+                                          n_boot=10)
+    assert list(per_item["id"]) == ["q0", "q1"] and set(per_item["grade"]) <= {"A", "B", "C"}
+    assert (per_item["response_tokens"] <= 6).all() and len(aggregates) > 0
+
+
 def test_vllm_requests_carry_token_ids_and_read_token_ids_back(tiny_model_dir, stub):
     policy = VllmPolicy(str(tiny_model_dir), base_url=stub.base_url)
     try:

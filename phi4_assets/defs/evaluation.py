@@ -69,10 +69,10 @@ def stage_evaluations(context: dg.AssetExecutionContext, project: ProjectResourc
               if settings.generators.get("eval_grade", "rules") == "teacher" else RuleGrader())
     items = select_items(eval_sets, settings.eval_limits)
     context.log.info(f"stage {stage}: evaluating {model.path} on {len(items)} items, grader {grader.name}")
-    per_item, aggregates = evaluate_model(model.path, items, grader=grader, batch_size=settings.eval_batch_size,
-                                          max_new_tokens=settings.eval_max_new_tokens or None, logger=context.log,
-                                          sandbox_allow_fallback=settings.sandbox_allow_fallback,
-                                          device=settings.device)
+    with project.policy(model.path, model.name) as policy:
+        per_item, aggregates = evaluate_model(model.path, items, grader=grader, batch_size=settings.eval_batch_size,
+                                              max_new_tokens=settings.eval_max_new_tokens or None, logger=context.log,
+                                              sandbox_allow_fallback=settings.sandbox_allow_fallback, policy=policy)
     per_item.insert(0, "stage", stage)
     per_item.insert(1, "model_version", model.data_version)
     per_item["id"] = per_item["id"].astype(str)

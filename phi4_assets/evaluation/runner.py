@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..models.generation import Sample, chat_prompt, load_policy
+from ..models.generation import Sample, chat_prompt
 from ..pts import problems
 from .graders import Grader, GradeItem
 from .rule_grader import RuleGrader
@@ -154,14 +154,16 @@ def evaluate_model(model_dir: str, items: pd.DataFrame | Iterable[Mapping[str, A
                    grader: Grader | None = None, benchmarks: Sequence[str] | None = None,
                    max_new_tokens: Mapping[str, int] | None = None, batch_size: int = 8, logger: Any = None,
                    n_boot: int = 2000, seed: int = 0,
-                   sandbox_allow_fallback: bool = True, device: str = "auto") -> tuple[pd.DataFrame, pd.DataFrame]:
+                   sandbox_allow_fallback: bool = True, device: str = "auto",
+                   policy: Any = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Answer every item greedily with the model in ``model_dir``, grade, and aggregate.
 
     ``items``: ``eval_sets`` rows (id, benchmark, question, answer, aliases, bogus, choices,
     tests, entry_point, category). ``grader`` grades simpleqa (default ``RuleGrader``);
     the other benchmarks use the PTS oracles. ``max_new_tokens`` overrides
     ``DEFAULT_MAX_NEW_TOKENS`` per benchmark; ``sandbox_allow_fallback`` goes to the code
-    oracle (``pts.oracles.code_oracle``); ``device`` to ``load_policy``. Returns (per-item rows with ``ITEM_COLUMNS``,
+    oracle (``pts.oracles.code_oracle``); ``device`` to ``load_policy``; ``policy``: a policy
+    engine over ``model_dir`` to generate with instead (``models.engine``). Returns (per-item rows with ``ITEM_COLUMNS``,
     aggregates with ``metrics.AGGREGATE_COLUMNS``).
 
     Per-item ``grade``: A / B / C for simpleqa, "pass" / "fail" for mcq, math and code,
@@ -182,13 +184,17 @@ def evaluate_model(model_dir: str, items: pd.DataFrame | Iterable[Mapping[str, A
     if not by_benchmark:
         raise ValueError(f"no items to evaluate for benchmark(s) {', '.join(wanted)}")
 
-    model, tokenizer = load_policy(str(model_dir), device=device)
+    if policy is None:
+        from ..models.engine import TransformersPolicy
+
+        policy = TransformersPolicy(str(model_dir), device=device)
+    tokenizer = policy.tokenizer
     logger.info(f"evaluating {model_dir} on {', '.join(f'{b} ({len(rs)})' for b, rs in by_benchmark.items())}")
     out: list[dict] = []
     for benchmark, bench_items in by_benchmark.items():
         prompts = [chat_prompt(tokenizer, user_message(item)) for item in bench_items]
-        samples = greedy_generate(model, tokenizer, prompts, max_new_tokens=limits[benchmark],
-                                  batch_size=batch_size, logger=logger, label=benchmark)
+        samples = policy.greedy(prompts, max_new_tokens=limits[benchmark], batch_size=batch_size, logger=logger,
+                                label=benchmark)
         verdicts = (_grade_simpleqa(bench_items, samples, grader) if benchmark == "simpleqa"
                     else _check_others(benchmark, bench_items, samples, sandbox_allow_fallback))
         for item, sample, verdict in zip(bench_items, samples, verdicts):

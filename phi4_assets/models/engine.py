@@ -9,7 +9,7 @@ chosen by the profile's ``policy_backend``.
 Both give: ``tokenizer`` (the directory's own: chat templates, decoding); ``sample(prompts, k,
 ...)`` (k samples of each templated prompt, ``generation.sample_responses``'s contract);
 ``rollout_sampler(...)`` (PTS: a response with log-probabilities and rollouts of a token-id
-context); ``close()``. The evaluation's greedy decoding stays in-process (``evaluation.runner``).
+context); ``greedy(prompts, ...)`` (the evaluation's greedy completions); ``close()``.
 """
 
 from __future__ import annotations
@@ -38,6 +38,11 @@ class TransformersPolicy:
         from .generation import sample_responses
 
         return sample_responses(self.model, self.tokenizer, prompts, k, **kwargs)
+
+    def greedy(self, prompts: Sequence[str], **kwargs: Any):
+        from ..evaluation.runner import greedy_generate
+
+        return greedy_generate(self.model, self.tokenizer, prompts, **kwargs)
 
     def rollout_sampler(self, *, temperature: float, max_new_tokens: int, top_p: float = 1.0, batch_size: int = 16):
         from ..pts.sampler import RolloutSampler

@@ -203,6 +203,18 @@ def _top_k(model_dir: str) -> int | None:
     return top_k if top_k is not None else GenerationConfig._get_default_generation_params()["top_k"]
 
 
+def _generation_eos(model_dir: str) -> set[int]:
+    """The end-of-sequence ids of the directory's generation config (the in-process path stops
+    at these too)."""
+    from transformers import GenerationConfig
+
+    try:
+        eos = GenerationConfig.from_pretrained(model_dir).eos_token_id
+    except OSError:
+        return set()
+    return set(eos if isinstance(eos, list) else [eos]) - {None}
+
+
 class VllmPolicy:
     """The policy on a vLLM server: launched over ``model_dir`` with ``command``, or at
     ``base_url`` (which must serve that directory). ``close()`` stops what it launched."""
@@ -224,7 +236,7 @@ class VllmPolicy:
             except VllmError as e:
                 raise VllmError(f"{e}\n(vllm_command = {command!r}; is vLLM installed where the asset runs?)") from e
             base_url = self.server.base_url
-        eos = {self.tokenizer.eos_token_id} if self.tokenizer.eos_token_id is not None else set()
+        eos = ({self.tokenizer.eos_token_id} | _generation_eos(self.path)) - {None}
         self.completions = VllmCompletions(base_url, self.path, eos, timeout_s=timeout_s, top_k=_top_k(self.path))
         try:
             self.completions.check_serves()
@@ -247,6 +259,23 @@ class VllmPolicy:
         elapsed = max(time.monotonic() - started, 1e-9)
         logger.info(f"sampled {len(out)} prompts x {k} on vLLM: {self.completions.sampled_tokens} tokens, "
                     f"{self.completions.sampled_tokens / elapsed:.1f} tok/s")
+        return out
+
+    def greedy(self, prompts: Sequence[str], *, max_new_tokens: int, batch_size: int = 8, logger: Any = None,
+               label: str = "") -> list[Sample]:
+        """``evaluation.runner.greedy_generate``'s contract: one greedy completion per prompt
+        (temperature 0), in prompt order; ``batch_size`` prompts a request."""
+        logger = logger or log
+        out: list[Sample] = []
+        started = time.monotonic()
+        for start in range(0, len(prompts), batch_size):
+            ids = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts[start:start + batch_size]]
+            for (c,) in self.completions.complete(ids, 1, temperature=0.0, top_p=1.0, max_tokens=max_new_tokens, seed=0):
+                out.append(Sample(self.tokenizer.decode(list(c.token_ids), skip_special_tokens=True).strip(),
+                                  len(c.token_ids), c.finished))
+        tokens = sum(s.n_tokens for s in out)
+        logger.info(f"{label}: generated {len(out)} responses on vLLM, {tokens} tokens, "
+                    f"{tokens / max(time.monotonic() - started, 1e-9):.1f} tok/s")
         return out
 
     def rollout_sampler(self, *, temperature: float, max_new_tokens: int, top_p: float = 1.0,
