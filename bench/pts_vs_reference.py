@@ -25,7 +25,7 @@ the first ``--problems`` whose p(success) from ``--rollouts`` rollouts is in the
 [0.2, 0.8] (that screening is not timed).
 
 How the reference is driven: ``pts.core.PivotalTokenSearcher(model_dir, oracle=..., device,
-prob_threshold=gap, temperature, top_p=1.0, top_k=0, min_p=0.0, max_new_tokens, num_samples=N,
+prob_threshold=gap, temperature, top_p=1.0, top_k=50, min_p=0.0, max_new_tokens, num_samples=N,
 batch_size=min(16, N))`` and ``search_pivotal_tokens(query, system_prompt=<SmolLM2's default
 system prompt>, max_generations=1, min_prob=0.0, max_prob=1.0)``: one response per problem, no
 difficulty veto (the problems are already screened; the project is not vetoed either). Its
@@ -45,7 +45,8 @@ end-of-turn token, their log-probabilities recomputed with one forward pass at t
 temperature (the project splits segments at the log-prob midpoint).
 
 Identical: weights, device, dtype, problems, prompt token ids, N, the oracle's verdicts on a
-response text, temperature (no top-k, top-p or min-p), max new tokens, the gap threshold, the
+response text, temperature and top-k 50 (transformers' default, which the project's sampler gets
+by setting none; no top-p or min-p), max new tokens, the gap threshold, the
 response searched, and the confirmation of every pivot. Not identical, by design of each system:
 - token budget: a reference rollout samples up to ``max_new_tokens`` from any prefix; a project
   rollout from a k-token prefix samples up to ``max_new_tokens - k`` (the prefix plus the rollout
@@ -95,6 +96,10 @@ SMOLLM_SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging
 WINDOW = (0.2, 0.8)  # the pipeline's pts_window: problems PTS searches
 CONFIRM_SEED = 7919  # the confirmation estimates' own rollouts, independent of both searches'
 
+
+# The top-k both systems sample with: transformers' generate() default, which the project's
+# sampler gets by setting none (its models' generation configs set none either).
+TOP_K = 50
 
 def find_reference(path: str | None) -> tuple[Path | None, str]:
     """The checkout's root, or None and the one line to print."""
@@ -259,7 +264,7 @@ def run(args, root: Path) -> int:
     storage_dir = tempfile.TemporaryDirectory()
     searcher = core.PivotalTokenSearcher(
         directory, oracle=ProjectMathOracle(), device=device, prob_threshold=gap, temperature=temperature,
-        top_p=1.0, top_k=0, min_p=0.0, max_new_tokens=max_new, num_samples=n, batch_size=batch,
+        top_p=1.0, top_k=TOP_K, min_p=0.0, max_new_tokens=max_new, num_samples=n, batch_size=batch,
         token_storage=storage_module.TokenStorage(str(Path(storage_dir.name) / "pivotal_tokens.jsonl")),
         log_level=logging.WARNING)
     reference_dtype = next(searcher.model.parameters()).dtype
@@ -415,7 +420,8 @@ def _generation_marker(tokenizer) -> str:
 
 
 def _logprobs(model, prompt_ids: list[int], tokens: list[int], temperature: float) -> list[float]:
-    """Each response token's log-probability under the sampling distribution (temperature only)."""
+    """Each response token's log-probability under the sampling distribution (temperature, then
+    the top ``TOP_K`` tokens renormalized, as the project's sampler reports them)."""
     import torch
 
     if not tokens:
@@ -423,7 +429,9 @@ def _logprobs(model, prompt_ids: list[int], tokens: list[int], temperature: floa
     with torch.inference_mode():
         ids = torch.tensor([prompt_ids + tokens], device=model.device)
         logits = model(ids).logits[0, len(prompt_ids) - 1:len(prompt_ids) - 1 + len(tokens)].float()
-        logp = torch.log_softmax(logits / temperature, dim=-1)
+        scaled = logits / temperature
+        kth = scaled.topk(TOP_K, dim=-1).values[:, -1:]
+        logp = torch.log_softmax(scaled.masked_fill(scaled < kth, float("-inf")), dim=-1)
         return logp.gather(1, torch.tensor(tokens, device=model.device)[:, None])[:, 0].tolist()
 
 

@@ -132,7 +132,7 @@ def test_the_vllm_backend_launches_its_server_over_the_directory_and_stops_it(ti
         assert len(samples[0]) == 2
     assert not server.running
     assert json.loads(record.read_text().splitlines()[0])["n"] == 2
-    assert (tmp_path / "phi4-vllm-sft_model.log").exists()
+    assert list(tmp_path.glob("phi4-vllm-sft_model-*.log"))
 
 
 def test_a_launch_command_that_fails_says_what_ran(tiny_model_dir, tmp_path):
@@ -180,7 +180,8 @@ def test_an_asset_samples_through_the_configured_backend(state, tmp_path, monkey
     k = PROFILES["tiny"].answer_samples
     assert len(samples) == k * samples["question_id"].nunique() > 0
     assert {r["model"] for r in requests} == {str(Path(base.path).resolve())} and {r["n"] for r in requests} == {k}
-    assert sum(len(r["prompt"]) for r in requests) == samples["question_id"].nunique()  # one id list per question
+    prompts = sum(len(r["prompt"]) if isinstance(r["prompt"][0], list) else 1 for r in requests)
+    assert prompts == samples["question_id"].nunique()  # one id list per question
     assert set(samples["model_version"]) == {base.data_version}
     running = [c for c in Path("/proc").glob("[0-9]*/cmdline") if _reads(c) and str(record) in _reads(c)]
     assert not running  # the server the asset launched was stopped with it
@@ -191,3 +192,14 @@ def _reads(path: Path) -> str:
         return path.read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""
+
+
+def test_a_launch_command_that_is_not_installed_or_not_well_formed_says_so(tiny_model_dir, tmp_path):
+    missing = PROFILES["tiny"].replace(policy_backend="vllm", vllm_command="no-such-vllm serve {model_dir} {port}")
+    with pytest.raises(VllmError, match=r"(?s)could not start \(no-such-vllm.*is vLLM installed"):
+        policy_engine(str(tiny_model_dir), missing, asset="sft_model", log_dir=tmp_path)
+    braces = PROFILES["tiny"].replace(policy_backend="vllm", vllm_command="vllm serve {model_dir} --x {json}")
+    with pytest.raises(VllmError, match="may name only"):
+        policy_engine(str(tiny_model_dir), braces, asset="sft_model", log_dir=tmp_path)
+    with pytest.raises(TypeError, match="asset must be a model asset's name"):
+        policy_engine(str(tiny_model_dir), missing, asset=object())

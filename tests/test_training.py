@@ -125,3 +125,13 @@ def test_sft_and_a_dpo_stage_materialize_on_tiny(state, stub_teacher, launcher, 
     assert reused.value is True  # same parent, data and settings: no retraining
     # The DPO stage trained on every hallucination pair the group wrote.
     assert meta["tiny_dpo_model"]["pairs"].value == len(table(state, "hallucination_dpo_pairs")) > 0
+
+
+def test_a_launched_model_has_a_version_of_its_own():
+    """The global batch of a launched job is the per-device batch times its processes: a model
+    trained on 2 processes is not the in-process one (whose versions stay as they were)."""
+    from phi4_assets.training.launch import launch_identity
+
+    assert launch_identity("inprocess", 2, None) is None
+    two, four = launch_identity("accelerate", 2, None), launch_identity("accelerate", 4, None)
+    assert two != four and two["processes"] == 2 and two["accelerate_config"] is None

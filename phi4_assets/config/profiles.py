@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from ..core.hardware import DEVICES
 from ..models.engine import BACKENDS
-from ..training.launch import LAUNCHERS
+from ..training.settings import LAUNCHERS
 from ..training.mix import BALANCES
 
 log = logging.getLogger(__name__)

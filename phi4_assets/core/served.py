@@ -58,11 +58,15 @@ class ServedProcess:
         if self._proc is not None:
             return self
         self.port = free_port()
+        command = self.command()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("wb")
-        self._proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                      env={**self.env, **os.environ, **self._forced_env()}, start_new_session=True)
-        log.close()
+        with self.log_path.open("wb") as log:
+            try:
+                self._proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                              env={**self.env, **os.environ, **self._forced_env()},
+                                              start_new_session=True)
+            except OSError as e:  # the program is not there, or cannot run
+                raise self.error(f"{self.name} could not start ({command[0]}: {e})") from None
         # Its own session keeps a Ctrl-C in the terminal from reaching it mid-batch, so it would
         # outlive a process that exits without stopping it (a failed test, an uncaught error):
         # stopped at exit instead.

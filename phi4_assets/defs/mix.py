@@ -80,7 +80,7 @@ def mix_pairs(name: str, *, group: str, start: str, stage: str) -> dg.AssetsDefi
                    sft_dataset: pd.DataFrame, answer_checks: pd.DataFrame):
         settings = project.settings()
         policy = ModelRef.from_frame(start)
-        with project.policy(policy.path, start) as engine:  # a launched server stops on the way out
+        with project.policy(policy.path, policy.name) as engine:  # a launched server stops on the way out
             tokenizer = engine.tokenizer
 
             def encode(text: str) -> list[int]:

@@ -13,7 +13,7 @@ from ..sft.data import (cap_declines, chat_prompt_selection, mix_by_shares, resp
                         template_safety_refusal)
 from ..teacher.resource import TeacherResource
 from .common import TEACHER_RETRY, ask_teacher, table_metadata
-from .training import TRAIN, retrain_when_data_changes, settings_from, train_model_asset, trainer
+from .training import TRAIN, launch_of, retrain_when_data_changes, settings_from, train_model_asset, trainer
 
 GROUP = "sft"
 
@@ -121,4 +121,4 @@ def sft_model(context: dg.AssetExecutionContext, config: TrainConfig, project: P
     parent = ModelRef.from_frame(base_model)
     return train_model_asset(context, model_store, "sft_model", parent, sft_dataset[["id", "prompt", "completion"]],
                              settings, trainer(context, profile, "sft", parent.path,
-                                               sft_dataset[["prompt", "completion"]], settings))
+                                               sft_dataset[["prompt", "completion"]], settings), launch_of(profile))

@@ -14,7 +14,7 @@ from .resources import ModelStoreResource, ProjectResource
 from ..training.common import clear_work_dir, write_training_record
 from ..training.settings import TrainSettings, split_settings
 from ..training.dpo import train_dpo
-from ..training.launch import accelerate_command, read_result, write_job
+from ..training.launch import accelerate_command, launch_identity, read_result, write_job
 from ..training.sft import train_sft
 from ..core.warehouse import schema_metadata
 from .common import TRAINING_RETRY
@@ -44,6 +44,11 @@ def settings_from(profile_settings: dict, overrides: dict | None = None, stage: 
     return TrainSettings(**split_settings(stage, {**profile_settings, **(overrides or {})}))
 
 
+def launch_of(profile) -> dict | None:
+    """The profile's launcher as part of a model's version (None in process)."""
+    return launch_identity(profile.train_launcher, profile.train_processes, profile.accelerate_config_file)
+
+
 def trainer(context: dg.AssetExecutionContext, profile, kind: str, model_dir: str, data: pd.DataFrame,
             settings: TrainSettings) -> Callable[[Path, Path], dict]:
     """``train(out_dir, work_dir)`` for ``train_model_asset``: TRL in this process, or, with the
@@ -68,14 +73,16 @@ def trainer(context: dg.AssetExecutionContext, profile, kind: str, model_dir: st
 
 def train_model_asset(context: dg.AssetExecutionContext, model_store: ModelStoreResource, name: str,
                       parent: ModelRef, data: pd.DataFrame, settings: TrainSettings,
-                      train: Callable[[Path, Path], dict]) -> dg.Output[pd.DataFrame]:
+                      train: Callable[[Path, Path], dict], launch: dict | None = None) -> dg.Output[pd.DataFrame]:
     """Train ``name`` from ``parent`` on ``data`` unless that exact model exists already.
 
-    The version hashes the parent's version, the data and the settings. Checkpoints live in a
+    The version hashes the parent's version, the data and the settings (and, for a launched job,
+    ``launch``: ``training.launch.launch_identity``). Checkpoints live in a
     work directory named by that version, so materializing again after a kill resumes; the
     model directory appears (atomically) only when training completed.
     """
-    version = content_hash([parent.data_version, content_hash(data.to_json(orient="records")), settings.as_dict()])
+    version = content_hash([parent.data_version, content_hash(data.to_json(orient="records")), settings.as_dict()]
+                           + ([launch] if launch else []))
     path = model_store.path(name, version)
     record_file = path / "phi4_training.json"
     if model_store.is_complete(name, version) and record_file.exists():
@@ -116,7 +123,7 @@ def dpo_stage(context: dg.AssetExecutionContext, model_store: ModelStoreResource
     if pairs.empty:
         raise ValueError(f"{name}: no preference pairs to train on")
     return train_model_asset(context, model_store, name, start, pairs, settings,
-                             trainer(context, profile, "dpo", start.path, pairs, settings))
+                             trainer(context, profile, "dpo", start.path, pairs, settings), launch_of(profile))
 
 
 def dpo_model(name: str, *, group: str, start: str, pairs: str, settings: str, description: str) -> dg.AssetsDefinition:

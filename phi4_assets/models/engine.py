@@ -15,6 +15,7 @@ context); ``greedy(prompts, ...)`` (the evaluation's greedy completions); ``clos
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -57,13 +58,15 @@ class TransformersPolicy:
 def policy_engine(model_dir: str, settings, *, asset: str | None = None, log_dir: str | Path | None = None):
     """The engine ``settings.policy_backend`` names, over ``model_dir`` (the model asset ``asset``'s
     directory: ``settings.vllm_endpoints`` may name an endpoint already serving it)."""
+    if asset is not None and not isinstance(asset, str):
+        raise TypeError(f"asset must be a model asset's name, got {type(asset).__name__}")
     if settings.policy_backend == "transformers":
         return TransformersPolicy(model_dir, device=settings.device)
     if settings.policy_backend == "vllm":
         from .vllm_backend import VllmPolicy
 
         base_url = settings.vllm_endpoints.get(asset) if asset else None
-        log_path = Path(log_dir or tempfile.gettempdir()) / f"phi4-vllm-{asset or Path(model_dir).name}.log"
+        log_path = Path(log_dir or tempfile.gettempdir()) / f"phi4-vllm-{asset or Path(model_dir).name}-{os.getpid()}.log"
         return VllmPolicy(model_dir, base_url=base_url, command=settings.vllm_command, log_path=log_path,
                           startup_timeout_s=settings.vllm_startup_timeout_s)
     raise ValueError(f"policy_backend must be one of {', '.join(BACKENDS)}; got {settings.policy_backend!r}")

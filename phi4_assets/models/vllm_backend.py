@@ -67,7 +67,11 @@ class VllmServer(ServedProcess):
         self.template = command
 
     def command(self) -> list[str]:
-        return shlex.split(self.template.format(model_dir=shlex.quote(self.model_dir), port=self.port))
+        try:
+            return shlex.split(self.template.format(model_dir=shlex.quote(self.model_dir), port=self.port))
+        except (KeyError, IndexError, ValueError) as e:
+            raise VllmError(f"vllm_command {self.template!r} cannot be filled in ({type(e).__name__}: {e}): it may "
+                            "name only {model_dir} and {port}; write other braces as {{ and }}") from None
 
 
 def token_ids_of(tokens: Sequence[str]) -> list[int]:
@@ -236,11 +240,12 @@ class VllmPolicy:
             except VllmError as e:
                 raise VllmError(f"{e}\n(vllm_command = {command!r}; is vLLM installed where the asset runs?)") from e
             base_url = self.server.base_url
-        eos = ({self.tokenizer.eos_token_id} | _generation_eos(self.path)) - {None}
-        self.completions = VllmCompletions(base_url, self.path, eos, timeout_s=timeout_s, top_k=_top_k(self.path))
-        try:
+        self.completions: VllmCompletions | None = None
+        try:  # whatever fails from here on, a server launched above is stopped
+            eos = ({self.tokenizer.eos_token_id} | _generation_eos(self.path)) - {None}
+            self.completions = VllmCompletions(base_url, self.path, eos, timeout_s=timeout_s, top_k=_top_k(self.path))
             self.completions.check_serves()
-        except Exception:
+        except BaseException:
             self.close()
             raise
 
@@ -249,16 +254,15 @@ class VllmPolicy:
         """``generation.sample_responses``'s contract: ``k`` samples of each templated prompt."""
         logger = logger or log
         out: list[list[Sample]] = []
-        started = time.monotonic()
+        started, before = time.monotonic(), self.completions.sampled_tokens
         for b, start in enumerate(range(0, len(prompts), batch_prompts)):
             ids = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts[start:start + batch_prompts]]
             for per_prompt in self.completions.complete(ids, k, temperature=temperature, top_p=top_p,
                                                         max_tokens=max_new_tokens, seed=seed * 1_000_003 + b):
                 out.append([Sample(self.tokenizer.decode(list(c.token_ids), skip_special_tokens=True).strip(),
                                    len(c.token_ids), c.finished) for c in per_prompt])
-        elapsed = max(time.monotonic() - started, 1e-9)
-        logger.info(f"sampled {len(out)} prompts x {k} on vLLM: {self.completions.sampled_tokens} tokens, "
-                    f"{self.completions.sampled_tokens / elapsed:.1f} tok/s")
+        elapsed, tokens = max(time.monotonic() - started, 1e-9), self.completions.sampled_tokens - before
+        logger.info(f"sampled {len(out)} prompts x {k} on vLLM: {tokens} tokens, {tokens / elapsed:.1f} tok/s")
         return out
 
     def greedy(self, prompts: Sequence[str], *, max_new_tokens: int, batch_size: int = 8, logger: Any = None,
@@ -286,6 +290,7 @@ class VllmPolicy:
     def close(self) -> None:
         if getattr(self, "completions", None) is not None:
             self.completions.close()
+            self.completions = None
         if self.server is not None:
             self.server.stop()
             self.server = None

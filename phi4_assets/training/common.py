@@ -14,7 +14,7 @@ from transformers import TrainerCallback
 from .settings import TrainSettings
 
 __all__ = ["TrainSettings", "ProgressCallback", "last_checkpoint", "clear_work_dir", "loss_curve_png",
-           "write_training_record"]
+           "write_training_record", "save_trained"]
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +22,26 @@ log = logging.getLogger(__name__)
 def last_checkpoint(work_dir: Path) -> str | None:
     checkpoints = sorted(Path(work_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
     return str(checkpoints[-1]) if checkpoints else None
+
+
+def save_trained(trainer, out_dir: Path, lora: bool) -> bool:
+    """Save the trained model and its tokenizer in ``out_dir``; True in the process that keeps
+    going (the only one in process, the main one of a launched job).
+
+    In process, and for LoRA (merged into the base weights first, on the main process): the
+    model's own ``save_pretrained``. A launched job without LoRA saves through
+    ``Trainer.save_model`` on every process, which gathers weights sharded by FSDP or ZeRO-3 (a
+    collective every process must join) and writes from the main process only."""
+    main = trainer.accelerator.is_main_process
+    if trainer.accelerator.num_processes > 1 and not lora:
+        trainer.save_model(str(out_dir))
+        return main
+    if not main:
+        return False
+    trained = trainer.model.merge_and_unload() if lora else trainer.model
+    trained.save_pretrained(out_dir)
+    trainer.processing_class.save_pretrained(out_dir)
+    return True
 
 
 def clear_work_dir(work_dir: Path) -> None:

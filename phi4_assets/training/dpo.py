@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .common import ProgressCallback, last_checkpoint, loss_curve_png
+from .common import ProgressCallback, last_checkpoint, loss_curve_png, save_trained
 from .settings import TrainSettings
 
 
@@ -102,11 +102,8 @@ def train_dpo(model_dir: str, pairs: list[dict], out_dir: Path, work_dir: Path, 
     started = time.monotonic()
     result = trainer.train(resume_from_checkpoint=resume)
     wall = time.monotonic() - started
-    if not trainer.accelerator.is_main_process:
+    if not save_trained(trainer, out_dir, lora=bool(settings.lora_r)):
         return None
-    trained = trainer.model.merge_and_unload() if settings.lora_r else trainer.model
-    trained.save_pretrained(out_dir)
-    trainer.processing_class.save_pretrained(out_dir)
     counted = [h["num_tokens"] for h in progress.history if "num_tokens" in h]  # TRL's running count
     tokens = int(counted[-1]) if counted else int(tokens_per_epoch * settings.num_train_epochs)
     last = {}

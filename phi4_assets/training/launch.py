@@ -9,7 +9,9 @@ The profile's ``train_launcher`` picks where a model asset trains:
   the model, the loss curve and the result. The asset starts it through Dagster Pipes, so the
   main process's progress lines reach the run's logs and its result (metrics, loss history)
   comes back as a Pipes message; the model directory, checkpoints and resume are the same as in
-  process.
+  process. DDP was run here (2 CPU processes over gloo, in the tests); DeepSpeed and FSDP were
+  not (no GPU): for them the model is saved by ``Trainer.save_model`` on every process
+  (``common.save_trained``), which gathers the sharded weights.
 
 The job is a folder: ``job.json`` (what to train, where to write, the settings) and
 ``data.parquet`` (the rows or pairs as the asset's table had them).
@@ -27,7 +29,6 @@ import pandas as pd
 from ..core.served import free_port
 from .settings import TrainSettings
 
-LAUNCHERS = ("inprocess", "accelerate")
 KINDS = ("sft", "dpo")
 
 
@@ -67,6 +68,20 @@ def accelerate_command(job_path: Path, num_processes: int, config_file: str | No
     if num_processes > 1:
         command += ["--main_process_port", str(free_port())]  # two launches at once never collide
     return command + ["-m", "phi4_assets.training.worker", str(job_path)]
+
+
+def launch_identity(launcher: str, processes: int, config_file: str | None) -> dict | None:
+    """What a launched job adds to the model's version (None in process, so those versions stay
+    as they were): the number of processes (the global batch is theirs times the per-device
+    batch) and the accelerate config file's content (DeepSpeed / FSDP settings)."""
+    if launcher == "inprocess":
+        return None
+    config = None
+    if config_file:
+        from ..core.ids import file_digest
+
+        config = file_digest(Path(config_file))
+    return {"launcher": launcher, "processes": processes, "accelerate_config": config}
 
 
 def read_result(job_dir: Path) -> dict:

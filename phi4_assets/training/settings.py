@@ -19,6 +19,10 @@ from typing import Any
 from ..core.hardware import preferred_dtype_name
 
 
+# Where a model asset trains (the profile's ``train_launcher``; ``training.launch``).
+LAUNCHERS = ("inprocess", "accelerate")
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     """Knobs shared by SFT and DPO (TRL names where TRL has one)."""
@@ -62,7 +66,7 @@ class TrainSettings:
             save_total_limit=2, seed=self.seed, bf16=self.use_bf16(), fp16=False,
             use_cpu=not torch.cuda.is_available(), gradient_checkpointing=False, report_to="none",
             dataloader_num_workers=0, disable_tqdm=True, save_only_model=False,
-            ddp_find_unused_parameters=False,  # read only under DDP (a launched job): every weight trains
+            ddp_find_unused_parameters=False,  # read only under DDP (a launched job): every trainable weight gets a gradient
         ) | dict(self.trl)
 
     def as_dict(self) -> dict:
