@@ -168,9 +168,9 @@ class VllmRolloutSampler:
                 "backend": "vllm"}
 
     def prompt_ids(self, question: str) -> list[int]:
-        ids = self.tokenizer.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True,
-                                                 tokenize=True, return_dict=False)
-        return list(ids["input_ids"] if isinstance(ids, dict) else ids)
+        from ..pts.sampler import chat_prompt_ids
+
+        return chat_prompt_ids(self.tokenizer, question)
 
     def sample_response(self, context: list[int], seed: int):
         from ..pts.sampler import SampledResponse
@@ -252,34 +252,31 @@ class VllmPolicy:
     def sample(self, prompts: Sequence[str], k: int, *, temperature: float = 0.8, top_p: float = 0.95,
                max_new_tokens: int = 48, batch_prompts: int = 8, seed: int = 0, logger: Any = None) -> list[list[Sample]]:
         """``generation.sample_responses``'s contract: ``k`` samples of each templated prompt."""
-        logger = logger or log
-        out: list[list[Sample]] = []
-        started, before = time.monotonic(), self.completions.sampled_tokens
-        for b, start in enumerate(range(0, len(prompts), batch_prompts)):
-            ids = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts[start:start + batch_prompts]]
-            for per_prompt in self.completions.complete(ids, k, temperature=temperature, top_p=top_p,
-                                                        max_tokens=max_new_tokens, seed=seed * 1_000_003 + b):
-                out.append([Sample(self.tokenizer.decode(list(c.token_ids), skip_special_tokens=True).strip(),
-                                   len(c.token_ids), c.finished) for c in per_prompt])
-        elapsed, tokens = max(time.monotonic() - started, 1e-9), self.completions.sampled_tokens - before
-        logger.info(f"sampled {len(out)} prompts x {k} on vLLM: {tokens} tokens, {tokens / elapsed:.1f} tok/s")
-        return out
+        return self._texts(prompts, k, batch_prompts, temperature=temperature, top_p=top_p,
+                           max_new_tokens=max_new_tokens, seed=seed, logger=logger, label=f"sampled x {k}")
 
     def greedy(self, prompts: Sequence[str], *, max_new_tokens: int, batch_size: int = 8, logger: Any = None,
                label: str = "") -> list[Sample]:
         """``evaluation.runner.greedy_generate``'s contract: one greedy completion per prompt
         (temperature 0), in prompt order; ``batch_size`` prompts a request."""
-        logger = logger or log
-        out: list[Sample] = []
-        started = time.monotonic()
-        for start in range(0, len(prompts), batch_size):
-            ids = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts[start:start + batch_size]]
-            for (c,) in self.completions.complete(ids, 1, temperature=0.0, top_p=1.0, max_tokens=max_new_tokens, seed=0):
-                out.append(Sample(self.tokenizer.decode(list(c.token_ids), skip_special_tokens=True).strip(),
-                                  len(c.token_ids), c.finished))
-        tokens = sum(s.n_tokens for s in out)
-        logger.info(f"{label}: generated {len(out)} responses on vLLM, {tokens} tokens, "
-                    f"{tokens / max(time.monotonic() - started, 1e-9):.1f} tok/s")
+        return [per[0] for per in self._texts(prompts, 1, batch_size, temperature=0.0, top_p=1.0,
+                                              max_new_tokens=max_new_tokens, seed=0, logger=logger,
+                                              label=f"{label}: greedy")]
+
+    def _texts(self, prompts: Sequence[str], n: int, batch: int, *, temperature: float, top_p: float,
+               max_new_tokens: int, seed: int, logger: Any, label: str) -> list[list[Sample]]:
+        """``n`` completions of each templated prompt as ``Sample``s, ``batch`` prompts a request
+        (seeded ``seed * 1_000_003 + batch index``, as ``sample_responses``)."""
+        out: list[list[Sample]] = []
+        started, before = time.monotonic(), self.completions.sampled_tokens
+        for b, start in enumerate(range(0, len(prompts), batch)):
+            ids = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts[start:start + batch]]
+            for per_prompt in self.completions.complete(ids, n, temperature=temperature, top_p=top_p,
+                                                        max_tokens=max_new_tokens, seed=seed * 1_000_003 + b):
+                out.append([Sample(self.tokenizer.decode(list(c.token_ids), skip_special_tokens=True).strip(),
+                                   len(c.token_ids), c.finished) for c in per_prompt])
+        elapsed, tokens = max(time.monotonic() - started, 1e-9), self.completions.sampled_tokens - before
+        (logger or log).info(f"{label}: {len(out)} prompts on vLLM, {tokens} tokens, {tokens / elapsed:.1f} tok/s")
         return out
 
     def rollout_sampler(self, *, temperature: float, max_new_tokens: int, top_p: float = 1.0,

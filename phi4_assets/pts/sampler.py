@@ -26,6 +26,14 @@ class SampledResponse:
     logprobs: tuple[float, ...]  # of each sampled token under the sampling distribution
 
 
+def chat_prompt_ids(tokenizer, question: str) -> list[int]:
+    """The question chat-formatted once, as token ids, generation prompt included (every
+    sampler's ``prompt_ids``)."""
+    ids = tokenizer.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True,
+                                        tokenize=True, return_dict=False)
+    return list(ids["input_ids"] if isinstance(ids, dict) else ids)
+
+
 class RolloutSampler:
     def __init__(self, model, tokenizer, temperature: float = 0.7, top_p: float = 1.0, max_new_tokens: int = 96,
                  batch_size: int = 16):
@@ -44,9 +52,7 @@ class RolloutSampler:
         return {"temperature": self.temperature, "top_p": self.top_p, "max_new_tokens": self.max_new_tokens}
 
     def prompt_ids(self, question: str) -> list[int]:
-        ids = self.tokenizer.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True,
-                                                 tokenize=True, return_dict=False)
-        return list(ids["input_ids"] if isinstance(ids, dict) else ids)
+        return chat_prompt_ids(self.tokenizer, question)
 
     def _strip(self, row: list[int]) -> tuple[tuple[int, ...], bool]:
         for i, t in enumerate(row):
