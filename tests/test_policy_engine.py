@@ -43,11 +43,33 @@ def engine(request, tiny_model_dir, stub):
 
 def test_both_backends_sample_k_answers_per_prompt_within_the_budget(engine):
     prompts = [chat_prompt(engine.tokenizer, q) for q in ("What is 2 + 2?", "Name a colour.", "Who wrote Hamlet?")]
-    samples = engine.sample(prompts, 3, temperature=0.8, max_new_tokens=6, batch_prompts=2, seed=5)
+    samples = engine.sample(prompts, 3, temperature=0.8, max_new_tokens=6, batch_rows=6, seed=5)
     assert [len(s) for s in samples] == [3, 3, 3]
     assert all(0 < x.n_tokens <= 6 and isinstance(x.text, str) for per in samples for x in per)
-    again = engine.sample(prompts, 3, temperature=0.8, max_new_tokens=6, batch_prompts=2, seed=5)
+    again = engine.sample(prompts, 3, temperature=0.8, max_new_tokens=6, batch_rows=6, seed=5)
     assert again == samples  # seeded: a re-run reproduces
+
+
+def test_the_in_process_sampler_decodes_about_batch_rows_sequences_per_call(tiny_model_dir):
+    """``batch_rows // k`` prompts per ``generate()`` call, at least one, whatever k is."""
+    policy = TransformersPolicy(str(tiny_model_dir), device="cpu")
+    calls = []
+    generate = policy.model.generate
+
+    def counting(**kwargs):
+        calls.append((kwargs["input_ids"].shape[0], kwargs["num_return_sequences"]))
+        return generate(**kwargs)
+
+    policy.model.generate = counting
+    prompts = [chat_prompt(policy.tokenizer, f"Name {n} colours.") for n in range(5)]
+    assert [len(s) for s in policy.sample(prompts, 2, max_new_tokens=2, batch_rows=4)] == [2] * 5
+    assert calls == [(2, 2), (2, 2), (1, 2)]
+    calls.clear()
+    policy.sample(prompts, 8, max_new_tokens=2, batch_rows=4)  # k above batch_rows: one prompt a call
+    assert calls == [(1, 8)] * 5
+    calls.clear()
+    policy.sample(prompts, 1, max_new_tokens=2)  # the default: 64 rows, every prompt in one call here
+    assert calls == [(5, 1)]
 
 
 def test_both_backends_run_the_pts_search_on_token_ids(engine):

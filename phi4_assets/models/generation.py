@@ -1,6 +1,8 @@
 """Sampling the policy in-process: many chat prompts, several samples each, in batches.
 
-Left-padded batches with ``num_return_sequences`` (one prefill per prompt, k samples), on the
+Left-padded batches with ``num_return_sequences`` (one prefill per prompt, k samples), about
+``batch_rows`` sequences decoded per ``generate()`` call whatever k is (``bench/sampling_batch.py``:
+a call of 8 rows is overhead-bound on a CPU, 64 is not), on the
 profile's ``device`` (``auto``: a GPU where one is visible), bf16 on a GPU or a CPU with native
 bf16, fp32 otherwise. Seeded per batch, so a re-run on the same device reproduces.
 """
@@ -48,9 +50,10 @@ def chat_prompt(tokenizer, user_message: str, system: str | None = None) -> str:
 
 
 def sample_responses(model, tokenizer, prompts: Sequence[str], k: int, *, temperature: float = 0.8,
-                     top_p: float = 0.95, max_new_tokens: int = 48, batch_prompts: int = 8, seed: int = 0,
+                     top_p: float = 0.95, max_new_tokens: int = 48, batch_rows: int = 64, seed: int = 0,
                      logger: Any = None) -> list[list[Sample]]:
-    """``k`` sampled completions for each already-templated prompt, in prompt order."""
+    """``k`` sampled completions for each already-templated prompt, in prompt order;
+    ``batch_rows // k`` prompts (at least one) per ``generate()`` call."""
     import torch
 
     logger = logger or log
@@ -59,6 +62,7 @@ def sample_responses(model, tokenizer, prompts: Sequence[str], k: int, *, temper
     generated = 0
     started = time.monotonic()
     last_report = started
+    batch_prompts = max(1, batch_rows // k)
     for b, start in enumerate(range(0, len(prompts), batch_prompts)):
         batch = list(prompts[start:start + batch_prompts])
         enc = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)

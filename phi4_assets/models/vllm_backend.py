@@ -190,6 +190,12 @@ class VllmRolloutSampler:
         self.slot_tokens += tokens
         return [Rollout(c.token_ids, c.token_ids[0] if c.token_ids else None, c.finished) for c in done]
 
+    def rollouts_many(self, contexts: list[list[int]], n: int, seed: int, max_new_tokens: int | None = None,
+                      batch_rows: int = 64, logger=None):
+        """``n`` rollouts of each context, one request per context (the server batches them)."""
+        return [self.rollouts(c, n, seed=seed * 1_000_003 + i, max_new_tokens=max_new_tokens)
+                for i, c in enumerate(contexts)]
+
     def decode(self, ids) -> str:
         return self.tokenizer.decode(list(ids), skip_special_tokens=True)
 
@@ -250,9 +256,10 @@ class VllmPolicy:
             raise
 
     def sample(self, prompts: Sequence[str], k: int, *, temperature: float = 0.8, top_p: float = 0.95,
-               max_new_tokens: int = 48, batch_prompts: int = 8, seed: int = 0, logger: Any = None) -> list[list[Sample]]:
-        """``generation.sample_responses``'s contract: ``k`` samples of each templated prompt."""
-        return self._texts(prompts, k, batch_prompts, temperature=temperature, top_p=top_p,
+               max_new_tokens: int = 48, batch_rows: int = 64, seed: int = 0, logger: Any = None) -> list[list[Sample]]:
+        """``generation.sample_responses``'s contract: ``k`` samples of each templated prompt,
+        ``batch_rows // k`` prompts a request."""
+        return self._texts(prompts, k, max(1, batch_rows // k), temperature=temperature, top_p=top_p,
                            max_new_tokens=max_new_tokens, seed=seed, logger=logger, label=f"sampled x {k}")
 
     def greedy(self, prompts: Sequence[str], *, max_new_tokens: int, batch_size: int = 8, logger: Any = None,
