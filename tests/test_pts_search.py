@@ -187,6 +187,54 @@ def test_the_rollout_budget_is_per_response_not_per_prefix():
     assert estimator.params["budget"] == "per-response"  # memo keys of the old fixed budget are not reused
 
 
+def test_root_estimates_of_many_problems_are_sampled_together_and_memoized(tmp_path):
+    """``estimate_roots``: one ``rollouts_many`` call for every problem not already known (memo or
+    memory), each graded by its own oracle, stored under the key ``estimate(())`` reads, so the
+    search that follows samples nothing at the root and a second run samples nothing at all."""
+    from phi4_assets.pts.estimator import PrefixEstimator, estimate_roots
+    from phi4_assets.pts.memo import EstimateMemo
+    from phi4_assets.pts.sampler import Rollout
+
+    class Packed:
+        max_new_tokens = 6
+        params = {"temperature": 0.7, "top_p": 1.0, "max_new_tokens": 6}
+
+        def __init__(self):
+            self.calls = []
+
+        def rollouts_many(self, contexts, n, seed, max_new_tokens=None, batch_rows=64, logger=None):
+            self.calls.append(([c[0] for c in contexts], n, max_new_tokens))
+            # context c: rollout i says "c i"; the oracle of problem c wants i < c
+            return [[Rollout((c[0], i), c[0], True) for i in range(n)] for c in contexts]
+
+        def rollouts(self, context, n, seed, max_new_tokens=None):
+            self.calls.append(("one", context[0]))
+            return [Rollout((context[0], i), context[0], True) for i in range(n)]
+
+        def decode(self, ids):
+            return " ".join(map(str, ids))
+
+    def wants_below(c):
+        return lambda text: int(text.split()[1]) < c
+
+    memo = EstimateMemo(tmp_path / "memo.duckdb")
+    sampler = Packed()
+
+    def estimators():
+        return [PrefixEstimator(sampler, wants_below(c), prompt_ids=[c, 0], n=4, problem_id=f"p{c}",
+                                model_version="mv", memo=memo) for c in (1, 2, 3)]
+
+    first = estimators()
+    first[1].estimate(())  # problem 2 is known before: not sampled again
+    got = estimate_roots(first)
+    assert sampler.calls == [("one", 2), ([1, 3], 4, 6)]  # problems 1 and 3, in one call, with the full budget
+    assert [e.p for e in got] == [0.25, 0.5, 0.75]
+    assert [e.rollouts for e in first] == [4, 4, 4] and first[0].estimate(()) is got[0]
+    again = estimators()  # a later run over the memo samples nothing
+    assert [e.p for e in estimate_roots(again)] == [0.25, 0.5, 0.75]
+    assert len(sampler.calls) == 2 and [e.memo_hits for e in again] == [1, 1, 1]
+
+
 def test_the_documented_search_is_exported_from_the_package():
     import phi4_assets.pts as pts
     from phi4_assets.pts.search import find_pivotal_tokens

@@ -131,6 +131,40 @@ def test_greedy_rollouts_are_the_uncached_argmax_continuation(greedy_policy):
     assert [(len(tokens) > 0, finished) for tokens, finished in seen] == [(True, True), (True, False)]
 
 
+def test_packed_rollouts_of_several_contexts_are_each_contexts_own_argmax_continuation(greedy_policy):
+    """``rollouts_many`` left-pads contexts of different lengths into one ``generate()`` call: each
+    context's rollouts must still be its own uncached argmax continuation (a wrong mask or position
+    would let the padding or a neighbour change them), in context order, whatever the packing."""
+    model, tokenizer = greedy_policy
+    eos, max_new = tokenizer.eos_token_id, 16
+    contexts = [_context(tokenizer, "What is the capital of France?", "Paris"),
+                _context(tokenizer, "Name a colour."),
+                _context(tokenizer, "What is the capital of France?", "The answer is")]
+    assert len({len(c) for c in contexts}) == 3
+    expected = [_greedy_loop(model, c, max_new, eos) for c in contexts]
+    for batch_rows in (6, 4, 1):  # all three contexts in one call, two then one, one at a time
+        sampler = RolloutSampler(model, tokenizer, temperature=0.7, top_p=0.0, max_new_tokens=max_new)
+        groups = sampler.rollouts_many(contexts, 2, seed=0, batch_rows=batch_rows)
+        for rollouts in groups:
+            _check_shapes(rollouts, 2, max_new, eos, model.config.vocab_size)
+        assert [[(r.token_ids, r.finished) for r in g] for g in groups] == [[e, e] for e in expected], batch_rows
+        assert sampler.sampled_tokens == 2 * sum(len(tokens) for tokens, _ in expected)
+
+
+def test_packed_seeded_rollouts_reproduce_and_stay_within_the_budget(ending_policy):
+    model, tokenizer = ending_policy
+    eos = tokenizer.eos_token_id
+    contexts = [_context(tokenizer, "What is the capital of France?", "The capital"), _context(tokenizer, "Hi.")]
+    sampler = RolloutSampler(model, tokenizer, temperature=0.7, top_p=0.95, max_new_tokens=96)
+    groups = sampler.rollouts_many(contexts, 5, seed=3, max_new_tokens=10)
+    assert len(groups) == 2
+    for rollouts in groups:
+        _check_shapes(rollouts, 5, 10, eos, model.config.vocab_size)
+    assert len({r.token_ids for g in groups for r in g}) == 10  # ten different samples
+    assert sampler.rollouts_many(contexts, 5, seed=3, max_new_tokens=10) == groups
+    assert sampler.rollouts_many(contexts, 5, seed=4, max_new_tokens=10) != groups
+
+
 # -- sampling with a seed ------------------------------------------------------------------------------
 
 

@@ -17,7 +17,7 @@ from ..models.ref import ModelRef
 from ..training.mix import stage_mix
 from .resources import ProjectResource, PtsMemoResource
 from ..pts import oracles
-from ..pts.estimator import PrefixEstimator
+from ..pts.estimator import PrefixEstimator, estimate_roots
 from ..pts.figure import draw_search
 from ..pts.memo import prefix_hash
 from ..pts.pairs import opposite_effect, pair_for_pivot
@@ -83,12 +83,13 @@ def _inputs(context, domain, project, sft_model, math_problems, mcq_questions, t
     return settings, problems, policy
 
 
-@dg.asset(**_by_domain(PTS_DIFFICULTY), code_version="2")
+@dg.asset(**_by_domain(PTS_DIFFICULTY), code_version="3")
 def pts_difficulty(context: dg.AssetExecutionContext, project: ProjectResource, pts_memo: PtsMemoResource,
                    sft_model: pd.DataFrame, math_problems: pd.DataFrame, mcq_questions: pd.DataFrame,
                    trivia_seeds: pd.DataFrame, code_problems: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """p(success) of each problem under ``sft_model`` from ``pts_rollouts`` rollouts (the root
-    estimate of the search, memoized, so the search does not pay for it again)."""
+    estimate of the search, memoized, so the search does not pay for it again). The problems are
+    sampled together, several per ``generate()`` call (``estimator.estimate_roots``)."""
     domain = context.partition_key
     settings, problems, policy = _inputs(context, domain, project, sft_model, math_problems, mcq_questions,
                                          trivia_seeds, code_problems)
@@ -96,12 +97,11 @@ def pts_difficulty(context: dg.AssetExecutionContext, project: ProjectResource, 
         memo = pts_memo.memo()
         low, high = settings.pts_window
         rows = []
-        for i, problem in enumerate(problems):
-            estimator = PrefixEstimator(sampler, _oracle(domain, problem, settings.sandbox_allow_fallback),
-                                        sampler.prompt_ids(problem["question"]),
-                                        settings.pts_rollouts, problem["id"], policy.data_version, memo,
-                                        oracle_version=oracles.ORACLE_VERSION)
-            estimate = estimator.estimate(())
+        estimators = [PrefixEstimator(sampler, _oracle(domain, problem, settings.sandbox_allow_fallback),
+                                      sampler.prompt_ids(problem["question"]), settings.pts_rollouts, problem["id"],
+                                      policy.data_version, memo, oracle_version=oracles.ORACLE_VERSION)
+                      for problem in problems]
+        for i, (problem, estimate) in enumerate(zip(problems, estimate_roots(estimators, logger=context.log))):
             rows.append({"id": row_id("difficulty", policy.data_version, problem["id"], settings.pts_rollouts),
                          "domain": domain, "problem_id": problem["id"], "question": problem["question"],
                          "p_success": estimate.p, "rollouts": estimate.n, "successes": int(sum(estimate.outcomes)),

@@ -43,22 +43,50 @@ class PrefixEstimator:
         if prefix in self.by_prefix:
             return self.by_prefix[prefix]
         key = self.key(prefix)
-        if key in self.known:
-            self.memo_hits += 1
-            result = self.known[key]
-        else:
-            rollouts = self.sampler.rollouts(self.prompt_ids + list(prefix), self.n,
-                                             seed=hash((self.seed, len(prefix))) & 0x7FFFFFFF,
-                                             max_new_tokens=self.budget(prefix))
-            outcomes = tuple(bool(self.oracle(self.sampler.decode(prefix + r.token_ids))) for r in rollouts)
-            result = Estimate(p=sum(outcomes) / len(outcomes), n=len(outcomes),
-                              first_tokens=tuple(r.first_token for r in rollouts), outcomes=outcomes,
-                              tokens=sum(len(r.token_ids) for r in rollouts))
-            self.rollouts += len(rollouts)
-            if self.memo:
-                self.memo.store(self.model_version, self.problem_id, prefix, self.params, result)
+        if key not in self.known:
+            return self.record(prefix, self.sampler.rollouts(self.prompt_ids + list(prefix), self.n,
+                                                             seed=self.rollout_seed(prefix),
+                                                             max_new_tokens=self.budget(prefix)))
+        self.memo_hits += 1
+        self.by_prefix[prefix] = self.known[key]
+        return self.by_prefix[prefix]
+
+    def rollout_seed(self, prefix: tuple[int, ...]) -> int:
+        return hash((self.seed, len(prefix))) & 0x7FFFFFFF
+
+    def cached(self, prefix: tuple[int, ...]) -> bool:
+        """Whether ``estimate(prefix)`` would sample nothing (in memory or in the memo)."""
+        return tuple(prefix) in self.by_prefix or self.key(tuple(prefix)) in self.known
+
+    def record(self, prefix: tuple[int, ...], rollouts) -> Estimate:
+        """The estimate at ``prefix`` from ``rollouts`` sampled there: graded by the oracle, kept
+        in memory and in the memo."""
+        prefix = tuple(prefix)
+        outcomes = tuple(bool(self.oracle(self.sampler.decode(prefix + r.token_ids))) for r in rollouts)
+        result = Estimate(p=sum(outcomes) / len(outcomes), n=len(outcomes),
+                          first_tokens=tuple(r.first_token for r in rollouts), outcomes=outcomes,
+                          tokens=sum(len(r.token_ids) for r in rollouts))
+        self.rollouts += len(rollouts)
+        if self.memo:
+            self.memo.store(self.model_version, self.problem_id, prefix, self.params, result)
         self.by_prefix[prefix] = result
         return result
 
     def __call__(self, prefix: tuple[int, ...]) -> float:
         return self.estimate(prefix).p
+
+
+def estimate_roots(estimators: list[PrefixEstimator], logger=None) -> list[Estimate]:
+    """Each estimator's estimate at the empty prefix (its problem's p(success)), the ones not
+    already known sampled together: several problems per ``generate()`` call
+    (``RolloutSampler.rollouts_many``). The estimators share one sampler and one ``n``."""
+    missing = [e for e in estimators if not e.cached(())]
+    if missing:
+        first = missing[0]
+        if any(e.sampler is not first.sampler or e.n != first.n for e in missing):
+            raise ValueError("estimate_roots: the estimators must share one sampler and one rollout count")
+        groups = first.sampler.rollouts_many([e.prompt_ids for e in missing], first.n, seed=first.rollout_seed(()),
+                                             max_new_tokens=first.budget(()), logger=logger)
+        for estimator, rollouts in zip(missing, groups):
+            estimator.record((), rollouts)
+    return [e.estimate(()) for e in estimators]

@@ -103,5 +103,38 @@ class RolloutSampler:
                 out.append(Rollout(tokens, tokens[0] if tokens else None, finished))
         return out
 
+    @torch.inference_mode()
+    def rollouts_many(self, contexts: list[list[int]], n: int, seed: int, max_new_tokens: int | None = None,
+                      batch_rows: int = 64, logger=None) -> list[list[Rollout]]:
+        """``n`` sampled continuations of each of ``contexts`` (different questions: no shared
+        prefix to cache), several contexts per ``generate()`` call: ``batch_rows // n`` of them
+        (at least one), left-padded, seeded ``seed * 1_000_003 + batch index``. A batch of 12 rows
+        is overhead-bound on a CPU and one of 64 is not (``bench/sampling_batch.py``)."""
+        max_new = self.max_new_tokens if max_new_tokens is None else max_new_tokens
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos
+        per_call = max(1, batch_rows // n)
+        out: list[list[Rollout]] = []
+        for b, start in enumerate(range(0, len(contexts), per_call)):
+            batch = contexts[start:start + per_call]
+            width = max(len(c) for c in batch)
+            ids = torch.tensor([[pad] * (width - len(c)) + list(c) for c in batch], device=self.model.device)
+            mask = torch.tensor([[0] * (width - len(c)) + [1] * len(c) for c in batch], device=self.model.device)
+            torch.manual_seed(seed * 1_000_003 + b)
+            generated = self.model.generate(ids, attention_mask=mask, do_sample=True, temperature=self.temperature,
+                                            top_p=self.top_p, max_new_tokens=max_new, num_return_sequences=n,
+                                            pad_token_id=self.tokenizer.pad_token_id)
+            rows = generated[:, width:].tolist()
+            self.slot_tokens += len(rows) * len(rows[0]) if rows else 0
+            for i in range(len(batch)):
+                group = []
+                for row in rows[i * n:(i + 1) * n]:
+                    tokens, finished = self._strip(row)
+                    self.sampled_tokens += len(tokens)
+                    group.append(Rollout(tokens, tokens[0] if tokens else None, finished))
+                out.append(group)
+            if logger is not None:
+                logger.info(f"rollouts: {len(out)}/{len(contexts)} contexts x {n}, {self.sampled_tokens} tokens sampled")
+        return out
+
     def decode(self, ids) -> str:
         return self.tokenizer.decode(list(ids), skip_special_tokens=True)
