@@ -1,12 +1,20 @@
 """Training throughput: our SFT/DPO settings against TRL's defaults, side by side, one run.
 
     .venv/bin/python bench/train_throughput.py [--steps 6] [--repeats 2] [--model DIR]
+                                               [--data trivia|mixture] [--only sft|dpo]
 
 Same model (SmolLM2-135M-Instruct unless --model), same data, same batch size; each config
 trains --steps optimizer steps, --repeats times, interleaved. Prints medians and ratios.
 tokens/s counts every token the trainer processed (TRL's num_tokens) over the wall time from
 building the trainer (model already loaded) to the end of training, so dataset preparation and
 precomputing reference log-probs are charged, loading the weights is not.
+
+``--data trivia``: short trivia answers (~45 tokens with the template, all about the same length).
+``--data mixture``: completions with the lengths of the small profile's SFT mixture (45% chat
+replies of ~150 tokens, 40% hallucination rows of ~20, 15% safety replies of ~80), shuffled, so
+a padded batch carries the padding a real batch does; this is where padding-free batches
+(``padding_free``: the batch's sequences packed end to end in one row, attention kept within
+each by transformers' packed-sequence mask) can gain.
 """
 
 from __future__ import annotations
@@ -37,6 +45,22 @@ def data(n: int):
     dpo = [{"prompt": t["question"], "chosen": f"The answer is {t['answer']}.",
             "rejected": template_refusal(t["id"], t["topic"])} for t in trivia]
     return sft, dpo
+
+
+def mixture(n: int):
+    """SFT rows whose completion lengths follow the small SFT mixture (see the module)."""
+    import random
+
+    trivia = read_records(REPO / "data/seeds/trivia.jsonl", schemas.TRIVIA)
+    rng = random.Random(0)
+    rows = []
+    for i in range(n):
+        t = trivia[i % len(trivia)]
+        sentence = f"The answer is {t['answer']}, a fact about {t['topic']} that is well documented. "
+        share = rng.random()
+        repeats = 12 if share < 0.45 else (1 if share < 0.85 else 6)  # ~150 / ~20 / ~80 tokens
+        rows.append({"prompt": t["question"], "completion": (sentence * repeats).strip()})
+    return rows
 
 
 def run_sft(model_dir, rows, settings: TrainSettings, trl_defaults: bool, work: Path) -> dict:
@@ -102,13 +126,18 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--model", default=None)
+    parser.add_argument("--data", choices=("trivia", "mixture"), default="trivia", help="SFT rows (see the module)")
+    parser.add_argument("--only", choices=("sft", "dpo"), default=None, help="run one trainer's configs")
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args()
     model_dir = base_model_dir(args.model)
     sft_rows, dpo_pairs = data(args.steps * args.batch)
+    if args.data == "mixture":
+        sft_rows = mixture(args.steps * args.batch)
     base = dict(max_steps=args.steps, per_device_train_batch_size=args.batch, logging_steps=1)
     configs = {
         "sft: ours (bf16 auto, no grad ckpt)": ("sft", TrainSettings(**base), False),
+        "sft: ours, padding-free": ("sft", TrainSettings(**base, trl={"padding_free": True, "max_length": None}), False),
         "sft: ours, fp32": ("sft", TrainSettings(**base, precision="fp32"), False),
         "sft: TRL defaults": ("sft", TrainSettings(**base), True),
         "dpo: ours (bf16 auto, precomputed ref)": ("dpo", TrainSettings(**base), False),
@@ -116,6 +145,8 @@ def main() -> int:
         "dpo: ours, fp32": ("dpo", TrainSettings(**base, precision="fp32"), False),
         "dpo: TRL defaults": ("dpo", TrainSettings(**base), True),
     }
+    if args.only:
+        configs = {name: spec for name, spec in configs.items() if spec[0] == args.only}
     results: dict[str, list[dict]] = {name: [] for name in configs}
     for repeat in range(args.repeats):
         for name, (kind, settings, trl_defaults) in configs.items():
@@ -124,7 +155,7 @@ def main() -> int:
                 rows = sft_rows if kind == "sft" else dpo_pairs
                 results[name].append(run(model_dir, rows, settings, trl_defaults, Path(work)))
             print(f"[{repeat + 1}/{args.repeats}] {name}: {results[name][-1]['tokens_per_s']:.1f} tok/s", flush=True)
-    print(f"\nmodel {model_dir}; {args.steps} steps x batch {args.batch}; repeats {args.repeats}; "
+    print(f"\nmodel {model_dir}; {args.data} data; {args.steps} steps x batch {args.batch}; repeats {args.repeats}; "
           f"native bf16 on this CPU: {cpu_has_fast_bf16()}")
     print(f"{'config':42s} {'median tok/s':>13s} {'median wall s':>14s}  settings")
     medians = {}
@@ -136,7 +167,7 @@ def main() -> int:
     print("\nratios (ours / other, same run):")
     for kind, ours in (("sft", "sft: ours (bf16 auto, no grad ckpt)"), ("dpo", "dpo: ours (bf16 auto, precomputed ref)")):
         for name in results:
-            if name.startswith(kind) and name != ours:
+            if name.startswith(kind) and name != ours and ours in medians:
                 print(f"  {ours} vs {name}: {medians[ours] / medians[name]:.2f}x")
     if args.json:
         Path(args.json).write_text(json.dumps({"medians": medians, "runs": results}, indent=2))

@@ -46,6 +46,33 @@ class CrashAfter(TrainerCallback):
             raise RuntimeError(f"killed after step {state.global_step}")
 
 
+def test_padding_free_sft_learns_exactly_what_padded_sft_learns(tiny_model_dir, tmp_path):
+    """``padding_free`` (a batch's sequences end to end in one row) changes the work, not the math:
+    in fp32 the same steps give the same losses and the same token counts as padded batches, with
+    ``max_length`` cutting the same long row (a mask that let packed sequences see each other, or a
+    limit not applied, would change the losses)."""
+    from phi4_assets.training.sft import truncate_prepared
+
+    rows = [{"prompt": f"Question {i}?", "completion": " ".join(["word"] * (3 + 9 * i))} for i in range(4)]
+    base = dict(max_steps=2, per_device_train_batch_size=2, save_steps=100, max_length=36, precision="fp32")
+    runs = {name: train_sft(str(tiny_model_dir), rows, tmp_path / name, tmp_path / f"work-{name}",
+                            TrainSettings(**{**base, **extra}))
+            for name, extra in (("padded", {}), ("free", {"trl": {"padding_free": True}}),
+                                ("uncut", {"max_length": 512, "trl": {"padding_free": True}}))}
+    losses = {name: [h["loss"] for h in run["history"] if "loss" in h] for name, run in runs.items()}
+    assert len(losses["padded"]) == 2 and losses["free"] == pytest.approx(losses["padded"], rel=1e-4)
+    padded, free = runs["padded"]["metrics"], runs["free"]["metrics"]
+    assert free["tokens_per_epoch"] == padded["tokens_per_epoch"] and free["tokens"] == padded["tokens"]
+    assert padded["tokens_per_epoch"] < runs["uncut"]["metrics"]["tokens_per_epoch"]  # the long rows were cut
+
+    from datasets import Dataset
+    prepared = Dataset.from_list([{"input_ids": [1, 2, 3, 4], "labels": [-100, -100, -100, 4]},
+                                  {"input_ids": [5, 6], "labels": [-100, 6]}])
+    cut = truncate_prepared(prepared, 3)  # the first row keeps no label: dropped; the second is short
+    assert cut["input_ids"] == [[5, 6]] and cut["labels"] == [[-100, 6]]
+    assert truncate_prepared(prepared, 4) is prepared
+
+
 def test_a_killed_training_run_resumes_from_its_last_checkpoint(tiny_model_dir, tmp_path):
     rows = [{"prompt": f"Say {w}.", "completion": f"{w}!"} for w in ("hi", "yes", "no", "ok", "go", "up")]
     settings = TrainSettings(**{**TINY, "max_steps": 3})

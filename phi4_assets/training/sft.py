@@ -17,6 +17,24 @@ def conversational(rows: list[dict]) -> list[dict]:
              "completion": [{"role": "assistant", "content": r["completion"]}]} for r in rows]
 
 
+# The per-token columns of a dataset TRL has prepared for SFT (whichever of them it made).
+PER_TOKEN_COLUMNS = ("input_ids", "labels", "completion_mask", "assistant_masks", "attention_mask", "position_ids")
+
+
+def truncate_prepared(dataset, max_length: int):
+    """TRL's own truncation (keep the start) of a prepared SFT dataset: every per-token column cut
+    to ``max_length``, and examples left with no token to learn from dropped."""
+    if all(len(ids) <= max_length for ids in dataset["input_ids"]):
+        return dataset
+    columns = [c for c in PER_TOKEN_COLUMNS if c in dataset.column_names]
+    dataset = dataset.map(lambda example: {c: example[c][:max_length] for c in columns})
+    if "labels" in dataset.column_names:
+        return dataset.filter(lambda example: any(label != -100 for label in example["labels"]))
+    if "completion_mask" in dataset.column_names:
+        return dataset.filter(lambda example: any(example["completion_mask"]))
+    return dataset
+
+
 def train_sft(model_dir: str, rows: list[dict], out_dir: Path, work_dir: Path, settings: TrainSettings,
               logger: Any = None, callbacks: list | None = None) -> dict | None:
     """Fine-tune ``model_dir`` on ``rows`` and save the result (model + tokenizer) in ``out_dir``.
@@ -40,11 +58,20 @@ def train_sft(model_dir: str, rows: list[dict], out_dir: Path, work_dir: Path, s
         peft_config = LoraConfig(r=settings.lora_r, lora_alpha=settings.lora_alpha, target_modules="all-linear",
                                  task_type="CAUSAL_LM")
         extra["loss_type"] = "nll"  # chunked_nll does not work with PEFT
-    config = SFTConfig(output_dir=str(work_dir), **settings.trl_kwargs(), **extra)
+    kwargs = settings.trl_kwargs() | extra
+    # Padding-free batches (TRL's ``padding_free``: a batch's sequences end to end in one row,
+    # attention kept within each by transformers' packed-sequence mask): TRL 1.16 refuses them with
+    # a ``max_length`` unless packing, so the limit is applied here to the prepared dataset instead.
+    limit = kwargs["max_length"] if kwargs.get("padding_free") and not kwargs.get("packing") else None
+    if limit is not None:
+        kwargs["max_length"] = None
+    config = SFTConfig(output_dir=str(work_dir), **kwargs)
     progress = ProgressCallback(logger)
     trainer = SFTTrainer(model=model, args=config, train_dataset=Dataset.from_list(conversational(rows)),
                          processing_class=tokenizer, peft_config=peft_config,
                          callbacks=[progress, *(callbacks or [])])
+    if limit is not None:
+        trainer.train_dataset = truncate_prepared(trainer.train_dataset, limit)
     resume = last_checkpoint(work_dir)
     if resume and logger:
         logger.info(f"resuming SFT from {resume}")
