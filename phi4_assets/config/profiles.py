@@ -63,7 +63,9 @@ class Profile:
     teacher_model: str | None = None
     teacher_temperature: float = 0.7
     teacher_max_tokens: int = 256
-    teacher_max_concurrency: int = 8
+    # Requests in flight at once. The embedded server on 2 cores: 16 gives 1.55x the calls/s of 8
+    # (32: 1.60x) on the SFT chat prompts (bench/teacher_throughput.py, BENCHMARKS.md).
+    teacher_max_concurrency: int = 16
     teacher_timeout_s: float = 120.0
     teacher_max_retries: int = 4
     teacher_structured_outputs: bool = False
@@ -163,7 +165,10 @@ class Profile:
     # Evaluation: items kept per benchmark of eval_sets (None: all), greedy decoding.
     eval_limits: dict[str, int | None] = field(default_factory=lambda: {
         "simpleqa": None, "mcq": 60, "math": 60, "code": 20, "safety": None})
-    eval_batch_size: int = 16
+    # Prompts per greedy generate() call. 64 decodes 1.42x the useful tokens/s of 16 on 2 cores in
+    # bf16 (bench/eval_generation.py, BENCHMARKS.md); in bf16 the batch changes some texts late
+    # (padding changes rounding), so grades can move with it. fp32 is the same at any batch size.
+    eval_batch_size: int = 64
     eval_max_new_tokens: dict[str, int] = field(default_factory=dict)  # per benchmark (empty: the runner's)
     # Where the model assets train: "inprocess" (TRL in the asset's process) or "accelerate":
     # ``accelerate launch --num_processes train_processes [--config_file accelerate_config_file]``
@@ -172,8 +177,11 @@ class Profile:
     train_processes: int = 2
     accelerate_config_file: str | None = None
     # Training knobs (phi4_assets.training.common.TrainSettings fields) per stage.
+    # padding_free (TRL's): a batch's sequences end to end in one row, no padding computed. On the
+    # small SFT mixture's lengths it trained 1.5x the tokens/s of padded batches (bench/train_throughput.py
+    # --data mixture, BENCHMARKS.md), with the same losses in fp32 (tests/test_training.py).
     sft_train: dict = field(default_factory=lambda: {"learning_rate": 3e-5, "num_train_epochs": 1.0,
-                                                     "per_device_train_batch_size": 8})
+                                                     "per_device_train_batch_size": 8, "padding_free": True})
     # The small stages have a few dozen pairs: a few epochs at a modest rate, or DPO does nothing.
     dpo_train: dict = field(default_factory=lambda: {"learning_rate": 5e-6, "num_train_epochs": 3.0,
                                                      "per_device_train_batch_size": 4, "beta": 0.1})
@@ -206,7 +214,8 @@ PROFILES: dict[str, Profile] = {
         pts_rollouts=4,
         pts_max_new_tokens={"math": 6, "mcq": 4, "qa": 4, "code": 8},
         sft_response_tokens=16,
-        sft_train={"max_steps": 2, "per_device_train_batch_size": 2, "save_steps": 1, "max_length": 128},
+        sft_train={"max_steps": 2, "per_device_train_batch_size": 2, "save_steps": 1, "max_length": 128,
+                   "padding_free": True},
         dpo_train={"max_steps": 2, "per_device_train_batch_size": 2, "save_steps": 1, "max_length": 128},
         judge_prompts={"chat": 2, "safety": 2, "keyed": 3},
         eval_limits={"simpleqa": 4, "mcq": 2, "math": 2, "code": 1, "safety": 2},
