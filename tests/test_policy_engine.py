@@ -57,19 +57,19 @@ def test_the_in_process_sampler_decodes_about_batch_rows_sequences_per_call(tiny
     generate = policy.model.generate
 
     def counting(**kwargs):
-        calls.append((kwargs["input_ids"].shape[0], kwargs["num_return_sequences"]))
+        calls.append(kwargs["input_ids"].shape[0])  # rows: each prompt's repeated k times
         return generate(**kwargs)
 
     policy.model.generate = counting
     prompts = [chat_prompt(policy.tokenizer, f"Name {n} colours.") for n in range(5)]
     assert [len(s) for s in policy.sample(prompts, 2, max_new_tokens=2, batch_rows=4)] == [2] * 5
-    assert calls == [(2, 2), (2, 2), (1, 2)]
+    assert calls == [4, 4, 2]
     calls.clear()
     policy.sample(prompts, 8, max_new_tokens=2, batch_rows=4)  # k above batch_rows: one prompt a call
-    assert calls == [(1, 8)] * 5
+    assert calls == [8] * 5
     calls.clear()
     policy.sample(prompts, 1, max_new_tokens=2)  # the default: 64 rows, every prompt in one call here
-    assert calls == [(5, 1)]
+    assert calls == [5]
 
 
 def test_both_backends_run_the_pts_search_on_token_ids(engine):

@@ -30,6 +30,7 @@ import pytest
 import torch
 
 from phi4_assets.models.generation import load_policy
+from phi4_assets.models.sampling import sampling_kwargs
 from phi4_assets.pts.sampler import Rollout, RolloutSampler
 
 # The sampler sets no top_k, so generate() applies transformers' default (the tiny model's
@@ -175,9 +176,8 @@ def _uncached_samples(model, tokenizer, context, batches, seed, temperature, top
     rows, slots = [], 0
     for b in batches:
         batch = ids.repeat(b, 1)
-        out = model.generate(batch, attention_mask=torch.ones_like(batch), do_sample=True, temperature=temperature,
-                             top_p=top_p, max_new_tokens=max_new, pad_token_id=tokenizer.pad_token_id,
-                             use_cache=False)
+        out = model.generate(batch, attention_mask=torch.ones_like(batch), **sampling_kwargs(model, temperature, top_p),
+                             max_new_tokens=max_new, pad_token_id=tokenizer.pad_token_id, use_cache=False)
         new = out[:, len(context):]
         slots += new.numel()
         rows += [_strip(row, tokenizer.eos_token_id) for row in new.tolist()]

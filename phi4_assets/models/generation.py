@@ -1,6 +1,7 @@
 """Sampling the policy in-process: many chat prompts, several samples each, in batches.
 
-Left-padded batches with ``num_return_sequences`` (one prefill per prompt, k samples), about
+Left-padded batches, each prompt's row repeated k times and sampled through
+``sampling.TopKTopPSampling`` (transformers' distribution without its sort of the vocabulary), about
 ``batch_rows`` sequences decoded per ``generate()`` call whatever k is (``bench/sampling_batch.py``:
 a call of 8 rows is overhead-bound on a CPU, 64 is not), on the
 profile's ``device`` (``auto``: a GPU where one is visible), bf16 on a GPU or a CPU with native
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.hardware import preferred_dtype_name, resolve_device
+from .sampling import repeat_rows, sampling_kwargs
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +70,9 @@ def sample_responses(model, tokenizer, prompts: Sequence[str], k: int, *, temper
         enc = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
         torch.manual_seed(seed * 1_000_003 + b)
         with torch.inference_mode():
-            ids = model.generate(**enc, do_sample=True, temperature=temperature, top_p=top_p,
-                                 max_new_tokens=max_new_tokens, num_return_sequences=k,
+            ids = model.generate(input_ids=repeat_rows(enc["input_ids"], k),
+                                 attention_mask=repeat_rows(enc["attention_mask"], k),
+                                 **sampling_kwargs(model, temperature, top_p), max_new_tokens=max_new_tokens,
                                  pad_token_id=tokenizer.pad_token_id)
         new = ids[:, enc["input_ids"].shape[1]:].tolist()
         for p in range(len(batch)):

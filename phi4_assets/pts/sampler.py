@@ -3,6 +3,10 @@ rollouts from a shared context whose KV cache is computed once.
 
 Contexts are token ids end to end (question chat-formatted once, prefixes as the response's own
 ids), never re-tokenized from decoded text, so token boundaries cannot shift.
+
+Rollouts sample through ``models.sampling.TopKTopPSampling`` (transformers' distribution, without
+its sort of the whole vocabulary every step); the response whose log-probabilities the search
+reads samples through transformers' own path, which returns them.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import copy
 from dataclasses import dataclass
 
 import torch
+
+from ..models.sampling import repeat_rows, sampling_kwargs
 
 
 @dataclass(frozen=True)
@@ -93,7 +99,7 @@ class RolloutSampler:
                 batch_cache.batch_repeat_interleave(b)
             ids = ctx.repeat(b, 1)
             generated = self.model.generate(ids, attention_mask=torch.ones_like(ids), past_key_values=batch_cache,
-                                            do_sample=True, temperature=self.temperature, top_p=self.top_p,
+                                            **sampling_kwargs(self.model, self.temperature, self.top_p),
                                             max_new_tokens=max_new, pad_token_id=self.tokenizer.pad_token_id)
             rows = generated[:, len(context):].tolist()
             self.slot_tokens += len(rows) * len(rows[0]) if rows else 0
@@ -120,9 +126,9 @@ class RolloutSampler:
             ids = torch.tensor([[pad] * (width - len(c)) + list(c) for c in batch], device=self.model.device)
             mask = torch.tensor([[0] * (width - len(c)) + [1] * len(c) for c in batch], device=self.model.device)
             torch.manual_seed(seed * 1_000_003 + b)
-            generated = self.model.generate(ids, attention_mask=mask, do_sample=True, temperature=self.temperature,
-                                            top_p=self.top_p, max_new_tokens=max_new, num_return_sequences=n,
-                                            pad_token_id=self.tokenizer.pad_token_id)
+            generated = self.model.generate(repeat_rows(ids, n), attention_mask=repeat_rows(mask, n),
+                                            **sampling_kwargs(self.model, self.temperature, self.top_p),
+                                            max_new_tokens=max_new, pad_token_id=pad)
             rows = generated[:, width:].tolist()
             self.slot_tokens += len(rows) * len(rows[0]) if rows else 0
             for i in range(len(batch)):
