@@ -19,3 +19,12 @@ def base_model_dir(explicit: str | None) -> str:
     out = Path(tempfile.mkdtemp()) / "base"
     save_from_gguf(out)
     return str(out)
+
+
+def evenly_spaced(path: str, n: int) -> list[dict]:
+    """``n`` rows of the JSONL file at ``path`` (relative to the repository), evenly spaced through
+    it (all of them when it has fewer)."""
+    import json
+
+    rows = [json.loads(line) for line in (REPO / path).read_text().splitlines() if line]
+    return [rows[i * len(rows) // n] for i in range(min(n, len(rows)))]

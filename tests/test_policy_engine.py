@@ -50,26 +50,29 @@ def test_both_backends_sample_k_answers_per_prompt_within_the_budget(engine):
     assert again == samples  # seeded: a re-run reproduces
 
 
-def test_the_in_process_sampler_decodes_about_batch_rows_sequences_per_call(tiny_model_dir):
-    """``batch_rows // k`` prompts per ``generate()`` call, at least one, whatever k is."""
+def test_the_in_process_sampler_decodes_about_batch_rows_sequences_per_call(tiny_model_dir, monkeypatch):
+    """``batch_rows // k`` prompts per batch, at least one, whatever k is; each prompt prefilled
+    once and decoded k times."""
+    from phi4_assets.models import generation
+
     policy = TransformersPolicy(str(tiny_model_dir), device="cpu")
     calls = []
-    generate = policy.model.generate
+    decode = generation.decode
 
-    def counting(**kwargs):
-        calls.append(kwargs["input_ids"].shape[0])  # rows: each prompt's repeated k times
-        return generate(**kwargs)
+    def counting(model, input_ids, attention_mask, **kwargs):
+        calls.append((input_ids.shape[0], kwargs["repeats"]))  # (prompts prefilled, rows per prompt)
+        return decode(model, input_ids, attention_mask, **kwargs)
 
-    policy.model.generate = counting
+    monkeypatch.setattr(generation, "decode", counting)
     prompts = [chat_prompt(policy.tokenizer, f"Name {n} colours.") for n in range(5)]
     assert [len(s) for s in policy.sample(prompts, 2, max_new_tokens=2, batch_rows=4)] == [2] * 5
-    assert calls == [4, 4, 2]
+    assert calls == [(2, 2), (2, 2), (1, 2)]
     calls.clear()
-    policy.sample(prompts, 8, max_new_tokens=2, batch_rows=4)  # k above batch_rows: one prompt a call
-    assert calls == [8] * 5
+    policy.sample(prompts, 8, max_new_tokens=2, batch_rows=4)  # k above batch_rows: one prompt a batch
+    assert calls == [(1, 8)] * 5
     calls.clear()
-    policy.sample(prompts, 1, max_new_tokens=2)  # the default: 64 rows, every prompt in one call here
-    assert calls == [5]
+    policy.sample(prompts, 1, max_new_tokens=2)  # the default: 64 rows, every prompt in one batch here
+    assert calls == [(5, 1)]
 
 
 def test_both_backends_run_the_pts_search_on_token_ids(engine):

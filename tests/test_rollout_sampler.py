@@ -1,18 +1,19 @@
 """The PTS rollout sampler (``RolloutSampler.rollouts``) against plain, uncached references on the
 tiny random model, in float32.
 
-``rollouts`` runs the context (all but its last token) through the model once, and every batch
-decodes from a deep copy of that KV cache repeated to the batch size. What is checked:
+``rollouts`` prefills the context once per batch, repeats its KV cache to the batch size, and
+drops a row from the batch when it ends (``models.decode``). What is checked:
 
 * greedy (``top_p=0``: top-p filtering keeps only the most probable token, so the one sample
   drawn is the argmax): every rollout is, token for token, the argmax continuation of a full
   forward pass over the whole sequence at each step, and uncached ``model.generate(do_sample=False)``;
-* sampling with a seed: the rollouts are exactly the rows uncached ``model.generate`` samples after
-  ``torch.manual_seed(seed)``, with the same batch sizes in the same order. The prefill draws no
-  random numbers and both paths draw one multinomial per step over the same shape, so only the
-  logits could differ, and in float32 they differ by rounding alone (a sample could flip only if a
-  uniform draw fell within ~1e-6 of a bucket edge: for the fixed seeds here it does not, and the
-  outcome is deterministic). Rollouts stop at the end-of-turn token, which is excluded;
+* sampling with a seed: the rollouts are exactly the rows an uncached reference samples after
+  ``torch.manual_seed(seed)`` with the same batch sizes: a full forward pass over every live row's
+  whole sequence at each step, one draw over the rows still decoding. The prefill draws no random
+  numbers and both draw one multinomial per step over the same shape, so only the logits could
+  differ, and in float32 they differ by rounding alone (a sample could flip only if a uniform draw
+  fell within ~1e-6 of a bucket edge: for the fixed seeds here it does not, and the outcome is
+  deterministic). Rollouts stop at the end-of-turn token, which is excluded;
 * the first sampled token (the step decoded from the shared cache) follows softmax(logits / T)
   over the 50 most probable tokens, the logits from a full uncached forward pass (see
   ``test_first_tokens_follow_the_models_softmax`` for the tolerance).
@@ -30,7 +31,7 @@ import pytest
 import torch
 
 from phi4_assets.models.generation import load_policy
-from phi4_assets.models.sampling import sampling_kwargs
+from phi4_assets.models.sampling import TopKTopPSampling, model_top_k
 from phi4_assets.pts.sampler import Rollout, RolloutSampler
 
 # The sampler sets no top_k, so generate() applies transformers' default (the tiny model's
@@ -119,7 +120,7 @@ def test_greedy_rollouts_are_the_uncached_argmax_continuation(greedy_policy):
     seen = []
     for prefix in ("The answer is", "Paris"):
         context = _context(tokenizer, "What is the capital of France?", prefix)
-        rollouts = sampler.rollouts(context, 3, seed=0)  # batches of 2 and 1 from one shared cache
+        rollouts = sampler.rollouts(context, 3, seed=0)  # batches of 2 and 1, each prefilled once
         _check_shapes(rollouts, 3, max_new, eos, model.config.vocab_size)
         expected = _greedy_loop(model, context, max_new, eos)
         ids = torch.tensor([context])
@@ -133,7 +134,7 @@ def test_greedy_rollouts_are_the_uncached_argmax_continuation(greedy_policy):
 
 
 def test_packed_rollouts_of_several_contexts_are_each_contexts_own_argmax_continuation(greedy_policy):
-    """``rollouts_many`` left-pads contexts of different lengths into one ``generate()`` call: each
+    """``rollouts_many`` left-pads contexts of different lengths into one batch: each
     context's rollouts must still be its own uncached argmax continuation (a wrong mask or position
     would let the padding or a neighbour change them), in context order, whatever the packing."""
     model, tokenizer = greedy_policy
@@ -170,17 +171,30 @@ def test_packed_seeded_rollouts_reproduce_and_stay_within_the_budget(ending_poli
 
 
 def _uncached_samples(model, tokenizer, context, batches, seed, temperature, top_p, max_new):
-    """What the sampler must return: uncached generate() with the same seed and batch sizes."""
+    """What the sampler must return, and the slots it decodes: each batch of rows decoded with a
+    full forward pass over every live row's whole sequence at each step (no cache), one draw per
+    step over the rows still decoding (a row leaves when it samples the end-of-turn token)."""
+    choice = TopKTopPSampling(temperature, model_top_k(model), top_p)
+    eos = tokenizer.eos_token_id
     torch.manual_seed(seed)
-    ids = torch.tensor([context])
     rows, slots = [], 0
     for b in batches:
-        batch = ids.repeat(b, 1)
-        out = model.generate(batch, attention_mask=torch.ones_like(batch), **sampling_kwargs(model, temperature, top_p),
-                             max_new_tokens=max_new, pad_token_id=tokenizer.pad_token_id, use_cache=False)
-        new = out[:, len(context):]
-        slots += new.numel()
-        rows += [_strip(row, tokenizer.eos_token_id) for row in new.tolist()]
+        seqs, ended, live = [list(context) for _ in range(b)], [False] * b, list(range(b))
+        for _ in range(max_new):
+            with torch.inference_mode():
+                logits = model(torch.tensor([seqs[i] for i in live]), use_cache=False).logits[:, -1]
+            still = []
+            for i, token in zip(live, choice.draw(logits.float()).tolist()):
+                slots += 1
+                if token == eos:
+                    ended[i] = True
+                else:
+                    seqs[i].append(token)
+                    still.append(i)
+            live = still
+            if not live:
+                break
+        rows += [(tuple(seq[len(context):]), e) for seq, e in zip(seqs, ended)]
     return rows, slots
 
 

@@ -47,7 +47,7 @@ SIMPLEQA_EVOLUTION = table_schema(stage="VARCHAR", source=("VARCHAR", "ours | re
 
 # One run per stage in a backfill: each stage loads a different model; a stage whose model is
 # not trained yet fails alone while the others complete.
-@dg.asset(group_name=GROUP, partitions_def=stages, pool="train", kinds={"pytorch", "duckdb"}, code_version="3",
+@dg.asset(group_name=GROUP, partitions_def=stages, pool="train", kinds={"pytorch", "duckdb"}, code_version="4",
           backfill_policy=dg.BackfillPolicy.multi_run(1), op_tags=POLICY_STEP_TAGS,
           metadata=schema_metadata(STAGE_EVALUATIONS, partition_expr="stage"))
 def stage_evaluations(context: dg.AssetExecutionContext, project: ProjectResource, teacher: TeacherResource,

@@ -94,7 +94,7 @@ class SamplingConfig(dg.Config):
 # -- policy samples and answer checks ------------------------------------------------------
 
 
-@dg.asset(**_sharded(POLICY_ANSWER_SAMPLES), code_version="2", op_tags=POLICY_STEP_TAGS)
+@dg.asset(**_sharded(POLICY_ANSWER_SAMPLES), code_version="3", op_tags=POLICY_STEP_TAGS)
 def policy_answer_samples(context: dg.AssetExecutionContext, config: SamplingConfig, project: ProjectResource,
                           trivia_seeds: pd.DataFrame, base_model: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """k sampled answers per seed question from the policy (``base_model``)."""

@@ -84,7 +84,7 @@ def _from_endpoint(context, teacher: TeacherResource, base: ModelRef, source: st
     return rows, batch.stats.as_metadata(f"teacher_{source}_")
 
 
-@dg.asset(**_table(JUDGE_CANDIDATES), code_version="2", retry_policy=TEACHER_RETRY, op_tags=POLICY_STEP_TAGS)
+@dg.asset(**_table(JUDGE_CANDIDATES), code_version="3", retry_policy=TEACHER_RETRY, op_tags=POLICY_STEP_TAGS)
 def judge_candidates(context: dg.AssetExecutionContext, project: ProjectResource, teacher: TeacherResource,
                      chat_prompts: pd.DataFrame, safety_prompts: pd.DataFrame, trivia_seeds: pd.DataFrame,
                      math_problems: pd.DataFrame, mcq_questions: pd.DataFrame, base_model: pd.DataFrame,

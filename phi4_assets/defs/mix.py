@@ -62,7 +62,7 @@ def _grades(samples: list[decision.Sample]) -> str:
 def mix_pairs(name: str, *, group: str, start: str, stage: str) -> dg.AssetsDefinition:
     """The mix pair asset ``name`` of DPO ``stage`` ("dpo1" / "dpo2"), sampled from the model asset ``start``."""
 
-    @dg.asset(name=name, group_name=group, pool="duckdb", kinds={"pytorch", "duckdb"}, code_version="5",
+    @dg.asset(name=name, group_name=group, pool="duckdb", kinds={"pytorch", "duckdb"}, code_version="6",
               op_tags=POLICY_STEP_TAGS,
               metadata=schema_metadata(MIX_PAIRS),
               check_specs=[dg.AssetCheckSpec(f"{name}_follow_a1", asset=name, description=(

@@ -83,7 +83,7 @@ def _inputs(context, domain, project, sft_model, math_problems, mcq_questions, t
     return settings, problems, policy
 
 
-@dg.asset(**_by_domain(PTS_DIFFICULTY), code_version="3")
+@dg.asset(**_by_domain(PTS_DIFFICULTY), code_version="4")
 def pts_difficulty(context: dg.AssetExecutionContext, project: ProjectResource, pts_memo: PtsMemoResource,
                    sft_model: pd.DataFrame, math_problems: pd.DataFrame, mcq_questions: pd.DataFrame,
                    trivia_seeds: pd.DataFrame, code_problems: pd.DataFrame) -> dg.Output[pd.DataFrame]:
@@ -114,7 +114,7 @@ def pts_difficulty(context: dg.AssetExecutionContext, project: ProjectResource, 
         sampled_tokens=sampler.sampled_tokens, decoded_slots=sampler.slot_tokens))
 
 
-@dg.asset(**_by_domain(PIVOTAL_TOKENS), code_version="2")
+@dg.asset(**_by_domain(PIVOTAL_TOKENS), code_version="3")
 def pivotal_tokens(context: dg.AssetExecutionContext, project: ProjectResource, pts_memo: PtsMemoResource,
                    pts_difficulty: pd.DataFrame, sft_model: pd.DataFrame, math_problems: pd.DataFrame,
                    mcq_questions: pd.DataFrame, trivia_seeds: pd.DataFrame,

@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..models.decode import decode, stop_ids
 from ..models.generation import Sample, chat_prompt
 from ..pts import problems
 from .graders import Grader, GradeItem
@@ -87,19 +88,13 @@ def _clean(row: Mapping[str, Any]) -> dict:
     return out
 
 
-def _as_list(value: Any) -> list:
-    return value if isinstance(value, list) else [value]
-
-
 def greedy_generate(model, tokenizer, prompts: Sequence[str], *, max_new_tokens: int, batch_size: int = 8,
                     logger: Any = None, label: str = "") -> list[Sample]:
     """Greedy completions of already-templated prompts, in prompt order, with progress logs
-    (counts and tokens/s) about every 10 s."""
-    import torch
-
+    (counts and tokens/s) about every 10 s: batches of ``batch_size`` prompts sorted by length,
+    left-padded, each row leaving its batch when it ends (``models.decode``)."""
     logger = logger or log
-    stops = {tokenizer.eos_token_id} | set(_as_list(getattr(model.generation_config, "eos_token_id", None)))
-    stops.discard(None)
+    stops = stop_ids(model, tokenizer)
     lengths = [len(ids) for ids in tokenizer(list(prompts), add_special_tokens=False)["input_ids"]]
     order = sorted(range(len(prompts)), key=lambda i: lengths[i])
     out: list[Sample | None] = [None] * len(prompts)
@@ -109,14 +104,11 @@ def greedy_generate(model, tokenizer, prompts: Sequence[str], *, max_new_tokens:
         batch = order[start:start + batch_size]
         enc = tokenizer([prompts[i] for i in batch], return_tensors="pt", padding=True,
                         add_special_tokens=False).to(model.device)
-        with torch.inference_mode():
-            ids = model.generate(**enc, do_sample=False, max_new_tokens=max_new_tokens,
-                                 pad_token_id=tokenizer.pad_token_id)
-        for i, row in zip(batch, ids[:, enc["input_ids"].shape[1]:].tolist()):
-            cut = next((k for k, t in enumerate(row) if t in stops), None)
-            tokens = row if cut is None else row[:cut]
-            out[i] = Sample(tokenizer.decode(tokens, skip_special_tokens=True).strip(), len(tokens), cut is not None)
-            generated += len(tokens)
+        rows = decode(model, enc["input_ids"], enc["attention_mask"], max_new_tokens=max_new_tokens, stop_ids=stops)
+        for i, row in zip(batch, rows):
+            out[i] = Sample(tokenizer.decode(row.token_ids, skip_special_tokens=True).strip(), len(row.token_ids),
+                            row.finished)
+            generated += len(row.token_ids)
         done += len(batch)
         if time.monotonic() - last_report >= 10 or done == len(order):
             elapsed = max(time.monotonic() - started, 1e-9)

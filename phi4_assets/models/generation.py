@@ -1,11 +1,12 @@
 """Sampling the policy in-process: many chat prompts, several samples each, in batches.
 
-Left-padded batches, each prompt's row repeated k times and sampled through
-``sampling.TopKTopPSampling`` (transformers' distribution without its sort of the vocabulary), about
-``batch_rows`` sequences decoded per ``generate()`` call whatever k is (``bench/sampling_batch.py``:
-a call of 8 rows is overhead-bound on a CPU, 64 is not), on the
-profile's ``device`` (``auto``: a GPU where one is visible), bf16 on a GPU or a CPU with native
-bf16, fp32 otherwise. Seeded per batch, so a re-run on the same device reproduces.
+Left-padded batches of ``batch_rows // k`` prompts, each prompt prefilled once and sampled k
+times (``decode.decode``: a row leaves the batch when it ends) through
+``sampling.TopKTopPSampling`` (transformers' distribution without its sort of the vocabulary);
+about ``batch_rows`` sequences decode together whatever k is (``bench/sampling_batch.py``: a
+call of 8 rows is overhead-bound on a CPU, 64 is not), on the profile's ``device`` (``auto``: a
+GPU where one is visible), bf16 on a GPU or a CPU with native bf16, fp32 otherwise. Seeded per
+batch, so a re-run on the same device reproduces.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.hardware import preferred_dtype_name, resolve_device
-from .sampling import repeat_rows, sampling_kwargs
+from .decode import decode, stop_ids
+from .sampling import TopKTopPSampling, model_top_k
 
 log = logging.getLogger(__name__)
 
@@ -55,34 +57,29 @@ def sample_responses(model, tokenizer, prompts: Sequence[str], k: int, *, temper
                      top_p: float = 0.95, max_new_tokens: int = 48, batch_rows: int = 64, seed: int = 0,
                      logger: Any = None) -> list[list[Sample]]:
     """``k`` sampled completions for each already-templated prompt, in prompt order;
-    ``batch_rows // k`` prompts (at least one) per ``generate()`` call."""
+    ``batch_rows // k`` prompts (at least one) per batch."""
     import torch
 
     logger = logger or log
     out: list[list[Sample]] = []
-    eos_ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
+    eos_ids = stop_ids(model, tokenizer)
     generated = 0
     started = time.monotonic()
     last_report = started
     batch_prompts = max(1, batch_rows // k)
+    sampler = TopKTopPSampling(temperature, model_top_k(model), top_p)
     for b, start in enumerate(range(0, len(prompts), batch_prompts)):
         batch = list(prompts[start:start + batch_prompts])
         enc = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
         torch.manual_seed(seed * 1_000_003 + b)
-        with torch.inference_mode():
-            ids = model.generate(input_ids=repeat_rows(enc["input_ids"], k),
-                                 attention_mask=repeat_rows(enc["attention_mask"], k),
-                                 **sampling_kwargs(model, temperature, top_p), max_new_tokens=max_new_tokens,
-                                 pad_token_id=tokenizer.pad_token_id)
-        new = ids[:, enc["input_ids"].shape[1]:].tolist()
+        rows = decode(model, enc["input_ids"], enc["attention_mask"], max_new_tokens=max_new_tokens,
+                      stop_ids=eos_ids, choose=sampler.draw, repeats=k)
         for p in range(len(batch)):
             samples = []
-            for row in new[p * k:(p + 1) * k]:
-                cut = next((i for i, t in enumerate(row) if t in eos_ids), None)
-                tokens = row if cut is None else row[:cut]
-                generated += len(tokens)
-                samples.append(Sample(tokenizer.decode(tokens, skip_special_tokens=True).strip(), len(tokens),
-                                      cut is not None))
+            for row in rows[p * k:(p + 1) * k]:
+                generated += len(row.token_ids)
+                samples.append(Sample(tokenizer.decode(row.token_ids, skip_special_tokens=True).strip(),
+                                      len(row.token_ids), row.finished))
             out.append(samples)
         if time.monotonic() - last_report > 10 or start + batch_prompts >= len(prompts):
             elapsed = time.monotonic() - started

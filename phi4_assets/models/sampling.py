@@ -48,9 +48,13 @@ class TopKTopPSampling(LogitsProcessor):
             probs = probs / probs.sum(dim=-1, keepdim=True)
         return ids, probs
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> torch.Tensor:
+    def draw(self, scores: torch.Tensor) -> torch.Tensor:
+        """One token id per row, drawn from its candidates with the global torch generator."""
         ids, probs = self.candidates(scores)
-        drawn = ids.gather(-1, torch.multinomial(probs, 1))
+        return ids.gather(-1, torch.multinomial(probs, 1)).squeeze(-1)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> torch.Tensor:
+        drawn = self.draw(scores)[:, None]
         return torch.full_like(scores, float("-inf")).scatter_(-1, drawn, 0.0)
 
 

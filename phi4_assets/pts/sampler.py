@@ -1,5 +1,5 @@
 """Sampling the policy for PTS: one response with its token log-probabilities, and batches of
-rollouts from a shared context whose KV cache is computed once.
+rollouts from a context prefilled once and its KV cache repeated (``models.decode``).
 
 Contexts are token ids end to end (question chat-formatted once, prefixes as the response's own
 ids), never re-tokenized from decoded text, so token boundaries cannot shift.
@@ -11,12 +11,12 @@ reads samples through transformers' own path, which returns them.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import torch
 
-from ..models.sampling import repeat_rows, sampling_kwargs
+from ..models.decode import Decoded, decode, stop_ids
+from ..models.sampling import TopKTopPSampling, model_top_k
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,8 @@ class RolloutSampler:
         self.eos = tokenizer.eos_token_id
         self.sampled_tokens = 0  # continuation tokens generated (for throughput reports)
         self.slot_tokens = 0  # batch slots decoded, finished rows included
+        self.stops = stop_ids(model, tokenizer)
+        self.choice = TopKTopPSampling(temperature, model_top_k(model), top_p)
 
     @property
     def params(self) -> dict:
@@ -79,43 +81,35 @@ class RolloutSampler:
         tokens, _ = self._strip(new)
         return SampledResponse(tokens, tuple(float(s) for s in scores[:len(tokens)]))
 
+    def _rollout(self, row: Decoded) -> Rollout:
+        self.sampled_tokens += len(row.token_ids)
+        self.slot_tokens += len(row.token_ids) + row.finished  # the steps the row was in its batch
+        tokens = tuple(row.token_ids)
+        return Rollout(tokens, tokens[0] if tokens else None, row.finished)
+
     @torch.inference_mode()
     def rollouts(self, context: list[int], n: int, seed: int, max_new_tokens: int | None = None) -> list[Rollout]:
         """``n`` sampled continuations of ``context`` of at most ``max_new_tokens`` (default: the
-        sampler's), in batches; the context's KV cache is computed once and shared by every batch."""
+        sampler's), ``batch_size`` rows at a time; the context is prefilled once per batch and its KV
+        cache repeated (``models.decode``)."""
         max_new = self.max_new_tokens if max_new_tokens is None else max_new_tokens
-        from transformers import DynamicCache
-
         torch.manual_seed(seed)
         ctx = torch.tensor([context], device=self.model.device)
-        cache = DynamicCache()
-        if len(context) > 1:  # cache all but the last token: generate() feeds the rest
-            self.model(ctx[:, :-1], past_key_values=cache, use_cache=True)
         out: list[Rollout] = []
         while len(out) < n:
             b = min(self.batch_size, n - len(out))
-            batch_cache = copy.deepcopy(cache)
-            if len(context) > 1:
-                batch_cache.batch_repeat_interleave(b)
-            ids = ctx.repeat(b, 1)
-            generated = self.model.generate(ids, attention_mask=torch.ones_like(ids), past_key_values=batch_cache,
-                                            **sampling_kwargs(self.model, self.temperature, self.top_p),
-                                            max_new_tokens=max_new, pad_token_id=self.tokenizer.pad_token_id)
-            rows = generated[:, len(context):].tolist()
-            self.slot_tokens += len(rows) * len(rows[0]) if rows else 0
-            for row in rows:
-                tokens, finished = self._strip(row)
-                self.sampled_tokens += len(tokens)
-                out.append(Rollout(tokens, tokens[0] if tokens else None, finished))
+            rows = decode(self.model, ctx, torch.ones_like(ctx), max_new_tokens=max_new, stop_ids=self.stops,
+                          choose=self.choice.draw, repeats=b)
+            out.extend(self._rollout(row) for row in rows)
         return out
 
     @torch.inference_mode()
     def rollouts_many(self, contexts: list[list[int]], n: int, seed: int, max_new_tokens: int | None = None,
                       batch_rows: int = 64, logger=None) -> list[list[Rollout]]:
         """``n`` sampled continuations of each of ``contexts`` (different questions: no shared
-        prefix to cache), several contexts per ``generate()`` call: ``batch_rows // n`` of them
-        (at least one), left-padded, seeded ``seed * 1_000_003 + batch index``. A batch of 12 rows
-        is overhead-bound on a CPU and one of 64 is not (``bench/sampling_batch.py``)."""
+        prefix to cache), several contexts per batch: ``batch_rows // n`` of them (at least one),
+        left-padded, each prefilled once, seeded ``seed * 1_000_003 + batch index``. A batch of 12
+        rows is overhead-bound on a CPU and one of 64 is not (``bench/sampling_batch.py``)."""
         max_new = self.max_new_tokens if max_new_tokens is None else max_new_tokens
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos
         per_call = max(1, batch_rows // n)
@@ -126,18 +120,9 @@ class RolloutSampler:
             ids = torch.tensor([[pad] * (width - len(c)) + list(c) for c in batch], device=self.model.device)
             mask = torch.tensor([[0] * (width - len(c)) + [1] * len(c) for c in batch], device=self.model.device)
             torch.manual_seed(seed * 1_000_003 + b)
-            generated = self.model.generate(repeat_rows(ids, n), attention_mask=repeat_rows(mask, n),
-                                            **sampling_kwargs(self.model, self.temperature, self.top_p),
-                                            max_new_tokens=max_new, pad_token_id=pad)
-            rows = generated[:, width:].tolist()
-            self.slot_tokens += len(rows) * len(rows[0]) if rows else 0
-            for i in range(len(batch)):
-                group = []
-                for row in rows[i * n:(i + 1) * n]:
-                    tokens, finished = self._strip(row)
-                    self.sampled_tokens += len(tokens)
-                    group.append(Rollout(tokens, tokens[0] if tokens else None, finished))
-                out.append(group)
+            rows = decode(self.model, ids, mask, max_new_tokens=max_new, stop_ids=self.stops, choose=self.choice.draw,
+                          repeats=n)
+            out.extend([self._rollout(row) for row in rows[i * n:(i + 1) * n]] for i in range(len(batch)))
             if logger is not None:
                 logger.info(f"rollouts: {len(out)}/{len(contexts)} contexts x {n}, {self.sampled_tokens} tokens sampled")
         return out
