@@ -73,6 +73,28 @@ def test_padding_free_sft_learns_exactly_what_padded_sft_learns(tiny_model_dir, 
     assert truncate_prepared(prepared, 4) is prepared
 
 
+def test_precomputed_reference_log_probs_train_exactly_what_per_step_ones_train(tiny_model_dir, tmp_path):
+    """``precompute_ref_log_probs``: the reference model's log-probabilities computed once before
+    training instead of at every step of every epoch. The reference is the frozen starting model
+    either way, so over several epochs the losses and reward margins are the same in fp32 (a
+    precomputed value stored against the wrong pair, or recomputed from the moving policy, would
+    change them from the second step on)."""
+    from phi4_assets.training.dpo import train_dpo
+
+    pairs = [{"prompt": f"Question {i}?", "chosen": " ".join(["yes"] * (1 + 2 * i)), "rejected": f"no {i}",
+              "chosen_token_ids": None, "rejected_token_ids": None} for i in range(4)]
+    base = dict(num_train_epochs=2, per_device_train_batch_size=2, save_steps=100, max_length=64,
+                precision="fp32", learning_rate=1e-3)
+    runs = {flag: train_dpo(str(tiny_model_dir), pairs, tmp_path / str(flag), tmp_path / f"work-{flag}",
+                            TrainSettings(**base, precompute_ref_log_probs=flag)) for flag in (False, True)}
+    keys = ("loss", "rewards/margins", "rewards/chosen")
+    logged = {flag: [h[k] for h in run["history"] if "loss" in h for k in keys] for flag, run in runs.items()}
+    assert len(logged[False]) == 4 * len(keys)  # 2 epochs x 2 steps, every step logged
+    assert logged[True] == pytest.approx(logged[False], rel=1e-4, abs=1e-6)
+    assert logged[False][-2] != pytest.approx(logged[False][1], abs=1e-6)  # the margin moved: the policy learned
+    assert runs[True]["metrics"]["precomputed_ref"] and not runs[False]["metrics"]["precomputed_ref"]
+
+
 def test_a_killed_training_run_resumes_from_its_last_checkpoint(tiny_model_dir, tmp_path):
     rows = [{"prompt": f"Say {w}.", "completion": f"{w}!"} for w in ("hi", "yes", "no", "ok", "go", "up")]
     settings = TrainSettings(**{**TINY, "max_steps": 3})

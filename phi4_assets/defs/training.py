@@ -131,7 +131,7 @@ def dpo_model(name: str, *, group: str, start: str, pairs: str, settings: str, d
     on the pair table ``pairs``, with the profile's training settings ``settings`` (e.g.
     ``dpo_train``); it retrains when the pairs' data changes."""
 
-    @dg.asset(name=name, group_name=group, **TRAIN, code_version="1", description=description,
+    @dg.asset(name=name, group_name=group, **TRAIN, code_version="2", description=description,
               ins={"start": dg.AssetIn(start), "pairs": dg.AssetIn(pairs)},
               automation_condition=retrain_when_data_changes(pairs))
     def _dpo_model(context: dg.AssetExecutionContext, project: ProjectResource, model_store: ModelStoreResource,
