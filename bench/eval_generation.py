@@ -44,12 +44,10 @@ sys.path.insert(0, str(REPO))
 from phi4_assets.evaluation.runner import greedy_generate, user_message  # noqa: E402
 from phi4_assets.models.generation import chat_prompt, load_policy  # noqa: E402
 from phi4_assets.core.hardware import cpu_has_fast_bf16  # noqa: E402
-from common import base_model_dir  # noqa: E402  (bench/common.py)
+from common import base_model_dir, evenly_spaced  # noqa: E402  (bench/common.py)
 
 def questions(n: int) -> list[dict]:
-    rows = [json.loads(line) for line in (REPO / "data/eval/simpleqa.jsonl").read_text().splitlines() if line]
-    picked = [rows[i * len(rows) // n] for i in range(min(n, len(rows)))]
-    return [{**r, "benchmark": "simpleqa"} for r in picked]
+    return [{**r, "benchmark": "simpleqa"} for r in evenly_spaced("data/eval/simpleqa.jsonl", n)]
 
 
 class Recorder:

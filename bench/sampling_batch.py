@@ -18,7 +18,6 @@ from the same run. useful tok/s = sampled tokens before the end-of-turn token / 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -30,13 +29,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from phi4_assets.models.generation import chat_prompt, load_policy, sample_responses  # noqa: E402
-from common import base_model_dir  # noqa: E402  (bench/common.py)
+from common import base_model_dir, evenly_spaced  # noqa: E402  (bench/common.py)
 
 
 def prompts(tokenizer, path: str, field: str, n: int) -> list[str]:
-    rows = [json.loads(line) for line in (REPO / path).read_text().splitlines() if line]
-    picked = [rows[i * len(rows) // n] for i in range(min(n, len(rows)))]
-    return [chat_prompt(tokenizer, r[field]) for r in picked]
+    return [chat_prompt(tokenizer, r[field]) for r in evenly_spaced(path, n)]
 
 
 def main() -> None:

@@ -17,7 +17,6 @@ order rotated every repeat; medians and ratios from the same run.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -30,12 +29,11 @@ sys.path.insert(0, str(REPO))
 
 from phi4_assets.models.generation import chat_prompt, load_policy  # noqa: E402
 from phi4_assets.models.sampling import repeat_rows, sampling_kwargs  # noqa: E402
-from common import base_model_dir  # noqa: E402  (bench/common.py)
+from common import base_model_dir, evenly_spaced  # noqa: E402  (bench/common.py)
 
 
 def questions(path: str, field: str, n: int) -> list[str]:
-    rows = [json.loads(line) for line in (REPO / path).read_text().splitlines() if line]
-    return [rows[i * len(rows) // n][field] for i in range(n)]
+    return [r[field] for r in evenly_spaced(path, n)]
 
 
 def run(model, tokenizer, prompts: list[str], k: int, temperature: float, top_p: float, ours: bool,

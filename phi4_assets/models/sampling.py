@@ -12,8 +12,10 @@ at the drawn token and -inf elsewhere; ``generate()`` runs greedy (``do_sample=F
 argmax takes exactly the drawn token. The distribution is transformers' own (temperature, then
 top-k, then top-p with the same rule; ``tests/test_sampling.py`` compares them).
 
-Greedy ``generate()`` returns one sequence per input row, so a caller wanting k samples of a
-prompt repeats its rows k times (``repeat_rows``). Scores returned by ``generate()`` with this
+The pipeline's own decode loop (``decode.decode``) calls ``draw`` directly (one token id per row);
+as a logits processor it serves ``generate()`` (``sampling_kwargs``; the benchmarks compare the
+two), where greedy ``generate()`` returns one sequence per input row, so a caller wanting k
+samples of a prompt repeats its rows k times (``repeat_rows``). Scores returned by ``generate()`` with this
 processor are the one-hot ones: a caller that needs the log-probability of what was sampled
 (``RolloutSampler.sample_response``) samples through transformers' own path.
 """
