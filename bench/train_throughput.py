@@ -2,12 +2,18 @@
 
     .venv/bin/python bench/train_throughput.py [--steps 6] [--repeats 2] [--model DIR]
                                                [--data trivia|mixture] [--only sft|dpo]
+                                               [--configs WORD[,WORD]] [--epochs E]
 
 Same model (SmolLM2-135M-Instruct unless --model), same data, same batch size; each config
 trains --steps optimizer steps, --repeats times, interleaved. Prints medians and ratios.
 tokens/s counts every token the trainer processed (TRL's num_tokens) over the wall time from
 building the trainer (model already loaded) to the end of training, so dataset preparation and
 precomputing reference log-probs are charged, loading the weights is not.
+
+``--epochs E``: the data is ``steps x batch / E`` rows, so the steps pass over it E times (the
+small profile's DPO stages train 2-3 epochs: precomputed reference log-probs are computed once,
+the kept reference model runs at every step). ``--configs``: only the configs whose name
+contains one of the words (e.g. ``--configs "precomputed,kept"``).
 
 ``--data trivia``: short trivia answers (~45 tokens with the template, all about the same length).
 ``--data mixture``: completions with the lengths of the small profile's SFT mixture (45% chat
@@ -128,12 +134,17 @@ def main() -> int:
     parser.add_argument("--model", default=None)
     parser.add_argument("--data", choices=("trivia", "mixture"), default="trivia", help="SFT rows (see the module)")
     parser.add_argument("--only", choices=("sft", "dpo"), default=None, help="run one trainer's configs")
+    parser.add_argument("--configs", default=None,
+                        help="run only the configs whose name contains one of these comma-separated words")
+    parser.add_argument("--epochs", type=int, default=1,
+                        help="passes over the data in --steps steps (the data is steps x batch / epochs rows)")
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args()
     model_dir = base_model_dir(args.model)
-    sft_rows, dpo_pairs = data(args.steps * args.batch)
+    rows = max(1, args.steps * args.batch // args.epochs)
+    sft_rows, dpo_pairs = data(rows)
     if args.data == "mixture":
-        sft_rows = mixture(args.steps * args.batch)
+        sft_rows = mixture(rows)
     base = dict(max_steps=args.steps, per_device_train_batch_size=args.batch, logging_steps=1)
     configs = {
         "sft: ours (bf16 auto, no grad ckpt)": ("sft", TrainSettings(**base), False),
@@ -147,6 +158,9 @@ def main() -> int:
     }
     if args.only:
         configs = {name: spec for name, spec in configs.items() if spec[0] == args.only}
+    if args.configs:
+        words = [w.strip() for w in args.configs.split(",") if w.strip()]
+        configs = {name: spec for name, spec in configs.items() if any(w in name for w in words)}
     results: dict[str, list[dict]] = {name: [] for name in configs}
     for repeat in range(args.repeats):
         for name, (kind, settings, trl_defaults) in configs.items():
@@ -155,7 +169,8 @@ def main() -> int:
                 rows = sft_rows if kind == "sft" else dpo_pairs
                 results[name].append(run(model_dir, rows, settings, trl_defaults, Path(work)))
             print(f"[{repeat + 1}/{args.repeats}] {name}: {results[name][-1]['tokens_per_s']:.1f} tok/s", flush=True)
-    print(f"\nmodel {model_dir}; {args.data} data; {args.steps} steps x batch {args.batch}; repeats {args.repeats}; "
+    print(f"\nmodel {model_dir}; {args.data} data, {rows} rows; {args.steps} steps x batch {args.batch} "
+          f"({args.epochs} epoch(s)); repeats {args.repeats}; "
           f"native bf16 on this CPU: {cpu_has_fast_bf16()}")
     print(f"{'config':42s} {'median tok/s':>13s} {'median wall s':>14s}  settings")
     medians = {}

@@ -55,12 +55,20 @@ def _trainer_class():
     from trl import DPOTrainer
 
     class PreTokenizedDPOTrainer(DPOTrainer):
-        """DPOTrainer that takes already tokenized pairs as they are."""
+        """DPOTrainer that takes already tokenized pairs as they are, and draws its batches from
+        ``length_buckets`` (a ``batching.LengthBucketSampler``) where one is set."""
+
+        length_buckets = None
 
         def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
             if "prompt_ids" in dataset.column_names:
                 return dataset
             return super()._prepare_dataset(dataset, processing_class, args, dataset_name)
+
+        def _get_train_sampler(self, train_dataset=None):
+            if self.length_buckets is not None:
+                return self.length_buckets
+            return super()._get_train_sampler(train_dataset)
 
     return PreTokenizedDPOTrainer
 
@@ -82,9 +90,15 @@ def build_dpo_trainer(model_dir: str, pairs: list[dict], work_dir: Path, setting
                                  task_type="CAUSAL_LM")
     config = DPOConfig(output_dir=str(work_dir), beta=settings.beta,
                        precompute_ref_log_probs=settings.precompute_ref_log_probs, **settings.trl_kwargs())
-    dataset = Dataset.from_list(tokenize_pairs(pairs, tokenizer))
-    return _trainer_class()(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
-                            peft_config=peft_config, callbacks=callbacks or [])
+    rows = tokenize_pairs(pairs, tokenizer)
+    trainer = _trainer_class()(model=model, args=config, train_dataset=Dataset.from_list(rows),
+                               processing_class=tokenizer, peft_config=peft_config, callbacks=callbacks or [])
+    if settings.length_buckets:
+        from .batching import LengthBucketSampler, pair_length
+
+        batch = settings.per_device_train_batch_size * settings.gradient_accumulation_steps
+        trainer.length_buckets = LengthBucketSampler([pair_length(r) for r in rows], batch, seed=settings.seed)
+    return trainer
 
 
 def train_dpo(model_dir: str, pairs: list[dict], out_dir: Path, work_dir: Path, settings: TrainSettings,

@@ -43,9 +43,14 @@ class TrainSettings:
     lora_r: int = 0  # 0: full fine-tuning
     lora_alpha: int = 32
     beta: float = 0.1  # DPO only
-    # DPO only: True saves the reference copy's memory (worth it for large models); on the small
-    # profile keeping the copy measured 1.08x faster (BENCHMARKS.md), so it is the default.
+    # DPO only: the reference's log-probabilities computed once before training, not at every
+    # step of every epoch; it also saves the reference copy's memory. Over one epoch keeping the
+    # copy measured 1.08x faster (BENCHMARKS.md); the small and full profiles train 2-3 epochs and
+    # precompute.
     precompute_ref_log_probs: bool = False
+    # DPO only: batches of pairs of similar length, in a random order each epoch
+    # (``batching.LengthBucketSampler``): less padding where TRL cannot train padding-free.
+    length_buckets: bool = False
     # Any other field of the stage's TRL config class, passed through as given (see the module).
     trl: dict[str, Any] = field(default_factory=dict)
 
@@ -73,8 +78,9 @@ class TrainSettings:
         """The settings as the model's version hashes them (``trl`` only where set, so the
         versions of models trained before TRL fields could be given stay the same)."""
         out = asdict(self)
-        if not out["trl"]:
-            del out["trl"]
+        for name in ("trl", "length_buckets"):  # fields added later: hashed only where set
+            if not out[name]:
+                del out[name]
         return out
 
 
