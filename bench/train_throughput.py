@@ -20,7 +20,9 @@ contains one of the words (e.g. ``--configs "precomputed,kept"``).
 replies of ~150 tokens, 40% hallucination rows of ~20, 15% safety replies of ~80), shuffled, so
 a padded batch carries the padding a real batch does; this is where padding-free batches
 (``padding_free``: the batch's sequences packed end to end in one row, attention kept within
-each by transformers' packed-sequence mask) can gain.
+each by transformers' packed-sequence mask) can gain. The DPO pairs then take those completions
+as their chosen side (the rejected side a short refusal), where length-bucketed batches
+(``length_buckets``) can gain.
 """
 
 from __future__ import annotations
@@ -141,19 +143,22 @@ def main() -> int:
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args()
     model_dir = base_model_dir(args.model)
-    rows = max(1, args.steps * args.batch // args.epochs)
-    sft_rows, dpo_pairs = data(rows)
+    n_rows = max(1, args.steps * args.batch // args.epochs)
+    sft_rows, dpo_pairs = data(n_rows)
     if args.data == "mixture":
-        sft_rows = mixture(rows)
+        sft_rows = mixture(n_rows)
+        dpo_pairs = [{**pair, "chosen": row["completion"]} for pair, row in zip(dpo_pairs, sft_rows)]
     base = dict(max_steps=args.steps, per_device_train_batch_size=args.batch, logging_steps=1)
     configs = {
         "sft: ours (bf16 auto, no grad ckpt)": ("sft", TrainSettings(**base), False),
         "sft: ours, padding-free": ("sft", TrainSettings(**base, trl={"padding_free": True, "max_length": None}), False),
         "sft: ours, fp32": ("sft", TrainSettings(**base, precision="fp32"), False),
         "sft: TRL defaults": ("sft", TrainSettings(**base), True),
-        "dpo: ours (bf16 auto, precomputed ref)": ("dpo", TrainSettings(**base), False),
+        "dpo: ours (bf16 auto, precomputed ref)": ("dpo", TrainSettings(**base, precompute_ref_log_probs=True), False),
+        "dpo: ours, length buckets": ("dpo", TrainSettings(**base, precompute_ref_log_probs=True, length_buckets=True),
+                                      False),
         "dpo: ours, ref model kept": ("dpo", TrainSettings(**base, precompute_ref_log_probs=False), False),
-        "dpo: ours, fp32": ("dpo", TrainSettings(**base, precision="fp32"), False),
+        "dpo: ours, fp32": ("dpo", TrainSettings(**base, precision="fp32", precompute_ref_log_probs=True), False),
         "dpo: TRL defaults": ("dpo", TrainSettings(**base), True),
     }
     if args.only:
@@ -169,7 +174,7 @@ def main() -> int:
                 rows = sft_rows if kind == "sft" else dpo_pairs
                 results[name].append(run(model_dir, rows, settings, trl_defaults, Path(work)))
             print(f"[{repeat + 1}/{args.repeats}] {name}: {results[name][-1]['tokens_per_s']:.1f} tok/s", flush=True)
-    print(f"\nmodel {model_dir}; {args.data} data, {rows} rows; {args.steps} steps x batch {args.batch} "
+    print(f"\nmodel {model_dir}; {args.data} data, {n_rows} rows; {args.steps} steps x batch {args.batch} "
           f"({args.epochs} epoch(s)); repeats {args.repeats}; "
           f"native bf16 on this CPU: {cpu_has_fast_bf16()}")
     print(f"{'config':42s} {'median tok/s':>13s} {'median wall s':>14s}  settings")
@@ -180,7 +185,8 @@ def main() -> int:
         flags = ", ".join(f"{k}={v}" for k, v in first.items() if isinstance(v, bool))
         print(f"{name:42s} {medians[name]:13.1f} {statistics.median(r['wall_s'] for r in runs):14.1f}  {flags}")
     print("\nratios (ours / other, same run):")
-    for kind, ours in (("sft", "sft: ours (bf16 auto, no grad ckpt)"), ("dpo", "dpo: ours (bf16 auto, precomputed ref)")):
+    for kind, ours in (("sft", "sft: ours (bf16 auto, no grad ckpt)"), ("dpo", "dpo: ours (bf16 auto, precomputed ref)"),
+                       ("dpo", "dpo: ours, length buckets")):
         for name in results:
             if name.startswith(kind) and name != ours and ours in medians:
                 print(f"  {ours} vs {name}: {medians[ours] / medians[name]:.2f}x")

@@ -165,7 +165,7 @@ class Profile:
     # Evaluation: items kept per benchmark of eval_sets (None: all), greedy decoding.
     eval_limits: dict[str, int | None] = field(default_factory=lambda: {
         "simpleqa": None, "mcq": 60, "math": 60, "code": 20, "safety": None})
-    # Prompts per greedy generate() call. 64 decodes 1.42x the useful tokens/s of 16 on 2 cores in
+    # Prompts per greedy batch (models.decode). 64 decodes 1.42x the useful tokens/s of 16 on 2 cores in
     # bf16 (bench/eval_generation.py, BENCHMARKS.md); in bf16 the batch changes some texts late
     # (padding changes rounding), so grades can move with it. fp32 is the same at any batch size.
     eval_batch_size: int = 64

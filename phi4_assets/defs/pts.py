@@ -89,7 +89,7 @@ def pts_difficulty(context: dg.AssetExecutionContext, project: ProjectResource, 
                    trivia_seeds: pd.DataFrame, code_problems: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """p(success) of each problem under ``sft_model`` from ``pts_rollouts`` rollouts (the root
     estimate of the search, memoized, so the search does not pay for it again). The problems are
-    sampled together, several per ``generate()`` call (``estimator.estimate_roots``)."""
+    sampled together, several per batch (``estimator.estimate_roots``)."""
     domain = context.partition_key
     settings, problems, policy = _inputs(context, domain, project, sft_model, math_problems, mcq_questions,
                                          trivia_seeds, code_problems)

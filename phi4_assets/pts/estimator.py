@@ -78,7 +78,7 @@ class PrefixEstimator:
 
 def estimate_roots(estimators: list[PrefixEstimator], logger=None) -> list[Estimate]:
     """Each estimator's estimate at the empty prefix (its problem's p(success)), the ones not
-    already known sampled together: several problems per ``generate()`` call
+    already known sampled together: several problems per batch
     (``RolloutSampler.rollouts_many``). The estimators share one sampler and one ``n``."""
     missing = [e for e in estimators if not e.cached(())]
     if missing:
