@@ -38,12 +38,12 @@ def _alone(model, tokenizer, prompt: str, max_new: int) -> tuple[list[int], bool
     return (out[:out.index(eos)], True) if eos in out else (out, False)
 
 
-def _batch_sizes(model):
-    """Records the rows of every forward call."""
-    sizes: list[int] = []
-    handle = model.register_forward_pre_hook(lambda _m, args, kwargs: sizes.append(kwargs["input_ids"].shape[0]),
-                                             with_kwargs=True)
-    return sizes, handle
+def _fed_shapes(model):
+    """Records the (rows, positions) of the input ids of every forward call."""
+    shapes: list[tuple[int, int]] = []
+    handle = model.register_forward_pre_hook(
+        lambda _m, args, kwargs: shapes.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True)
+    return shapes, handle
 
 
 def test_each_row_is_its_prompts_own_greedy_continuation_and_leaves_when_it_ends(policy):
@@ -52,12 +52,13 @@ def test_each_row_is_its_prompts_own_greedy_continuation_and_leaves_when_it_ends
     enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
     assert len(set(enc["attention_mask"].sum(-1).tolist())) == len(prompts)  # left padding in every row but one
     max_new = 12
-    sizes, handle = _batch_sizes(model)
+    shapes, handle = _fed_shapes(model)
     try:
         rows = decode(model, enc["input_ids"], enc["attention_mask"], max_new_tokens=max_new,
                       stop_ids=stop_ids(model, tokenizer))
     finally:
         handle.remove()
+    sizes = [r for r, _ in shapes]
     expected = [_alone(model, tokenizer, p, max_new) for p in prompts]
     assert [(r.token_ids, r.finished) for r in rows] == expected
     finished = [len(t) for t, f in expected if f]
@@ -73,12 +74,13 @@ def test_repeats_prefill_each_prompt_once(policy):
     model, tokenizer = policy
     prompts = [chat_prompt(tokenizer, q) for q in QUESTIONS[:2]]
     enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-    sizes, handle = _batch_sizes(model)
+    shapes, handle = _fed_shapes(model)
     try:
         rows = decode(model, enc["input_ids"], enc["attention_mask"], max_new_tokens=6,
                       stop_ids={tokenizer.eos_token_id}, repeats=3)
     finally:
         handle.remove()
+    sizes = [r for r, _ in shapes]
     single = decode(model, enc["input_ids"], enc["attention_mask"], max_new_tokens=6,
                     stop_ids={tokenizer.eos_token_id})
     assert rows == [single[0]] * 3 + [single[1]] * 3  # greedy: every copy alike, in prompt order
@@ -91,16 +93,12 @@ def test_a_cached_prefix_is_not_fed_again(policy):
     cache = DynamicCache()
     with torch.inference_mode():
         model(ids[:, :-3], past_key_values=cache, use_cache=True)
-    sizes, handle = _batch_sizes(model)
-    fed = []
-    hook = model.register_forward_pre_hook(lambda _m, args, kwargs: fed.append(kwargs["input_ids"].shape[1]),
-                                           with_kwargs=True)
+    shapes, handle = _fed_shapes(model)
     try:
         rows = decode(model, ids, torch.ones_like(ids), max_new_tokens=5, stop_ids=set(), past_key_values=cache)
     finally:
         handle.remove()
-        hook.remove()
-    assert fed[0] == 3  # only the positions after the cached ones
+    assert shapes[0] == (1, 3)  # only the positions after the cached ones
     assert [(r.token_ids, r.finished) for r in rows] == [_alone(model, tokenizer, chat_prompt(tokenizer, QUESTIONS[1]),
                                                                 5)]
 

@@ -185,8 +185,8 @@ class Profile:
     # The small stages have a few dozen pairs: a few epochs at a modest rate, or DPO does nothing.
     # precompute_ref_log_probs: the reference's log-probabilities computed once, not at every step
     # of every epoch (the same losses in fp32: tests/test_training.py). length_buckets: batches of
-    # pairs of similar length (a 5-token answer is not padded to a 300-token response; random
-    # batches of the stage-2 pairs are ~44% padding, bucketed ones ~18%: training.batching).
+    # pairs of similar length (a 5-token answer is not padded to a 300-token response:
+    # training.batching; 1.56x the tokens/s of random batches on mixed lengths, BENCHMARKS.md).
     dpo_train: dict = field(default_factory=lambda: {"learning_rate": 5e-6, "num_train_epochs": 3.0,
                                                      "per_device_train_batch_size": 4, "beta": 0.1,
                                                      "precompute_ref_log_probs": True, "length_buckets": True})

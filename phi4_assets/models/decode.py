@@ -3,8 +3,8 @@
 ``generate()`` keeps every row of a batch in every step until the longest row ends, so a batch
 whose answers are mostly short (a trained model's "I don't know" beside one long answer) pays
 the full batch's step cost for every token of its longest row. On a CPU a step's cost grows with
-its rows (SmolLM2-135M, 2 threads, context 80: 208 ms for 64 rows, 136 for 32, 84 for 16, 68
-for 8), so a row that has ended is dropped from the batch and from its KV cache
+its rows (SmolLM2-135M, 2 threads, context 80: 212 ms for 64 rows, 107 for 32, 70 for 16, 53
+for 8; ``bench/decode_shrink.py --step-costs``), so a row that has ended is dropped from the batch and from its KV cache
 (``DynamicCache.batch_select_indices``), and the steps after it run on the rows still decoding.
 transformers' continuous batching (``generate_batch``), which also frees finished rows, measured
 0.48x the padded batches on these CPUs (BENCHMARKS.md); ``bench/decode_shrink.py`` measures this

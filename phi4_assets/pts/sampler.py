@@ -111,17 +111,15 @@ class RolloutSampler:
         left-padded, each prefilled once, seeded ``seed * 1_000_003 + batch index``. A batch of 12
         rows is overhead-bound on a CPU and one of 64 is not (``bench/sampling_batch.py``)."""
         max_new = self.max_new_tokens if max_new_tokens is None else max_new_tokens
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos
         per_call = max(1, batch_rows // n)
         out: list[list[Rollout]] = []
         for b, start in enumerate(range(0, len(contexts), per_call)):
             batch = contexts[start:start + per_call]
-            width = max(len(c) for c in batch)
-            ids = torch.tensor([[pad] * (width - len(c)) + list(c) for c in batch], device=self.model.device)
-            mask = torch.tensor([[0] * (width - len(c)) + [1] * len(c) for c in batch], device=self.model.device)
+            enc = self.tokenizer.pad({"input_ids": [list(c) for c in batch]}, padding_side="left",
+                                     return_tensors="pt").to(self.model.device)
             torch.manual_seed(seed * 1_000_003 + b)
-            rows = decode(self.model, ids, mask, max_new_tokens=max_new, stop_ids=self.stops, choose=self.choice.draw,
-                          repeats=n)
+            rows = decode(self.model, enc["input_ids"], enc["attention_mask"], max_new_tokens=max_new,
+                          stop_ids=self.stops, choose=self.choice.draw, repeats=n)
             out.extend([self._rollout(row) for row in rows[i * n:(i + 1) * n]] for i in range(len(batch)))
             if logger is not None:
                 logger.info(f"rollouts: {len(out)}/{len(contexts)} contexts x {n}, {self.sampled_tokens} tokens sampled")

@@ -2,9 +2,11 @@
 fresh random order every epoch.
 
 TRL's preference collator pads a batch's chosen and rejected sequences to its longest one, and
-TRL 1.16 has padding-free DPO disabled. On the small profile's stage-2 pairs (47 pairs, 82 tokens
-on average, from a 5-token answer to a 320-token response) random batches of 4 are about 44%
-padding; batches cut from the pairs sorted by length, 18%. transformers' own
+TRL 1.16 has padding-free DPO disabled. On one small run's stage-2 pairs (47 pairs, 82 tokens on
+average, from a 5-token answer to a 320-token response; counted once from that run's warehouse)
+random batches of 4 were about 44% padding, batches cut from the pairs sorted by length 18%; on the
+mixed lengths of ``bench/train_throughput.py --data mixture`` buckets trained 1.56x the tokens/s
+of random batches (BENCHMARKS.md). transformers' own
 ``group_by_length`` sorts within mega-batches of ``len // (4 x batch)`` batches, which at a few
 dozen pairs is one or two batches: no grouping.
 
