@@ -61,8 +61,14 @@ response searched, and the confirmation of every pivot. Not identical, by design
 - sampling: the project batches rollouts over a shared prefix KV cache; the reference calls
   ``generate()`` with ``num_return_sequences``.
 
-Measured per system: wall seconds per problem from the root (empty-prefix) estimate to the last
-pivot, summed (excluded: model loading, screening, sampling the response, which the reference's
+The project runs twice on the same responses: as the pipeline runs it, every problem's search in
+lockstep (``search.search_many``: each round's estimates over all problems sampled together,
+``estimator.estimate_many``), and one problem at a time (``pivotal_token_search`` per problem, the
+pipeline's way before the lockstep), so the lockstep's own gain is printed beside the ratios to
+the reference. The reference runs one problem at a time, as it is written.
+
+Measured per system: wall seconds from the root (empty-prefix) estimate to the last pivot, summed
+over problems (excluded: model loading, screening, sampling the response, which the reference's
 ``generate()`` pass-through times and subtracts, and confirmation); estimates; rollouts (sampled
 continuations, the response excluded); sampled tokens (batch slots decoded, finished rows
 included); useful tokens (before end-of-turn) and useful tokens/s; pivots found; pivots confirmed:
@@ -230,11 +236,11 @@ def run(args, root: Path) -> int:
 
     from phi4_assets.core.hardware import resolve_device
     from phi4_assets.models.generation import load_policy
-    from phi4_assets.pts.estimator import PrefixEstimator
+    from phi4_assets.pts.estimator import PrefixEstimator, estimate_many
     from phi4_assets.pts.oracles import math_oracle
     from phi4_assets.pts.problems import math_message
     from phi4_assets.pts.sampler import RolloutSampler
-    from phi4_assets.pts.search import pivotal_token_search, two_proportion_significant
+    from phi4_assets.pts.search import pivotal_token_search, search_many, two_proportion_significant
     from phi4_assets.sources.mathgen import generate_math_problems
 
     torch.set_num_threads(args.threads)
@@ -295,12 +301,12 @@ def run(args, root: Path) -> int:
           f"({n} rollouts each)", flush=True)
 
     guard = ((lambda v: two_proportion_significant(v.p_before, n, v.p_after, n, args.z)) if args.z > 0 else None)
-    project, reference = Totals(), Totals()
+    project, one_by_one, reference = Totals(), Totals(), Totals()
     differing_contexts = total_contexts = 0
+    searches = []  # (problem, query, p0, prompt ids, full response, response tokens, logprobs, reference pivots)
     for k, (problem, query, p0) in enumerate(problems):
         answers[query] = problem["answer"]
         prompt_ids = searched.prompt_ids(query)
-        oracle = (lambda r, a=problem["answer"]: math_oracle(r, a))
 
         # codelion/pts: samples the response and searches it.
         seed_all(args.seed + k)
@@ -328,27 +334,57 @@ def run(args, root: Path) -> int:
         reference.slots += meter.slots
         reference.useful += meter.useful
         reference.found += len(found)
-
-        # This project: the same response, without its end-of-turn token.
+        reference.notes.append(f"{problem['id']}: {len(searcher.prob_cache) - cached} estimates, {meter.rollouts} "
+                               f"rollouts, {len(found)} pivots at {ref_indices}, {ref_wall:.1f} s")
+        # This project searches the same response, without its end-of-turn token.
         tokens = full[:until_eos(full, eos)]
-        logprobs = _logprobs(model, prompt_ids, tokens, temperature)
-        seed_all(args.seed + k)
-        estimator = PrefixEstimator(searched, oracle, prompt_ids, n, problem["id"], "bench", seed=args.seed)
-        slots0, useful0 = searched.slot_tokens, searched.sampled_tokens
-        t0 = time.perf_counter()
-        estimator(())  # the root estimate (the pipeline's difficulty check), as the reference's
-        result = pivotal_token_search(tokens, logprobs, estimator, gap, guard)
-        proj_wall = time.perf_counter() - t0
-        project.wall_s += proj_wall
-        project.estimates += len(estimator.by_prefix)
-        project.rollouts += estimator.rollouts
-        project.slots += searched.slot_tokens - slots0
-        project.useful += searched.sampled_tokens - useful0
-        project.found += len(result.pivots)
+        searches.append((problem, query, p0, prompt_ids, full, tokens, _logprobs(model, prompt_ids, tokens, temperature),
+                         list(zip(ref_indices, found))))
 
-        # Confirmation of both systems' pivots by one estimator of its own (not timed, not counted).
-        confirm = PrefixEstimator(checker, oracle, prompt_ids, args.confirm, problem["id"], "confirm",
-                                  seed=CONFIRM_SEED)
+    def estimators(label: str) -> list:
+        return [PrefixEstimator(searched, (lambda r, a=problem["answer"]: math_oracle(r, a)), prompt_ids, n,
+                                problem["id"], label, seed=args.seed)
+                for problem, _, _, prompt_ids, *_ in searches]
+
+    def count(totals: Totals, estimators_: list, results: list, wall: float, slots0: int, useful0: int) -> None:
+        totals.wall_s += wall
+        totals.estimates += sum(len(e.by_prefix) for e in estimators_)
+        totals.rollouts += sum(e.rollouts for e in estimators_)
+        totals.slots += searched.slot_tokens - slots0
+        totals.useful += searched.sampled_tokens - useful0
+        totals.found += sum(len(r.pivots) for r in results)
+
+    # This project, as the pipeline runs it: every search in lockstep, each round's estimates (the
+    # root's included) sampled together over all problems.
+    seed_all(args.seed)
+    lockstep = estimators("bench")
+    slots0, useful0 = searched.slot_tokens, searched.sampled_tokens
+    rounds: list[int] = []
+
+    def estimate(asks: list[tuple[int, int]]) -> list[float]:
+        rounds.append(len(asks))
+        return [e.p for e in estimate_many([(lockstep[i], tuple(searches[i][5][:length])) for i, length in asks],
+                                           seed=args.seed * 1_000 + len(rounds))]
+
+    t0 = time.perf_counter()
+    results = search_many([(tokens, logprobs) for *_, tokens, logprobs, _ in searches], estimate, gap, guard)
+    count(project, lockstep, results, time.perf_counter() - t0, slots0, useful0)
+    project.notes.append(f"lockstep: {len(rounds)} rounds of {rounds} estimates asked")
+
+    # This project one problem at a time (the previous pipeline's way), for the lockstep's gain.
+    seed_all(args.seed)
+    alone = estimators("bench-alone")
+    slots0, useful0 = searched.slot_tokens, searched.sampled_tokens
+    t0 = time.perf_counter()
+    alone_results = [pivotal_token_search(tokens, logprobs, estimator, gap, guard)
+                     for (*_, tokens, logprobs, _), estimator in zip(searches, alone)]
+    count(one_by_one, alone, alone_results, time.perf_counter() - t0, slots0, useful0)
+
+    # Confirmation of every system's pivots by one estimator of its own (not timed, not counted).
+    for (problem, _, p0, prompt_ids, full, tokens, _, ref_pivots), result, alone_result in zip(
+            searches, results, alone_results):
+        confirm = PrefixEstimator(checker, (lambda r, a=problem["answer"]: math_oracle(r, a)), prompt_ids,
+                                  args.confirm, problem["id"], "confirm", seed=CONFIRM_SEED)
 
         def confirmed(index: int | None, delta: float) -> bool:
             if index is None:
@@ -356,22 +392,22 @@ def run(args, root: Path) -> int:
             new = confirm(tuple(full[:index + 1])) - confirm(tuple(full[:index]))
             return new * delta > 0 and abs(new) >= gap
 
-        ref_ok = sum(confirmed(i, v.prob_delta) for i, v in zip(ref_indices, found))
+        ref_ok = sum(confirmed(i, v.prob_delta) for i, v in ref_pivots)
         proj_ok = sum(confirmed(v.index, v.delta) for v in result.pivots)
+        alone_ok = sum(confirmed(v.index, v.delta) for v in alone_result.pivots)
         reference.confirmed += ref_ok
         project.confirmed += proj_ok
-        unlocated = sum(i is None for i in ref_indices)
+        one_by_one.confirmed += alone_ok
         ended = "ended" if len(tokens) < len(full) else "cut at the budget"
-        print(f"{problem['id']} (p0 {p0:.2f}, response {len(tokens)} tokens, {ended}): "
-              f"{REFERENCE} {len(searcher.prob_cache) - cached} estimates, {meter.rollouts} rollouts, "
-              f"{len(found)} pivots at {ref_indices} ({ref_ok} confirmed), {ref_wall:.1f} s"
-              + (f", {unlocated} not located in the response" if unlocated else "")
-              + f"; project {len(estimator.by_prefix)} estimates, {estimator.rollouts} rollouts, "
-              f"{len(result.pivots)} pivots at {[v.index for v in result.pivots]} ({proj_ok} confirmed, "
-              f"{len(result.rejected)} more vetoed by the guard), {proj_wall:.1f} s", flush=True)
+        print(f"{problem['id']} (p0 {p0:.2f}, response {len(tokens)} tokens, {ended}): {REFERENCE} "
+              f"{len(ref_pivots)} pivots at {[i for i, _ in ref_pivots]} ({ref_ok} confirmed); project "
+              f"{result.calls} estimates, {len(result.pivots)} pivots at {[v.index for v in result.pivots]} "
+              f"({proj_ok} confirmed, {len(result.rejected)} more vetoed by the guard); one at a time "
+              f"{len(alone_result.pivots)} pivots ({alone_ok} confirmed)", flush=True)
     storage_dir.cleanup()
 
-    rows = [("this project (phi4_assets.pts)", project), (REFERENCE, reference)]
+    rows = [("this project (phi4_assets.pts), lockstep", project), ("this project, one problem at a time", one_by_one),
+            (REFERENCE, reference)]
     print()
     print(f"PTS on SmolLM2-135M-Instruct, {len(problems)} math problems, N={n} rollouts/estimate, "
           f"temperature {temperature}, {max_new} new tokens, gap {gap}, confirmation {args.confirm} rollouts; "
@@ -397,6 +433,11 @@ def run(args, root: Path) -> int:
     for name, measure in ratios:
         print(f"| {name} | {ratio_text(measure(project), measure(reference))} |")
     print()
+    print("| project lockstep / one problem at a time | ratio |")
+    print("|---|---:|")
+    for name, measure in ratios:
+        print(f"| {name} | {ratio_text(measure(project), measure(one_by_one))} |")
+    print()
     print(f"Threads: torch.set_num_threads({args.threads}) (torch reports {torch.get_num_threads()} intra-op, "
           f"{torch.get_num_interop_threads()} inter-op; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}), "
           f"device {device}, {str(dtype).replace('torch.', '')}, seed {args.seed}. "
@@ -407,7 +448,7 @@ def run(args, root: Path) -> int:
           + f" Anecdotal below ~10 confirmed pivots per system (here: project {project.confirmed}, "
           f"reference {reference.confirmed}).")
     for note in project.notes + reference.notes:
-        print(f"note: {note}")
+        print(f"{REFERENCE if note in reference.notes else 'note'}: {note}")
     return 0
 
 

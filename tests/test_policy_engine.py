@@ -15,8 +15,8 @@ from phi4_assets.config.profiles import PROFILES
 from phi4_assets.models.engine import TransformersPolicy, open_policy, policy_engine
 from phi4_assets.models.generation import chat_prompt
 from phi4_assets.models.vllm_backend import VllmError, VllmPolicy, token_ids_of
-from phi4_assets.pts.estimator import PrefixEstimator
-from phi4_assets.pts.search import pivotal_token_search
+from phi4_assets.pts.estimator import PrefixEstimator, estimate_many
+from phi4_assets.pts.search import pivotal_token_search, search_many
 from vllm_stub import StubVllm
 
 STUB = Path(__file__).with_name("vllm_stub.py")
@@ -90,6 +90,19 @@ def test_both_backends_run_the_pts_search_on_token_ids(engine):
     result = pivotal_token_search(response.token_ids, response.logprobs, estimator, 0.2)
     assert result.calls >= 2 and estimator.rollouts == 4 * len(estimator.by_prefix)
     assert all(0 <= e.p <= 1 for e in estimator.by_prefix.values())
+    # Several problems: responses sampled together, searches in lockstep, per-prefix budgets.
+    prompts = [sampler.prompt_ids(q) for q in ("Count to three.", "Name a colour.")]
+    responses = sampler.responses(prompts, seed=2)
+    assert [len(r.logprobs) for r in responses] == [len(r.token_ids) for r in responses]
+    assert all(0 < len(r.token_ids) <= 8 for r in responses)
+    groups = sampler.rollouts_many([prompts[0], prompts[1] + [5, 6]], 3, seed=4, max_new_tokens=[2, 5])
+    assert [len(g) for g in groups] == [3, 3] and all(len(r.token_ids) <= 2 for r in groups[0])
+    estimators = [PrefixEstimator(sampler, lambda text: len(text) % 2 == 0, p, 4, f"q{i}", "v1")
+                  for i, p in enumerate(prompts)]
+    results = search_many([(r.token_ids, r.logprobs) for r in responses],
+                          lambda asks: [e.p for e in estimate_many([(estimators[i], responses[i].token_ids[:n])
+                                                                    for i, n in asks], seed=0)], 0.2)
+    assert [r.calls for r in results] == [len(e.by_prefix) for e in estimators] and all(r.calls >= 2 for r in results)
 
 
 def test_both_backends_evaluate_greedily(engine, tiny_model_dir):

@@ -23,15 +23,19 @@ def test_pts_group_materializes_and_resumes_from_the_memo(state, stub_teacher, t
                                       sources.chat_prompts.key, sources.safety_prompts.key, sft.sft_dataset.key,
                                       sft.sft_model.key, mix.dpo1_mix_pairs.key],
                    resources=resources, instance=instance)
+    pivots = []
     for domain in pts.DOMAINS:
         result = dg.materialize(assets, selection=[pts.pts_difficulty.key, pts.pivotal_tokens.key],
                                 partition_key=domain, resources=resources, instance=instance)
         difficulty = result.output_for_node("pts_difficulty")
+        pivots.append(result.output_for_node("pivotal_tokens"))
         assert len(difficulty) == {"math": 2, "mcq": 2, "qa": 2, "code": 1}[domain]
         assert difficulty["rollouts"].eq(4).all() and difficulty["in_window"].all()
         meta = result.get_asset_materialization_events()[1].event_specific_data.materialization.metadata
         assert meta["problems_searched"].value == len(difficulty)
-        assert meta["estimator_calls"].value >= 2 * len(difficulty)  # root and full response at least
+        # tiny searches two responses a problem (pts_responses), the distinct ones
+        assert len(difficulty) <= meta["responses_searched"].value <= 2 * len(difficulty)
+        assert meta["estimator_calls"].value >= 2 * meta["responses_searched"].value  # root and end of each
 
     memo = EstimateMemo(state.pts_memo)
     assert len(memo._connect().execute("select * from pts_estimates").fetchall()) > 0
@@ -64,6 +68,33 @@ def test_pts_group_materializes_and_resumes_from_the_memo(state, stub_teacher, t
     meta = {e.event_specific_data.materialization.asset_key.path[-1]: e.event_specific_data.materialization.metadata
             for e in result.get_asset_materialization_events()}
     assert meta["dpo1_model"]["steps"].value == 2
+
+    # A pivot found again in another response of its problem (the same prefix, the same token) is
+    # one pair. The random tiny model finds no pivot with a partner, so one is planted: an
+    # estimate in the memo whose rollouts starting with token 9 all failed, and the pivot token 5
+    # found at that prefix in two responses.
+    import pandas as pd
+
+    from phi4_assets.pts.memo import Estimate, estimate_key
+
+    params = {"planted": True}
+    memo.store("mv", "planted-1", (3, 4), params,
+               Estimate(p=0.5, n=4, first_tokens=(5, 5, 9, 9), outcomes=(True, True, False, False), tokens=8))
+    row = {"domain": "math", "problem_id": "planted-1", "response_text": "x", "index": 2, "token": 5,
+           "token_text": "x", "prefix_ids": [3, 4], "prefix_text": "x", "prefix_hash": "x",
+           "estimate_key": estimate_key("mv", "planted-1", (3, 4), 4, params), "prompt_ids": [1, 2],
+           "p_before": 0.25, "p_after": 0.75, "delta": 0.5, "rollouts_per_estimate": 4, "accepted": True,
+           "model_version": "mv"}
+    planted = pd.DataFrame([{**row, "id": f"pivot-{r}", "response_id": f"response-{r}"} for r in "ab"])
+    sft_frame = dg.materialize(assets, selection=[sft.sft_model.key], resources=resources,
+                               instance=instance).output_for_node("sft_model")
+    with dg.build_asset_context() as context:
+        direct = pts.pts_dpo_pairs(context=context, project=resources["project"], pts_memo=resources["pts_memo"],
+                                   pivotal_tokens=planted, dpo1_mix_pairs=pool, sft_model=sft_frame)
+    one = direct.value[direct.value["source"] == "pts:math"]
+    assert one[["pivot_id", "chosen_token_ids", "rejected_token_ids"]].map(
+        lambda v: list(v) if not isinstance(v, str) else v).values.tolist() == [["pivot-a", [5], [9]]]
+    assert direct.metadata["repeated_pivots"].value == 1 and direct.metadata["pts_pairs"].value == 1
 
     # Re-materializing a domain re-uses every estimate: no rollout is sampled again.
     again = dg.materialize(assets, selection=[pts.pts_difficulty.key, pts.pivotal_tokens.key], partition_key="math",

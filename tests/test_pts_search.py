@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from phi4_assets.pts.search import (Pivot, find_pivotal_tokens, pivotal_token_search, split_point,
+from phi4_assets.pts.search import (Pivot, find_pivotal_tokens, pivotal_token_search, search_many, split_point,
                                     two_proportion_significant)
 
 
@@ -227,7 +227,7 @@ def test_root_estimates_of_many_problems_are_sampled_together_and_memoized(tmp_p
     first = estimators()
     first[1].estimate(())  # problem 2 is known before: not sampled again
     got = estimate_roots(first)
-    assert sampler.calls == [("one", 2), ([1, 3], 4, 6)]  # problems 1 and 3, in one call, with the full budget
+    assert sampler.calls == [("one", 2), ([1, 3], 4, [6, 6])]  # problems 1 and 3, in one call, the full budget
     assert [e.p for e in got] == [0.25, 0.5, 0.75]
     assert [e.rollouts for e in first] == [4, 4, 4] and first[0].estimate(()) is got[0]
     again = estimators()  # a later run over the memo samples nothing
@@ -240,3 +240,76 @@ def test_the_documented_search_is_exported_from_the_package():
     from phi4_assets.pts.search import find_pivotal_tokens
 
     assert pts.find_pivotal_tokens is find_pivotal_tokens
+
+
+# -- lockstep searches --------------------------------------------------------------------------------
+
+
+def test_searches_in_lockstep_find_what_each_finds_alone_asking_each_estimate_once():
+    planted = [(40, {10: 0.6, 30: 0.9}, 0.2), (64, {5: 0.3, 50: 0.0}, 0.7), (16, {}, 0.5), (24, {23: 0.9}, 0.1)]
+    responses = [(list(range(100 * j, 100 * j + n)), [-1.0] * n) for j, (n, _, _) in enumerate(planted)]
+    truth = [step_function(n, steps, start) for n, steps, start in planted]
+    asked, rounds = [], []
+
+    def estimate(asks):
+        asked.extend(asks)
+        return [truth[i](tuple(range(length))) for i, length in asks]
+
+    results = search_many(responses, estimate, p_gap=0.2,
+                          progress=lambda r, n, running: rounds.append((r, n, running)))
+    alone = [pivotal_token_search(tokens, logprobs, p, p_gap=0.2) for (tokens, logprobs), p in zip(responses, truth)]
+    assert [r.pivots for r in results] == [a.pivots for a in alone]
+    assert [[v.index for v in r.pivots] for r in results] == [[10, 30], [5, 50], [], [23]]
+    assert [r.estimates == a.estimates for r, a in zip(results, alone)] == [True] * 4  # the same prefixes
+    assert len(asked) == len(set(asked)) == sum(r.calls for r in results)  # none asked twice
+    # One round per level of the deepest search, every search in the first (the root and the end).
+    assert rounds[0] == (0, 8, 4) and [r for r, _, _ in rounds] == list(range(len(rounds)))
+    # As many rounds as the deepest search takes alone, not one per estimate.
+    alone_rounds = []
+    for response, p in zip(responses, truth):
+        levels = []
+        search_many([response], lambda asks, p=p: [p(tuple(range(n))) for _, n in asks], p_gap=0.2,
+                    progress=lambda r, n, running: levels.append(r))
+        alone_rounds.append(len(levels))
+    assert len(rounds) == max(alone_rounds) < len(asked) // 3
+    assert rounds[-1][2] < 4  # the flat one and the short ones were done before the deepest
+
+
+def test_lockstep_search_refuses_an_estimate_short_of_what_it_asked():
+    with pytest.raises(ValueError, match="returned 1 values for 2 prefixes"):
+        search_many([([1, 2, 3], [-1.0] * 3)], lambda asks: [0.5], p_gap=0.2)
+
+
+def test_estimates_at_many_prefixes_are_sampled_together_each_with_its_budget():
+    """``estimate_many``: the (problem, prefix) pairs not known yet, asked twice or not, are sampled
+    in one ``rollouts_many`` call, shortest context first, each with the budget its prefix leaves;
+    the estimates come back in the order asked."""
+    from phi4_assets.pts.estimator import PrefixEstimator, estimate_many
+    from phi4_assets.pts.sampler import Rollout
+
+    class Packed:
+        max_new_tokens = 10
+        params = {"temperature": 0.7, "top_p": 1.0, "max_new_tokens": 10}
+
+        def __init__(self):
+            self.calls = []
+
+        def rollouts_many(self, contexts, n, seed, max_new_tokens=None, batch_rows=64, logger=None):
+            self.calls.append((contexts, max_new_tokens))
+            # rollout i of a context of length L says "L i"
+            return [[Rollout((len(c), i), len(c), True) for i in range(n)] for c in contexts]
+
+        def decode(self, ids):
+            return " ".join(map(str, ids[-2:]))
+
+    sampler = Packed()
+    # problem a wants i < 1 (p = 0.25 at every prefix), problem b wants i < 3 (p = 0.75)
+    a, b = (PrefixEstimator(sampler, lambda t, c=c: int(t.split()[1]) < c, prompt_ids=[9] * k, n=4,
+                            problem_id=name, model_version="mv") for name, c, k in (("a", 1, 3), ("b", 3, 1)))
+    estimate_many([(a, (5,))], seed=0)  # known already
+    got = estimate_many([(a, (5, 6, 7)), (b, (5, 6)), (a, (5,)), (b, (5, 6)), (b, ())], seed=0)
+    assert [e.p for e in got] == [0.25, 0.75, 0.25, 0.75, 0.75]
+    (contexts, budgets), = sampler.calls[1:]
+    assert contexts == [[9], [9, 5, 6], [9, 9, 9, 5, 6, 7]]  # b's root, b at 2 tokens, a at 3: shortest first
+    assert budgets == [10, 8, 7]
+    assert got[1] is got[3] and a.rollouts == 8 and b.rollouts == 8

@@ -272,3 +272,54 @@ def test_first_tokens_follow_the_models_softmax(policy):
     sampled_mean = float((counts * top.values).sum()) / n
     z = (sampled_mean - mean) / (sd / math.sqrt(n))
     assert abs(z) < 4.5, z
+
+
+# -- per-context budgets and scored responses ------------------------------------------------------
+
+
+def test_packed_rollouts_stop_at_each_contexts_own_budget(greedy_policy):
+    """One budget per context (PTS prefixes of different lengths in one batch): each context's
+    rollouts are its own argmax continuation cut at its own budget, not the batch's."""
+    model, tokenizer = greedy_policy
+    eos = tokenizer.eos_token_id
+    contexts = [_context(tokenizer, "What is the capital of France?", "Paris"), _context(tokenizer, "Name a colour."),
+                _context(tokenizer, "What is the capital of France?", "The answer is")]
+    budgets = [3, 16, 7]
+    sampler = RolloutSampler(model, tokenizer, temperature=0.7, top_p=0.0, max_new_tokens=96)
+    groups = sampler.rollouts_many(contexts, 2, seed=0, max_new_tokens=budgets)
+    expected = [_greedy_loop(model, c, b, eos) for c, b in zip(contexts, budgets)]
+    assert [[(r.token_ids, r.finished) for r in g] for g in groups] == [[e, e] for e in expected]
+    assert [len(t) for t, _ in expected][0] == 3 and not expected[0][1]  # the first was cut at its budget of 3
+    assert any(len(t) > 7 for t, _ in expected)  # and another ran past it: the budgets are per context
+    with pytest.raises(ValueError, match="2 token budgets for 3 contexts"):
+        sampler.rollouts_many(contexts, 2, seed=0, max_new_tokens=[3, 4])
+
+
+def test_responses_carry_the_log_probabilities_of_the_sampling_distribution(ending_policy):
+    """``responses`` samples one response per context in one batch; each token's log-probability
+    is log softmax(logits / T) over the top 50 of a full uncached forward pass at that position
+    (what ``compute_transition_scores(normalize_logits=True)`` gives for transformers' sampling)."""
+    model, tokenizer = ending_policy
+    temperature = 0.7
+    contexts = [_context(tokenizer, "What is the capital of France?", "The capital"), _context(tokenizer, "Hi.")]
+    sampler = RolloutSampler(model, tokenizer, temperature=temperature, top_p=1.0, max_new_tokens=12)
+    responses = sampler.responses(contexts, seed=5)
+    assert len(responses) == 2 and sampler.responses(contexts, seed=5) == responses
+    for context, response in zip(contexts, responses):
+        assert 0 < len(response.token_ids) <= 12 and len(response.logprobs) == len(response.token_ids)
+        with torch.inference_mode():
+            logits = model(torch.tensor([context + list(response.token_ids)]), use_cache=False).logits[0].float()
+        for i, (token, logprob) in enumerate(zip(response.token_ids, response.logprobs)):
+            values, ids = (logits[len(context) + i - 1] / temperature).topk(HF_DEFAULT_TOP_K)
+            assert token in ids.tolist()
+            expected = float(values.log_softmax(-1)[ids.tolist().index(token)])
+            assert logprob == pytest.approx(expected, abs=1e-4), (i, token)
+
+
+def test_distinct_responses_leave_out_a_problems_repeated_response():
+    from phi4_assets.pts.sampler import SampledResponse, distinct_responses
+
+    a, b, c = (SampledResponse(ids, (-1.0,) * len(ids)) for ids in ((1, 2), (1, 3), (7,)))
+    # three responses a context, two contexts: context 0 repeats a, context 1 samples a too (kept)
+    assert distinct_responses([a, b, a, a, c, c], 3) == [(0, a), (0, b), (1, a), (1, c)]
+    assert distinct_responses([a, a], 1) == [(0, a), (1, a)]

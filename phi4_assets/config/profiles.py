@@ -125,8 +125,16 @@ class Profile:
     sft_max_decline_share: float = 0.5  # declines (refusals, bogus refusals) at most this share of the
     #                                     hallucination SFT rows (see sft.data.cap_declines)
     # Pivotal Token Search (report Fig. 4).
-    pts_problems: dict[str, int] = field(default_factory=lambda: {"math": 12, "mcq": 12, "qa": 12, "code": 2})
+    # Problems screened per domain (the first ones): about a third of the multiple-choice and trivia
+    # ones and a quarter of the math ones fall in the window on small, and a searched response gives
+    # about 0.6 pairs; math past the first 12 gave no more pairs, multiple choice gives the most
+    # per second (a fresh small run's rows: BENCHMARKS.md).
+    pts_problems: dict[str, int] = field(default_factory=lambda: {"math": 12, "mcq": 112, "qa": 48, "code": 2})
     pts_rollouts: int = 12  # rollouts per p(success) estimate
+    # Responses sampled per problem in the window; the distinct ones are searched (their prefixes'
+    # estimates are shared: a prefix two responses have in common is estimated once). Two per
+    # problem gave more pairs per second than one: the screening is paid once.
+    pts_responses: int = 2
     pts_max_new_tokens: dict[str, int] = field(default_factory=lambda: {"math": 48, "mcq": 12, "qa": 24,
                                                                         "code": 128})
     pts_temperature: float = 0.7
@@ -218,6 +226,7 @@ PROFILES: dict[str, Profile] = {
         sft_chat_prompts=6,
         pts_problems={"math": 2, "mcq": 2, "qa": 2, "code": 1},
         pts_rollouts=4,
+        pts_responses=2,
         pts_max_new_tokens={"math": 6, "mcq": 4, "qa": 4, "code": 8},
         sft_response_tokens=16,
         sft_train={"max_steps": 2, "per_device_train_batch_size": 2, "save_steps": 1, "max_length": 128,
@@ -316,7 +325,7 @@ RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
     **{f: _at_least(1) for f in ("source_limit", "math_train", "math_eval", "teacher_max_tokens",
                                  "teacher_max_concurrency", "hallucination_seeds", "shard_size", "answer_samples",
                                  "answer_max_tokens", "dpo_tokens", "sft_chat_prompts", "sft_response_tokens",
-                                 "pts_rollouts", "pts_max_new_tokens", "pts_min_partner_rollouts",
+                                 "pts_rollouts", "pts_responses", "pts_max_new_tokens", "pts_min_partner_rollouts",
                                  "judge_response_tokens", "judge_verdict_tokens", "judge_teacher_pairs",
                                  "eval_batch_size", "eval_max_new_tokens", "train_processes")},
     **{f: _at_least(0) for f in ("teacher_max_retries", "pts_problems", "judge_prompts", "judge_subset_ratio",

@@ -17,13 +17,13 @@ from ..models.ref import ModelRef
 from ..training.mix import stage_mix
 from .resources import ProjectResource, PtsMemoResource
 from ..pts import oracles
-from ..pts.estimator import PrefixEstimator, estimate_roots
+from ..pts.estimator import PrefixEstimator, estimate_many, estimate_roots
 from ..pts.figure import draw_search
 from ..pts.memo import prefix_hash
 from ..pts.pairs import opposite_effect, pair_for_pivot
 from ..pts.problems import domain_problems
-from ..pts.sampler import RolloutSampler
-from ..pts.search import Pivot, pivotal_token_search, two_proportion_significant
+from ..pts.sampler import RolloutSampler, distinct_responses
+from ..pts.search import Pivot, search_many, two_proportion_significant
 from ..core.warehouse import frame_of, schema_metadata, table_schema
 from .common import column_lineage, table_metadata
 from .placement import POLICY_STEP_TAGS
@@ -114,34 +114,51 @@ def pts_difficulty(context: dg.AssetExecutionContext, project: ProjectResource, 
         sampled_tokens=sampler.sampled_tokens, decoded_slots=sampler.slot_tokens))
 
 
-@dg.asset(**_by_domain(PIVOTAL_TOKENS), code_version="3")
+@dg.asset(**_by_domain(PIVOTAL_TOKENS), code_version="4")
 def pivotal_tokens(context: dg.AssetExecutionContext, project: ProjectResource, pts_memo: PtsMemoResource,
                    pts_difficulty: pd.DataFrame, sft_model: pd.DataFrame, math_problems: pd.DataFrame,
                    mcq_questions: pd.DataFrame, trivia_seeds: pd.DataFrame,
                    code_problems: pd.DataFrame) -> dg.Output[pd.DataFrame]:
-    """Pivots of one sampled response per problem in the p(success) window, with prefix, token,
-    p_before, p_after, rollout counts, and whether the significance guard accepted them."""
+    """Pivots of ``pts_responses`` sampled responses per problem in the p(success) window (the
+    distinct ones), with prefix, token, p_before, p_after, rollout counts, and whether the
+    significance guard accepted them. The responses are sampled together, and the searches run in
+    lockstep (``search.search_many``): each round's estimates, over every problem and response,
+    are sampled together (``estimator.estimate_many``); a prefix two responses of a problem share
+    is estimated once."""
     domain = context.partition_key
     settings, problems, policy = _inputs(context, domain, project, sft_model, math_problems, mcq_questions,
                                          trivia_seeds, code_problems)
     window = set(pts_difficulty[pts_difficulty["in_window"]]["problem_id"]) if len(pts_difficulty) else set()
+    searched = [p for p in problems if p["id"] in window]
     with _sampler(project, policy, domain) as sampler:
         memo = pts_memo.memo()
         n = settings.pts_rollouts
         z = settings.pts_significance_z
         guard = (lambda v: two_proportion_significant(v.p_before, n, v.p_after, n, z)) if z > 0 else None
-        rows, panels, calls, rollouts, memo_hits, rejected = [], [], 0, 0, 0, 0
-        for problem in (p for p in problems if p["id"] in window):
-            prompt_ids = sampler.prompt_ids(problem["question"])
-            estimator = PrefixEstimator(sampler, _oracle(domain, problem, settings.sandbox_allow_fallback), prompt_ids, n,
-                                        problem["id"], policy.data_version, memo, oracle_version=oracles.ORACLE_VERSION)
-            response = sampler.sample_response(prompt_ids, seed=1)
+        estimators = [PrefixEstimator(sampler, _oracle(domain, problem, settings.sandbox_allow_fallback),
+                                      sampler.prompt_ids(problem["question"]), n, problem["id"], policy.data_version,
+                                      memo, oracle_version=oracles.ORACLE_VERSION) for problem in searched]
+        k = settings.pts_responses
+        sampled = sampler.responses([e.prompt_ids for e in estimators for _ in range(k)], seed=1)
+        searches = distinct_responses(sampled, k)  # (problem index, response), in problem order
+        rounds = []
+
+        def estimate(asks: list[tuple[int, int]]) -> list[float]:
+            rounds.append(len(asks))
+            requests = [(estimators[searches[j][0]], searches[j][1].token_ids[:length]) for j, length in asks]
+            return [e.p for e in estimate_many(requests, seed=1_000 + len(rounds), logger=context.log)]
+
+        def progress(round_: int, asked: int, running: int) -> None:
+            context.log.info(f"{domain} round {round_ + 1}: {asked} estimates for {running} searches "
+                             f"({sampler.sampled_tokens} tokens sampled so far)")
+
+        results = search_many([(r.token_ids, r.logprobs) for _, r in searches], estimate, settings.pts_gap, guard,
+                              progress=progress)
+        rows, panels = [], []
+        for (i, response), result in zip(searches, results):
+            problem, estimator = searched[i], estimators[i]
+            prompt_ids = estimator.prompt_ids
             response_id = row_id("response", policy.data_version, problem["id"], response.token_ids)
-            result = pivotal_token_search(response.token_ids, response.logprobs, estimator, settings.pts_gap, guard)
-            calls += result.calls
-            rollouts += estimator.rollouts
-            memo_hits += estimator.memo_hits
-            rejected += len(result.rejected)
             for pivot, accepted in [(v, True) for v in result.pivots] + [(v, False) for v in result.rejected]:
                 prefix = response.token_ids[:pivot.index]
                 rows.append({"id": row_id("pivot", response_id, pivot.index), "domain": domain,
@@ -159,11 +176,16 @@ def pivotal_tokens(context: dg.AssetExecutionContext, project: ProjectResource, 
                 panels.append({"title": f"{problem['id']}: {sampler.decode(response.token_ids)[:110]!r}",
                                "tokens": [sampler.tokenizer.decode([t]) for t in response.token_ids],
                                "estimates": result.estimates, "pivots": {v.index: v.delta for v in result.pivots}})
+        calls = sum(r.calls for r in results)
+        rollouts = sum(e.rollouts for e in estimators)
+        memo_hits = sum(e.memo_hits for e in estimators)
+        rejected = sum(len(r.rejected) for r in results)
     frame = frame_of(rows, PIVOTAL_TOKENS)
     metadata = table_metadata(frame, ["problem_id", "index", "token_text", "p_before", "p_after", "accepted"],
-                              problems_searched=len(window), pivots=int(frame["accepted"].sum()),
+                              problems_searched=len(window), responses_searched=len(searches),
+                              pivots=int(frame["accepted"].sum()),
                               rejected_by_guard=rejected, estimator_calls=calls, rollouts_sampled=rollouts,
-                              memo_hits=memo_hits, sampled_tokens=sampler.sampled_tokens,
+                              memo_hits=memo_hits, search_rounds=len(rounds), sampled_tokens=sampler.sampled_tokens,
                               decoded_slots=sampler.slot_tokens)
     if panels:
         out_dir = Path(project.reports_dir or Path.cwd() / "reports")
@@ -175,7 +197,7 @@ def pivotal_tokens(context: dg.AssetExecutionContext, project: ProjectResource, 
     return dg.Output(frame, metadata=metadata)
 
 
-@dg.asset(group_name=GROUP, pool="duckdb", kinds={"duckdb"}, code_version="1",
+@dg.asset(group_name=GROUP, pool="duckdb", kinds={"duckdb"}, code_version="2",
           ins={"pivotal_tokens": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())},
           metadata=schema_metadata(PTS_DPO_PAIRS))
 def pts_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource, pts_memo: PtsMemoResource,
@@ -191,7 +213,7 @@ def pts_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource, p
     policy = ModelRef.from_frame(sft_model)
     tokenizer = AutoTokenizer.from_pretrained(policy.path)
     memo = pts_memo.memo()
-    rows, no_partner = [], 0
+    rows, no_partner, repeated, seen = [], 0, 0, set()
     accepted = pivotal_tokens[pivotal_tokens["accepted"]] if len(pivotal_tokens) else pivotal_tokens
     for v in accepted.itertuples():
         estimate = memo.get(v.estimate_key)  # the rollouts at the pivot's prefix give the partner
@@ -200,6 +222,12 @@ def pts_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource, p
         if pair is None:
             no_partner += 1
             continue
+        # Two responses of a problem that share the prefix up to a pivot find it twice: one pair.
+        same = (tuple(_ints(v.prompt_ids) + _ints(v.prefix_ids)), pair.chosen, pair.rejected)
+        if same in seen:
+            repeated += 1
+            continue
+        seen.add(same)
         rows.append({"id": row_id("ptspair", v.id, pair.chosen, pair.rejected), "prompt": None,
                      "prompt_token_ids": _ints(v.prompt_ids) + _ints(v.prefix_ids),
                      "chosen": tokenizer.decode([pair.chosen]), "rejected": tokenizer.decode([pair.rejected]),
@@ -218,7 +246,7 @@ def pts_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource, p
         pairs_by_kind=frame["kind"].value_counts().to_dict() or {"none": 0},
         pts_pairs=n_pts, mixed_in=len(mix), mix_balance=settings.mix_balance,
         mix_share=round(len(mix) / len(frame), 3) if len(frame) else 0.0,
-        pivots_without_partner=no_partner,
+        pivots_without_partner=no_partner, repeated_pivots=repeated,
         **column_lineage({"prompt_token_ids": [("pivotal_tokens", "prompt_ids"), ("pivotal_tokens", "prefix_ids")],
                           # The pivot token is one side; the other is a first token of the rollouts
                           # memoized under the pivot's estimate_key (the PTS memo, not a table).

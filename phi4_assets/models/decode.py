@@ -14,12 +14,16 @@ What the loop computes is ``generate()``'s: the prompt is prefilled once (only t
 position's logits are computed), positions follow the attention mask (left padding), each step
 feeds the last token; greedy takes the argmax, sampling draws through
 ``sampling.TopKTopPSampling`` (transformers' distribution). A row ends at a stop token (not kept
-in its output) or at ``max_new_tokens``.
+in its output) or at its token budget: ``max_new_tokens``, one for the batch or one per prompt
+(PTS samples from prefixes of different lengths in one batch, each with the budget its prefix
+leaves). A ``choose`` that also returns each drawn token's log-probability
+(``TopKTopPSampling.draw_scored``) has them kept per row: ``generate()``'s
+``compute_transition_scores`` of the sampled tokens, without keeping every step's scores.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -28,7 +32,8 @@ import torch
 @dataclass(frozen=True)
 class Decoded:
     token_ids: list[int]  # the new tokens, the stop token excluded
-    finished: bool  # ended with a stop token (not cut at max_new_tokens)
+    finished: bool  # ended with a stop token (not cut at its token budget)
+    logprobs: tuple[float, ...] = ()  # of each new token, where ``choose`` scores its draws
 
 
 def stop_ids(model, tokenizer) -> set[int]:
@@ -44,17 +49,20 @@ def greedy_choice(logits: torch.Tensor) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, max_new_tokens: int,
-           stop_ids: Collection[int], choose: Callable[[torch.Tensor], torch.Tensor] = greedy_choice,
-           past_key_values=None, repeats: int = 1) -> list[Decoded]:
+def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, max_new_tokens: int | Sequence[int],
+           stop_ids: Collection[int], choose: Callable[[torch.Tensor], torch.Tensor | tuple[torch.Tensor, torch.Tensor]]
+           = greedy_choice, past_key_values=None, repeats: int = 1) -> list[Decoded]:
     """Decode every row of a left-padded batch until it stops; one ``Decoded`` per row, in order.
 
     ``repeats``: each prompt row is decoded that many times (k samples of a prompt), rows
     ``i * repeats ... (i + 1) * repeats - 1`` of the result; the prompt is prefilled once and its
     KV cache repeated, where ``generate()`` on repeated rows prefills every copy.
 
+    ``max_new_tokens``: the most new tokens of every row, or a list of one per prompt row.
+
     ``choose`` maps the last position's logits (rows, vocab) to one token per row (default: the
-    argmax; ``sampling.TopKTopPSampling.draw`` samples). ``past_key_values``: a cache already
+    argmax; ``sampling.TopKTopPSampling.draw`` samples), or to (tokens, their log-probabilities)
+    (``draw_scored``), which each ``Decoded`` then carries. ``past_key_values``: a cache already
     holding the first positions of every row (all rows alike, e.g. a shared context repeated);
     only the positions after it are fed.
     """
@@ -62,10 +70,17 @@ def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, max_
 
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
-    rows = input_ids.shape[0] * repeats
+    prompts = input_ids.shape[0]
+    budgets = [int(max_new_tokens)] * prompts if isinstance(max_new_tokens, int) else [int(b) for b in max_new_tokens]
+    if len(budgets) != prompts:
+        raise ValueError(f"{len(budgets)} token budgets for {prompts} prompt rows")
+    budgets = [b for b in budgets for _ in range(repeats)]
+    rows = prompts * repeats
     out: list[list[int]] = [[] for _ in range(rows)]
+    scores: list[list[float]] = [[] for _ in range(rows)]
     finished = [False] * rows
-    if rows == 0 or max_new_tokens <= 0:
+    live = [r for r in range(rows) if budgets[r] > 0]  # batch row -> original row
+    if not live:
         return [Decoded(t, f) for t, f in zip(out, finished)]
     stops = set(stop_ids)
     cache = past_key_values if past_key_values is not None else DynamicCache()
@@ -77,18 +92,27 @@ def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, max_
     if repeats > 1:
         cache.batch_repeat_interleave(repeats)
         logits, mask, positions = (t.repeat_interleave(repeats, dim=0) for t in (logits, mask, positions))
-    live = list(range(rows))  # batch row -> original row
     next_position = positions[:, -1:] + 1
-    for step in range(max_new_tokens):
-        tokens = choose(logits.float())
+    if len(live) < rows:  # rows with no budget: never decoded
+        index = torch.tensor(live, device=logits.device)
+        cache.batch_select_indices(index)
+        logits, mask, next_position = logits[index], mask[index], next_position[index]
+    while True:
+        chosen = choose(logits.float())
+        tokens, logprobs = chosen if isinstance(chosen, tuple) else (chosen, None)
+        drawn_scores = logprobs.tolist() if logprobs is not None else None
         keep: list[int] = []
         for j, token in enumerate(tokens.tolist()):
+            row = live[j]
             if token in stops:
-                finished[live[j]] = True
-            else:
-                out[live[j]].append(token)
+                finished[row] = True
+                continue
+            out[row].append(token)
+            if drawn_scores is not None:
+                scores[row].append(drawn_scores[j])
+            if len(out[row]) < budgets[row]:
                 keep.append(j)
-        if not keep or step == max_new_tokens - 1:
+        if not keep:
             break
         if len(keep) < len(live):
             index = torch.tensor(keep, device=tokens.device)
@@ -99,4 +123,4 @@ def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, max_
         logits = model(input_ids=tokens[:, None], attention_mask=mask, position_ids=next_position,
                        past_key_values=cache, use_cache=True).logits[:, -1]
         next_position = next_position + 1
-    return [Decoded(t, f) for t, f in zip(out, finished)]
+    return [Decoded(t, f, tuple(c)) for t, f, c in zip(out, finished, scores)]

@@ -52,8 +52,15 @@ class TopKTopPSampling(LogitsProcessor):
 
     def draw(self, scores: torch.Tensor) -> torch.Tensor:
         """One token id per row, drawn from its candidates with the global torch generator."""
+        return self.draw_scored(scores)[0]
+
+    def draw_scored(self, scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``draw``'s token ids and the log-probability of each under the sampling distribution
+        (temperature, top-k, top-p: what ``generate()``'s ``compute_transition_scores`` gives with
+        ``normalize_logits=True``)."""
         ids, probs = self.candidates(scores)
-        return ids.gather(-1, torch.multinomial(probs, 1)).squeeze(-1)
+        picked = torch.multinomial(probs, 1)
+        return ids.gather(-1, picked).squeeze(-1), probs.gather(-1, picked).squeeze(-1).log()
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> torch.Tensor:
         drawn = self.draw(scores)[:, None]

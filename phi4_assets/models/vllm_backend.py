@@ -190,11 +190,31 @@ class VllmRolloutSampler:
         self.slot_tokens += tokens
         return [Rollout(c.token_ids, c.token_ids[0] if c.token_ids else None, c.finished) for c in done]
 
-    def rollouts_many(self, contexts: list[list[int]], n: int, seed: int, max_new_tokens: int | None = None,
-                      batch_rows: int = 64, logger=None):
-        """``n`` rollouts of each context, one request per context (the server batches them)."""
-        return [self.rollouts(c, n, seed=seed * 1_000_003 + i, max_new_tokens=max_new_tokens)
-                for i, c in enumerate(contexts)]
+    def rollouts_many(self, contexts: list[list[int]], n: int, seed: int,
+                      max_new_tokens: int | list[int] | None = None, batch_rows: int = 64, logger=None):
+        """``n`` rollouts of each context (one token budget for all, or one per context), one
+        request per context (the server batches them)."""
+        budgets = (max_new_tokens if isinstance(max_new_tokens, list) else [max_new_tokens] * len(contexts))
+        if len(budgets) != len(contexts):
+            raise ValueError(f"{len(budgets)} token budgets for {len(contexts)} contexts")
+        return [self.rollouts(c, n, seed=seed * 1_000_003 + i, max_new_tokens=b)
+                for i, (c, b) in enumerate(zip(contexts, budgets))]
+
+    def responses(self, contexts: list[list[int]], seed: int, batch_rows: int = 64):
+        """One response of each context with its log-probabilities, ``batch_rows`` prompts a
+        request (seeded ``seed * 1_000_003 + request index``)."""
+        from ..pts.sampler import SampledResponse
+
+        out = []
+        for b, start in enumerate(range(0, len(contexts), batch_rows)):
+            for (c,) in self.completions.complete([list(x) for x in contexts[start:start + batch_rows]], 1,
+                                                  temperature=self.temperature, top_p=self.top_p,
+                                                  max_tokens=self.max_new_tokens, seed=seed * 1_000_003 + b,
+                                                  logprobs=True):
+                self.sampled_tokens += len(c.token_ids)
+                self.slot_tokens += len(c.token_ids)
+                out.append(SampledResponse(c.token_ids, c.logprobs))
+        return out
 
     def decode(self, ids) -> str:
         return self.tokenizer.decode(list(ids), skip_special_tokens=True)

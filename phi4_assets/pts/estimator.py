@@ -76,17 +76,32 @@ class PrefixEstimator:
         return self.estimate(prefix).p
 
 
+def estimate_many(requests: list[tuple[PrefixEstimator, tuple[int, ...]]], seed: int,
+                  logger=None) -> list[Estimate]:
+    """The estimate of each (estimator, prefix), in order; the ones not already known sampled
+    together, several contexts (problems, prefixes) per batch (``RolloutSampler.rollouts_many``),
+    each with its own token budget, sorted by length so a batch pads little. The estimators share
+    one sampler and one ``n``."""
+    missing: dict[tuple[int, tuple[int, ...]], tuple[PrefixEstimator, tuple[int, ...]]] = {}
+    for estimator, prefix in requests:
+        prefix = tuple(prefix)
+        if not estimator.cached(prefix):
+            missing.setdefault((id(estimator), prefix), (estimator, prefix))
+    if missing:
+        todo = sorted(missing.values(), key=lambda r: len(r[0].prompt_ids) + len(r[1]))
+        first = todo[0][0]
+        if any(e.sampler is not first.sampler or e.n != first.n for e, _ in todo):
+            raise ValueError("estimate_many: the estimators must share one sampler and one rollout count")
+        groups = first.sampler.rollouts_many([e.prompt_ids + list(prefix) for e, prefix in todo], first.n, seed=seed,
+                                             max_new_tokens=[e.budget(prefix) for e, prefix in todo], logger=logger)
+        for (estimator, prefix), rollouts in zip(todo, groups):
+            estimator.record(prefix, rollouts)
+    return [estimator.estimate(tuple(prefix)) for estimator, prefix in requests]
+
+
 def estimate_roots(estimators: list[PrefixEstimator], logger=None) -> list[Estimate]:
     """Each estimator's estimate at the empty prefix (its problem's p(success)), the ones not
-    already known sampled together: several problems per batch
-    (``RolloutSampler.rollouts_many``). The estimators share one sampler and one ``n``."""
-    missing = [e for e in estimators if not e.cached(())]
-    if missing:
-        first = missing[0]
-        if any(e.sampler is not first.sampler or e.n != first.n for e in missing):
-            raise ValueError("estimate_roots: the estimators must share one sampler and one rollout count")
-        groups = first.sampler.rollouts_many([e.prompt_ids for e in missing], first.n, seed=first.rollout_seed(()),
-                                             max_new_tokens=first.budget(()), logger=logger)
-        for estimator, rollouts in zip(missing, groups):
-            estimator.record((), rollouts)
-    return [e.estimate(()) for e in estimators]
+    already known sampled together (``estimate_many``)."""
+    if not estimators:
+        return []
+    return estimate_many([(e, ()) for e in estimators], seed=estimators[0].rollout_seed(()), logger=logger)
