@@ -1,8 +1,9 @@
-"""The embedded teacher (``transformers serve --continuous-batching`` over the base model): calls/s
-and completion tokens/s at several client concurrencies, side by side in one run.
+"""The embedded teacher (the pipeline's default, the batched server, or ``--server transformers``:
+``transformers serve --continuous-batching``, over the base model): calls/s and completion
+tokens/s at several client concurrencies, side by side in one run.
 
     .venv/bin/python bench/teacher_throughput.py [--calls 24] [--concurrency 1,4,8] [--max-tokens 128]
-                                                 [--repeats 2] [--model DIR]
+                                                 [--repeats 2] [--server batched|transformers] [--model DIR]
 
 Sends the same ``--calls`` chat requests (the shipped chat prompts, as ``sft_dataset`` asks them:
 one user message each) through ``TeacherResource.complete`` with a fresh cache per run, so every
@@ -42,6 +43,8 @@ def main() -> int:
     parser.add_argument("--concurrency", default="1,4,8")
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--server", default="batched", choices=("batched", "transformers"),
+                        help="the embedded server (teacher_embedded_server)")
     parser.add_argument("--model", default=None)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -51,7 +54,7 @@ def main() -> int:
     scratch = Path(tempfile.mkdtemp(prefix="teacher_throughput_"))
     # One server for every run: each run's resource reuses it (same model directory).
     server_owner = TeacherResource(cache_path=str(scratch / "warm.duckdb"), max_tokens=args.max_tokens,
-                                   max_concurrency=max(levels), log_dir=str(scratch))
+                                   max_concurrency=max(levels), log_dir=str(scratch), embedded_server=args.server)
     warm = ChatRequest.of([("user", "Say hello.")], task="bench")
     server_owner.complete([warm], serve_model=model_dir)
     server = server_owner._server
@@ -61,7 +64,8 @@ def main() -> int:
             shift = repeat % len(levels)
             for level in levels[shift:] + levels[:shift]:
                 teacher = TeacherResource(cache_path=str(scratch / f"r{repeat}-c{level}.duckdb"),
-                                          max_tokens=args.max_tokens, max_concurrency=level, log_dir=str(scratch))
+                                          max_tokens=args.max_tokens, max_concurrency=level, log_dir=str(scratch),
+                                          embedded_server=args.server)
                 teacher._server = server  # the running server, not a second one
                 requests = [ChatRequest.of([("user", p)], task="bench", temperature=0.7) for p in asked]
                 t0 = time.monotonic()

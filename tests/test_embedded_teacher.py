@@ -1,4 +1,5 @@
-"""The embedded endpoint: ``transformers serve`` over a model directory, end to end."""
+"""The embedded endpoint over a model directory, end to end: the batched server (the default) and
+``transformers serve``."""
 
 import os
 import urllib.request
@@ -11,15 +12,24 @@ from phi4_assets.teacher.embedded import EmbeddedServer, EmbeddedServerError
 from phi4_assets.teacher.resource import TeacherResource
 
 
-def test_embedded_server_starts_answers_and_stops(tiny_model_dir, tmp_path):
-    teacher = TeacherResource(cache_path=str(tmp_path / "calls.duckdb"), max_tokens=8, log_dir=str(tmp_path))
+@pytest.mark.parametrize("kind", ["batched", "transformers"])
+def test_embedded_server_starts_answers_and_stops(tiny_model_dir, tmp_path, kind):
+    teacher = TeacherResource(cache_path=str(tmp_path / "calls.duckdb"), max_tokens=8, log_dir=str(tmp_path),
+                              **({} if kind == "batched" else {"embedded_server": kind}))
     try:
-        _starts_answers_and_stops(teacher, tiny_model_dir)
+        _starts_answers_and_stops(teacher, tiny_model_dir, kind)
     finally:
         teacher.close()  # also when an assertion fails: a leaked server holds its memory
 
 
-def _starts_answers_and_stops(teacher: TeacherResource, tiny_model_dir) -> None:
+def test_an_unknown_embedded_server_is_refused(tiny_model_dir, tmp_path):
+    teacher = TeacherResource(cache_path=str(tmp_path / "calls.duckdb"), embedded_server="llamafile")
+    request = ChatRequest.of([{"role": "user", "content": "Hi"}], task="smoke")
+    with pytest.raises(ValueError, match="embedded_server must be batched or transformers; got 'llamafile'"):
+        teacher.complete([request], serve_model=str(tiny_model_dir))
+
+
+def _starts_answers_and_stops(teacher: TeacherResource, tiny_model_dir, kind: str) -> None:
     request = ChatRequest.of([{"role": "user", "content": "What is the capital of France?"}], task="smoke")
     batch = teacher.complete([request], serve_model=str(tiny_model_dir))
     server = teacher._server
@@ -32,10 +42,14 @@ def _starts_answers_and_stops(teacher: TeacherResource, tiny_model_dir) -> None:
 
     again = teacher.complete([request], serve_model=str(tiny_model_dir))
     assert again.stats.cache_hits == 1 and again.stats.calls_made == 0
-    # Its KV cache is sized from the load it serves, not from the free memory (left to itself,
-    # transformers serve took 14 GB of a 23 GB machine after the first request).
     command = server.command()
-    assert teacher.embedded_kv_cache_tokens() == 8 * (2048 + 8) and command[command.index("--cb-num-blocks") + 1] == "65"
+    if kind == "transformers":
+        # Its KV cache is sized from the load it serves, not from the free memory (left to itself,
+        # transformers serve took 14 GB of a 23 GB machine after the first request).
+        assert "transformers" in command[2] and command[command.index("--cb-num-blocks") + 1] == "65"
+        assert teacher.embedded_kv_cache_tokens() == 8 * (2048 + 8)
+    else:  # one batch holds every request in flight
+        assert command[2] == "phi4_assets.teacher.batched_server" and command[command.index("--max-batch") + 1] == "8"
     assert _group_rss_gb(server._proc.pid) < 3.0
 
     teacher.close()

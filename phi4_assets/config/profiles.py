@@ -70,6 +70,11 @@ class Profile:
     teacher_max_retries: int = 4
     teacher_structured_outputs: bool = False
     teacher_max_tokens_param: str = "auto"  # max_completion_tokens for api.openai.com, else max_tokens
+    # The embedded teacher's server (no teacher_base_url): "batched" (teacher.batched_server, over the
+    # pipeline's decode loop) or "transformers" (transformers serve --continuous-batching). Batched
+    # gave 1.27x the completion tokens/s at 16 concurrent requests on 2 cores and the same greedy
+    # answers in fp32 (bench/teacher_servers.py, BENCHMARKS.md).
+    teacher_embedded_server: str = "batched"
     # Fail a teacher-calling asset, after every answered call is cached, where more than this share
     # of its distinct calls failed or gave a reply the task's parser cannot read. None: never (tiny
     # and small: the embedded 135M teacher fails most parsed tasks and the rules take over, which
@@ -341,6 +346,7 @@ RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
     "bogus_min_quality": _between(1, 5),
 }
 CHOICES = {"teacher_max_tokens_param": ("auto", "max_tokens", "max_completion_tokens"), "device": DEVICES,
+           "teacher_embedded_server": ("batched", "transformers"),
            "mix_balance": BALANCES, "policy_backend": BACKENDS, "train_launcher": LAUNCHERS}
 PRICE_KEYS = ("input", "output")  # teacher_prices: USD per 1M prompt / completion tokens
 TRAIN_FIELDS = ("sft_train", "dpo_train", "dpo2_train")

@@ -31,6 +31,7 @@ from pydantic import Field, PrivateAttr
 from .batch import TeacherBatch, Validator
 from .cache import TeacherCache
 from .call import RetryPolicy, call_with_retries
+from .batched_server import BatchedServer
 from .embedded import DEFAULT_KV_CACHE_TOKENS, EmbeddedServer, model_dir_identity
 from .runner import check_failure_share, run_batch
 from .types import ChatRequest, TeacherReply, call_key
@@ -83,9 +84,14 @@ class TeacherResource(dg.ConfigurableResource):
     flush_every: int = Field(default=16, description="Ignored, kept so older configurations load: every reply is "
                                                      "journaled as it arrives.")
     embedded_dtype: str = "auto"
+    embedded_server: str = Field(
+        default="batched", description="Which server the embedded teacher runs: 'batched' (teacher.batched_server, "
+                                       "over the pipeline's decode loop: 1.27x the completion tokens/s of transformers "
+                                       "serve on 2 CPU cores, BENCHMARKS.md) or 'transformers' (transformers serve "
+                                       "--continuous-batching).")
     log_dir: str | None = None
 
-    _server: EmbeddedServer | None = PrivateAttr(default=None)
+    _server: EmbeddedServer | BatchedServer | None = PrivateAttr(default=None)
     _client: openai.OpenAI | None = PrivateAttr(default=None)
     _client_url: str | None = PrivateAttr(default=None)
 
@@ -100,7 +106,7 @@ class TeacherResource(dg.ConfigurableResource):
             max_concurrency=profile.teacher_max_concurrency, timeout_s=profile.teacher_timeout_s,
             max_retries=profile.teacher_max_retries, structured_outputs=profile.teacher_structured_outputs,
             max_tokens_param=profile.teacher_max_tokens_param, max_failure_share=profile.teacher_max_failure_share,
-            max_error_share=profile.teacher_max_error_share,
+            max_error_share=profile.teacher_max_error_share, embedded_server=profile.teacher_embedded_server,
             cache_path=str(paths.teacher_cache), log_dir=str(paths.cache_dir / "logs"))
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -142,10 +148,7 @@ class TeacherResource(dg.ConfigurableResource):
             if self._server is None or self._server.model_dir != wanted:
                 if self._server is not None:
                     self._server.stop()
-                log_path = Path(self.log_dir) / "embedded-teacher.log" if self.log_dir else None
-                log.info("starting the embedded teacher (transformers serve) over %s", wanted)
-                self._server = EmbeddedServer(wanted, dtype=self.embedded_dtype, log_path=log_path,
-                                              kv_cache_tokens=self.embedded_kv_cache_tokens()).start()
+                self._server = self._embedded_server(wanted).start()
             url, model_name = self._server.base_url, self._server.model_name
         else:
             url, model_name = self.base_url, self.model or "default"
@@ -156,6 +159,20 @@ class TeacherResource(dg.ConfigurableResource):
                                          timeout=self.timeout_s, max_retries=0)  # _call retries and counts
             self._client_url = url
         return self._client, model_name
+
+    def _embedded_server(self, model_dir: str) -> EmbeddedServer | BatchedServer:
+        """The embedded server over ``model_dir`` (not started), of the configured kind."""
+        log_path = Path(self.log_dir) / "embedded-teacher.log" if self.log_dir else None
+        if self.embedded_server == "batched":
+            log.info("starting the embedded teacher (the batched server) over %s", model_dir)
+            # One batch can hold every request in flight.
+            return BatchedServer(model_dir, dtype=self.embedded_dtype, log_path=log_path,
+                                 max_batch=self.max_concurrency)
+        if self.embedded_server == "transformers":
+            log.info("starting the embedded teacher (transformers serve) over %s", model_dir)
+            return EmbeddedServer(model_dir, dtype=self.embedded_dtype, log_path=log_path,
+                                  kv_cache_tokens=self.embedded_kv_cache_tokens())
+        raise ValueError(f"embedded_server must be batched or transformers; got {self.embedded_server!r}")
 
     # -- calls -------------------------------------------------------------------------------
     def _params(self, request: ChatRequest) -> dict:
