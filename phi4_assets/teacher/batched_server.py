@@ -14,21 +14,16 @@ greedy replies text for text; in bf16 ``transformers serve`` repeated its own re
 prompts between two runs, this server for 48 of 48 (BENCHMARKS.md).
 
 How: ``ThreadingHTTPServer`` (standard library) handler threads check a request, template and
-tokenize it, put it on a queue and wait. One worker thread owns the model: it takes the first
-waiting request and the ones that follow it, each within ``--batch-wait-ms`` of the one before,
-at most ``--max-batch`` in all; groups them by sampling parameters (greedy together; sampled with
-equal temperature and top_p together), left-pads each group and calls ``decode`` once per group
-with each request's own token budget.
-Requests that arrive while a batch decodes wait for the next one (no continuous refill: a new
-request does not join a batch between decode steps, and a batch lasts as long as its longest row).
-That is why the wait defaults to 50 ms, not 5: with 5 ms, 16 closed-loop clients fell into two
-alternating batches of 8 (half the clients waiting for the other half's batch; the first burst also
-split, reaching the queue one tokenization at a time), 1.00x ``transformers serve``; with 50 ms,
-batches of 16, 1.14-1.28x. 50 ms is nothing beside a batch (17 s for 16 rows x 128 tokens here)
-or one request's own decode. One INFO line per decoded batch on stderr.
+tokenize it, put it on a queue and wait. One worker thread owns the model and one running batch
+(``models.continuous.RunningBatch``): between two decode steps, the requests waiting join it (up
+to ``--max-batch`` rows), prefilled together and appended; each step draws a token for every row
+(rows with equal sampling settings drawn together), and a request is answered as soon as its row
+ends, its slot free for the next. When the batch is empty the worker waits for a request and for
+the ones that follow it, each within ``--batch-wait-ms`` of the one before, so a burst of
+concurrent requests starts as one batch. One INFO line each time the batch drains.
 
-Serves ``GET /health``, ``GET /v1/models``, ``GET /stats`` (``{"batches": [rows of each decode
-call]}``, for tests and benchmarks) and ``POST /v1/chat/completions``:
+Serves ``GET /health``, ``GET /v1/models``, ``GET /stats`` (``{"batches": [requests of each join
+into the running batch]}``, for tests and benchmarks) and ``POST /v1/chat/completions``:
 
 - ``model`` must be the served directory's resolved path (404 otherwise);
 - ``messages``: the tokenizer's chat template with ``add_generation_prompt=True``; content is a
@@ -38,10 +33,10 @@ call]}``, for tests and benchmarks) and ``POST /v1/chat/completions``:
   above 0 samples through ``TopKTopPSampling(temperature, model_top_k(model), top_p)``;
   ``top_p`` (default 1.0);
 - ``max_completion_tokens`` or ``max_tokens`` (default 256; the first wins when both are given);
-- ``seed``: a sampled group whose requests all carry a seed is seeded from them and its rows put in
-  a fixed order, so the same set of requests arriving alone reproduces; a request's draw depends
-  on the batch it shares (as in vLLM), so only the same set reproduces (a seeded request sent
-  alone, one at a time, always does). A group with an unseeded request is drawn from a fresh seed;
+- ``seed``: where every sampled request joining an empty batch carries a seed, the draws are
+  seeded from them (rows in a fixed order), so the same set arriving alone reproduces; a request's draw
+  depends on the rows it shares steps with (as in vLLM), so only that reproduces (a seeded request
+  sent alone, one at a time, always does);
 - ``n`` must be 1, ``stream`` must be false (400 otherwise), ``stop`` must be absent (stop strings
   are not supported: 400 rather than ignoring them); ``response_format`` is ignored (as
   ``transformers serve`` does: no constrained decoding); other fields are ignored.
@@ -51,7 +46,7 @@ token (``decode.stop_ids``) excluded from the text; ``finish_reason`` is ``stop`
 ``usage.completion_tokens`` counts the stop token when the turn ended with one (as
 ``transformers serve`` and vLLM count it), so a reply cut at ``max_tokens`` has exactly that many.
 Bad JSON or a field of the wrong type or range is a 400 naming the field; a failure inside decode
-is a 500 for every request of that group, and the server keeps serving. Not supported: streaming,
+is a 500 for every request in the batch, and the server keeps serving. Not supported: streaming,
 ``n`` > 1, stop strings, log-probabilities, tools, penalties, the completions API.
 
 ``OMP_WAIT_POLICY=PASSIVE``: importing ``phi4_assets`` (which ``python -m`` does before this
@@ -229,12 +224,6 @@ class Job:
     text: str = ""
     error: str | None = None
 
-    @property
-    def group(self) -> tuple:
-        """Requests with equal keys decode together."""
-        p = self.params
-        return ("greedy",) if p.temperature == 0 else ("sampled", p.temperature, p.top_p)
-
 
 def _mixed_seed(seeds: Sequence[int]) -> int:
     if len(seeds) == 1:
@@ -257,7 +246,8 @@ class Engine:
         self.context = getattr(self.model.config, "max_position_embeddings", None)
         self.max_batch = max(1, max_batch)
         self.batch_wait_s = max(0.0, batch_wait_ms) / 1000
-        self.batches: list[int] = []  # rows of each decode call, for /stats
+        self.batches: list[int] = []  # requests of each join into the running batch, for /stats
+        self._choosers: dict[tuple[float, float], Any] = {}
         self._queue: queue.Queue[Job | None] = queue.Queue()
         self._tokenizer_lock = threading.Lock()  # the fast tokenizer is not safe to share across threads
         self._worker = threading.Thread(target=self._run, name="decode-worker", daemon=True)
@@ -280,68 +270,87 @@ class Engine:
         job.done.wait()
         return job
 
-    def _take(self) -> list[Job]:
-        """The first waiting request and those that follow it, each within ``batch_wait_s`` of the
-        one before (a burst of concurrent requests reaches the queue one tokenization at a time),
-        at most ``max_batch``."""
-        jobs = [self._queue.get()]
-        while len(jobs) < self.max_batch:
+    def _take(self, room: int, block: bool) -> list[Job]:
+        """Waiting requests, at most ``room``. ``block``: the batch is empty, so wait for the first
+        and for those that follow it, each within ``batch_wait_s`` of the one before (a burst of
+        concurrent requests reaches the queue one tokenization at a time); else only those
+        already waiting (the batch is decoding: they join it between two steps)."""
+        jobs: list[Job] = []
+        if block:
+            jobs.append(self._queue.get())
+        while len(jobs) < room:
             try:
-                jobs.append(self._queue.get(timeout=self.batch_wait_s))
+                jobs.append(self._queue.get(timeout=self.batch_wait_s) if block else self._queue.get_nowait())
             except queue.Empty:
                 break
         return jobs
 
-    def _run(self) -> None:
-        while True:
-            jobs = self._take()
-            groups: dict[tuple, list[Job]] = {}
-            for job in jobs:
-                groups.setdefault(job.group, []).append(job)
-            for group in groups.values():
-                try:
-                    self._decode(group)
-                except Exception as e:  # noqa: BLE001 - the group's requests get it; the server goes on
-                    log.exception("batch of %d rows failed", len(group))
-                    for job in group:
-                        job.error = f"{type(e).__name__}: {e}"
-                finally:
-                    for job in group:
-                        job.done.set()
-
-    def _decode(self, jobs: list[Job]) -> None:
-        import torch
-
-        from ..models.decode import decode, greedy_choice
+    def _chooser(self, params: ChatParams):
+        """One chooser per sampling setting, so the rows sharing it are drawn together."""
+        from ..models.decode import greedy_choice
         from ..models.sampling import TopKTopPSampling
 
-        params = jobs[0].params
-        choose = greedy_choice
-        if params.temperature > 0:
-            choose = TopKTopPSampling(params.temperature, self.top_k, params.top_p).draw
-            seeds = [j.params.seed for j in jobs]
-            if all(s is not None for s in seeds):  # the same set of requests: the same rows, the same draws
-                jobs.sort(key=lambda j: (j.params.seed, j.prompt_ids, j.params.max_tokens))
-                torch.manual_seed(_mixed_seed([j.params.seed for j in jobs]))
-            else:
-                torch.seed()
-        t0 = time.perf_counter()
-        with self._tokenizer_lock:
-            batch = self.tokenizer.pad({"input_ids": [j.prompt_ids for j in jobs]}, padding_side="left",
-                                       return_tensors="pt")
-        rows = decode(self.model, batch["input_ids"].to(self.model.device),
-                      batch["attention_mask"].to(self.model.device),
-                      max_new_tokens=[j.params.max_tokens for j in jobs], stop_ids=self.stops, choose=choose)
+        if params.temperature == 0:
+            return greedy_choice
+        key = (params.temperature, params.top_p)
+        if key not in self._choosers:
+            self._choosers[key] = TopKTopPSampling(params.temperature, self.top_k, params.top_p).draw
+        return self._choosers[key]
+
+    def _run(self) -> None:
+        from ..models.continuous import RunningBatch
+
+        batch = RunningBatch(self.model, self.stops, pad_token_id=self.tokenizer.pad_token_id or 0)
+        steps, tokens, t0 = 0, 0, time.perf_counter()
+        while True:
+            jobs = self._take(self.max_batch - len(batch), block=not len(batch))
+            try:
+                if jobs:
+                    self._join(batch, jobs)
+                ended = batch.step()
+                steps += 1
+                tokens += len(batch) + len(ended)
+            except Exception as e:  # noqa: BLE001 - the live requests get it; the server goes on
+                log.exception("decoding %d rows failed", len(batch) + len(jobs))
+                for row in batch.abandon():
+                    row.tag.error = f"{type(e).__name__}: {e}"
+                    row.tag.done.set()
+                for job in jobs:
+                    if not job.done.is_set():
+                        job.error = f"{type(e).__name__}: {e}"
+                        job.done.set()
+                continue
+            self._finish(ended)
+            if not len(batch) and steps:
+                seconds = time.perf_counter() - t0
+                log.info("batch drained: %d steps, %d tokens, %.2f s, %.1f tok/s, %d waiting", steps, tokens, seconds,
+                         tokens / max(seconds, 1e-9), self._queue.qsize())
+                steps, tokens, t0 = 0, 0, time.perf_counter()
+
+    def _join(self, batch, jobs: list[Job]) -> None:
+        import torch
+
+        sampled = [j for j in jobs if j.params.temperature > 0]
+        if not len(batch) and sampled and all(j.params.seed is not None for j in sampled):
+            # An empty batch joined by seeded sampled requests (greedy ones draw nothing): the same
+            # set arriving alone draws the same.
+            jobs.sort(key=lambda j: (j.params.seed if j.params.seed is not None else -1, j.prompt_ids,
+                                     j.params.max_tokens, j.params.temperature, j.params.top_p))
+            torch.manual_seed(_mixed_seed([j.params.seed for j in sampled]))
         self.batches.append(len(jobs))
+        self._finish(batch.join([j.prompt_ids for j in jobs], [j.params.max_tokens for j in jobs], jobs,
+                                [self._chooser(j.params) for j in jobs]))
+
+    def _finish(self, rows) -> None:
+        if not rows:
+            return
         with self._tokenizer_lock:
-            for job, row in zip(jobs, rows):
+            for row in rows:
+                job = row.tag
                 job.token_ids, job.finished = row.token_ids, row.finished
                 job.text = self.tokenizer.decode(row.token_ids, skip_special_tokens=True)
-        seconds = time.perf_counter() - t0
-        new = sum(len(r.token_ids) + r.finished for r in rows)
-        log.info("batch %d: %d rows (%s), %d new tokens, %.2f s, %.1f tok/s, %d waiting", len(self.batches),
-                 len(jobs), "greedy" if params.temperature == 0 else f"T={params.temperature} top_p={params.top_p}",
-                 new, seconds, new / max(seconds, 1e-9), self._queue.qsize())
+        for row in rows:
+            row.tag.done.set()
 
     def complete(self, body: Any) -> dict:
         """A ``chat.completion`` for a request body; ``RequestError`` where it is refused or failed."""
