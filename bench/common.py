@@ -7,18 +7,28 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def base_model_dir(explicit: str | None) -> str:
-    """``explicit``, else the newest ``base_model`` the pipeline built, else one built now from
-    the GGUF in a temporary directory."""
+    """``explicit``, else the newest ``base_model`` the pipeline built, else one built from the GGUF
+    once into ``$TMPDIR/phi4-bench-base``."""
     if explicit:
         return explicit
     built = sorted((REPO / "data" / "models" / "base_model").glob("[0-9a-f]*"))
     if built:
         return str(built[-1])
-    from phi4_assets.models.base import save_from_gguf
+    out = Path(tempfile.gettempdir()) / "phi4-bench-base"  # built once, reused by later runs
+    if not (out / "config.json").exists():
+        from phi4_assets.models.base import save_from_gguf
 
-    out = Path(tempfile.mkdtemp()) / "base"
-    save_from_gguf(out)
+        print(f"building {out} from the shipped GGUF (once)", flush=True)
+        save_from_gguf(out)
     return str(out)
+
+
+def chat_prompts(n: int) -> list[str]:
+    """The first ``n`` shipped chat prompts (``data/seeds/chat.jsonl``), as ``sft_dataset`` asks them."""
+    import json
+
+    rows = [json.loads(line) for line in (REPO / "data/seeds/chat.jsonl").read_text().splitlines() if line]
+    return [r["prompt"] for r in rows[:n]]
 
 
 def evenly_spaced(path: str, n: int) -> list[dict]:

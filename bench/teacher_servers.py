@@ -42,28 +42,9 @@ sys.path.insert(0, str(REPO))
 import phi4_assets  # noqa: E402,F401  (OMP_WAIT_POLICY before anything loads torch)
 from phi4_assets.teacher.batched_server import BatchedServer  # noqa: E402
 from phi4_assets.teacher.embedded import EmbeddedServer  # noqa: E402
+from common import base_model_dir, chat_prompts  # noqa: E402  (bench/common.py)
 
 SERVERS = ("transformers serve", "batched")
-
-
-def model_dir(explicit: str | None) -> str:
-    if explicit:
-        return explicit
-    built = sorted((REPO / "data" / "models" / "base_model").glob("[0-9a-f]*"))
-    if built:
-        return str(built[-1])
-    out = Path(tempfile.gettempdir()) / "phi4-bench-base"
-    if not (out / "config.json").exists():
-        from phi4_assets.models.base import save_from_gguf
-
-        print(f"building {out} from the shipped GGUF (once)", flush=True)
-        save_from_gguf(out)
-    return str(out)
-
-
-def prompts(n: int) -> list[str]:
-    rows = [json.loads(line) for line in (REPO / "data/seeds/chat.jsonl").read_text().splitlines() if line]
-    return [r["prompt"] for r in rows[:n]]
 
 
 def start(kind: str, model: str, args: argparse.Namespace, log_dir: Path):
@@ -113,8 +94,8 @@ def main() -> int:
     if args.threads:
         os.environ["OMP_NUM_THREADS"] = str(args.threads)
     levels = [int(c) for c in args.concurrency.split(",")]
-    model = model_dir(args.model)
-    asked = prompts(args.requests)
+    model = base_model_dir(args.model)
+    asked = chat_prompts(args.requests)
     log_dir = Path(tempfile.mkdtemp(prefix="teacher_servers_"))
     print(f"model {model} ({args.dtype}); {len(asked)} chat prompts, greedy, max_tokens {args.max_tokens}, concurrency "
           f"{','.join(map(str, levels))}, {args.repeats} repeats; batched --max-batch {args.max_batch} "

@@ -16,7 +16,6 @@ come from the same run. The server is started as the pipeline starts it: its own
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import statistics
 import sys
@@ -29,12 +28,7 @@ sys.path.insert(0, str(REPO))
 
 from phi4_assets.teacher import ChatRequest  # noqa: E402
 from phi4_assets.teacher.resource import TeacherResource  # noqa: E402
-from common import base_model_dir  # noqa: E402  (bench/common.py)
-
-
-def prompts(n: int) -> list[str]:
-    rows = [json.loads(line) for line in (REPO / "data/seeds/chat.jsonl").read_text().splitlines() if line]
-    return [r["prompt"] for r in rows[:n]]
+from common import base_model_dir, chat_prompts  # noqa: E402  (bench/common.py)
 
 
 def main() -> int:
@@ -50,7 +44,7 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     model_dir = base_model_dir(args.model)
     levels = [int(c) for c in args.concurrency.split(",")]
-    asked = prompts(args.calls)
+    asked = chat_prompts(args.calls)
     scratch = Path(tempfile.mkdtemp(prefix="teacher_throughput_"))
     # One server for every run: each run's resource reuses it (same model directory).
     server_owner = TeacherResource(cache_path=str(scratch / "warm.duckdb"), max_tokens=args.max_tokens,

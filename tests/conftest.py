@@ -36,6 +36,26 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def stopping_policy(tiny_model_dir):
+    """(model, tokenizer): the tiny model in float32 with its own random output layer and a loud
+    end-of-turn row, so that greedy continuations depend on the whole context and some rows end
+    their turn early while others run to the limit (the tied tiny model repeats its last token and
+    never ends its turn). For the decode loops' tests; do not modify it."""
+    import copy
+
+    import torch
+
+    from phi4_assets.models.generation import load_policy
+
+    model, tokenizer = load_policy(str(tiny_model_dir), dtype="float32")
+    model = copy.deepcopy(model)
+    head = torch.randn(model.get_output_embeddings().weight.shape, generator=torch.Generator().manual_seed(0)) * 0.02
+    head[tokenizer.eos_token_id] *= 8
+    model.get_output_embeddings().weight = torch.nn.Parameter(head)
+    return model, tokenizer
+
+
 @pytest.fixture
 def stub_teacher(state, monkeypatch):
     """The scripted teacher (tests/scripted.py) on loopback, as the endpoint."""

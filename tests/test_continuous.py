@@ -5,14 +5,13 @@ outcome)."""
 
 from __future__ import annotations
 
-import copy
 
 import pytest
 import torch
 
 from phi4_assets.models.continuous import RunningBatch
 from phi4_assets.models.decode import stop_ids
-from phi4_assets.models.generation import chat_prompt, load_policy
+from phi4_assets.models.generation import chat_prompt
 from phi4_assets.models.sampling import TopKTopPSampling
 
 QUESTIONS = ["Hi.", "What is the capital of France?", "Name three colours of the rainbow, please.", "Why not?",
@@ -20,15 +19,9 @@ QUESTIONS = ["Hi.", "What is the capital of France?", "Name three colours of the
 
 
 @pytest.fixture(scope="module")
-def policy(tiny_model_dir):
-    """The tiny model with its own random output layer and a loud end-of-turn row, so that some
-    replies end their turn early and others run to their budget (as in ``test_decode``)."""
-    model, tokenizer = load_policy(str(tiny_model_dir), dtype="float32")
-    model = copy.deepcopy(model)
-    head = torch.randn(model.get_output_embeddings().weight.shape, generator=torch.Generator().manual_seed(0)) * 0.02
-    head[tokenizer.eos_token_id] *= 8
-    model.get_output_embeddings().weight = torch.nn.Parameter(head)
-    return model, tokenizer
+def policy(stopping_policy):
+    """The tiny model that ends some turns (``conftest.stopping_policy``)."""
+    return stopping_policy
 
 
 def _ids(tokenizer, question: str) -> list[int]:

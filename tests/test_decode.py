@@ -4,29 +4,21 @@ change the arithmetic's outcome)."""
 
 from __future__ import annotations
 
-import copy
 
 import pytest
 import torch
 from transformers import DynamicCache
 
 from phi4_assets.models.decode import decode, stop_ids
-from phi4_assets.models.generation import chat_prompt, load_policy
+from phi4_assets.models.generation import chat_prompt
 
 QUESTIONS = ["Hi.", "What is the capital of France?", "Name three colours of the rainbow, please.", "Why not?"]
 
 
 @pytest.fixture(scope="module")
-def policy(tiny_model_dir):
-    """The tiny model with its own random output layer and a loud end-of-turn row, so that greedy
-    continuations depend on the whole context and some rows end their turn early while others run
-    to the limit (the tied tiny model repeats its last token and never ends its turn)."""
-    model, tokenizer = load_policy(str(tiny_model_dir), dtype="float32")
-    model = copy.deepcopy(model)
-    head = torch.randn(model.get_output_embeddings().weight.shape, generator=torch.Generator().manual_seed(0)) * 0.02
-    head[tokenizer.eos_token_id] *= 8
-    model.get_output_embeddings().weight = torch.nn.Parameter(head)
-    return model, tokenizer
+def policy(stopping_policy):
+    """The tiny model that ends some turns (``conftest.stopping_policy``)."""
+    return stopping_policy
 
 
 def _alone(model, tokenizer, prompt: str, max_new: int) -> tuple[list[int], bool]:

@@ -17,7 +17,7 @@ as a logits processor it serves ``generate()`` (``sampling_kwargs``; the benchma
 two), where greedy ``generate()`` returns one sequence per input row, so a caller wanting k
 samples of a prompt repeats its rows k times (``repeat_rows``). Scores returned by ``generate()`` with this
 processor are the one-hot ones: a caller that needs the log-probability of what was sampled
-(``RolloutSampler.sample_response``) samples through transformers' own path.
+calls ``draw_scored`` from the decode loop (``RolloutSampler.responses``).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""A second OpenAI-compatible server for the embedded teacher, built on the pipeline's own batched
-decode loop (``models.decode.decode``) instead of ``transformers serve --continuous-batching``.
+"""A second OpenAI-compatible server for the embedded teacher, built on the pipeline's own decoding
+(``models.continuous.RunningBatch``) instead of ``transformers serve --continuous-batching``.
 
     python -m phi4_assets.teacher.batched_server MODEL_DIR --port PORT [--host 127.0.0.1]
         [--dtype auto|float32|bfloat16] [--max-batch 32] [--batch-wait-ms 50] [--threads N]
@@ -435,7 +435,7 @@ def _threads() -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="An OpenAI-compatible chat server over models.decode.decode.")
+    parser = argparse.ArgumentParser(description="An OpenAI-compatible chat server over models.continuous.RunningBatch.")
     parser.add_argument("model_dir")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")
