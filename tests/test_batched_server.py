@@ -119,16 +119,18 @@ def test_concurrent_greedy_requests_share_a_batch_and_each_is_generate_alone(ser
 def test_greedy_and_sampled_requests_share_a_batch_and_seeded_draws_reproduce(server, client, policy):
     model, tokenizer = policy
 
-    def round_trip() -> list[str]:
+    def round_trip(order) -> list[str]:
         before = _batches(server)
         asks = [dict(temperature=0), dict(temperature=0.9, top_p=0.95, seed=7), dict(temperature=0),
                 dict(temperature=0.9, top_p=0.95, seed=8)]
         with ThreadPoolExecutor(len(asks)) as pool:
-            replies = list(pool.map(lambda i: _ask(client, server, ASKED[i][0], max_tokens=8, **asks[i]), range(4)))
+            replies = dict(zip(order, pool.map(
+                lambda i: _ask(client, server, ASKED[i][0], max_tokens=8, **asks[i]), order)))
         assert _batches(server)[len(before):] == [4]  # one batch; greedy and sampled rows drawn apart
-        return [r.choices[0].message.content for r in replies]
+        return [replies[i].choices[0].message.content for i in range(4)]
 
-    first, second = round_trip(), round_trip()
+    # Sent in opposite orders (they arrive in either): the same set, the same draws.
+    first, second = round_trip([0, 1, 2, 3]), round_trip([3, 2, 1, 0])
     assert first == second  # the same set of seeded requests: the same draws
     for i in (0, 2):
         assert first[i] == _alone(model, tokenizer, ASKED[i][0], 8)[0]
