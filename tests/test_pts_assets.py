@@ -86,6 +86,15 @@ def test_pts_group_materializes_and_resumes_from_the_memo(state, stub_teacher, t
            "p_before": 0.25, "p_after": 0.75, "delta": 0.5, "rollouts_per_estimate": 4, "accepted": True,
            "model_version": "mv"}
     planted = pd.DataFrame([{**row, "id": f"pivot-{r}", "response_id": f"response-{r}"} for r in "ab"])
+    # And a pivot whose only partner, token 9, opens a decline in both of its rollouts: answering
+    # over declining is not PTS's call (pts.pairs), so it makes no pair.
+    memo.store("mv", "planted-2", (3, 4), params,
+               Estimate(p=0.5, n=4, first_tokens=(5, 5, 9, 9), outcomes=(True, True, False, False), tokens=8,
+                        declined=(False, False, True, True)))
+    planted = pd.concat([planted, pd.DataFrame([{
+        **row, "id": "pivot-c", "response_id": "response-c", "problem_id": "planted-2",
+        "estimate_key": estimate_key("mv", "planted-2", (3, 4), 4, params),
+        "after_estimate_key": estimate_key("mv", "planted-2", (3, 4, 5), 4, params)}])], ignore_index=True)
     sft_frame = dg.materialize(assets, selection=[sft.sft_model.key], resources=resources,
                                instance=instance).output_for_node("sft_model")
     with dg.build_asset_context() as context:
@@ -95,6 +104,8 @@ def test_pts_group_materializes_and_resumes_from_the_memo(state, stub_teacher, t
     assert one[["pivot_id", "chosen_token_ids", "rejected_token_ids"]].map(
         lambda v: list(v) if not isinstance(v, str) else v).values.tolist() == [["pivot-a", [5], [9]]]
     assert direct.metadata["repeated_pivots"].value == 1 and direct.metadata["pts_pairs"].value == 1
+    assert direct.metadata["about_declining_left_out"].value == 1
+    assert direct.metadata["pivots_without_partner"].value == 0
 
     # Re-materializing a domain re-uses every estimate: no rollout is sampled again.
     again = dg.materialize(assets, selection=[pts.pts_difficulty.key, pts.pivotal_tokens.key], partition_key="math",

@@ -147,6 +147,74 @@ def test_a_partner_must_have_the_opposite_effect_and_enough_rollouts():
     assert (pair.chosen, pair.rejected, pair.partner_rate, pair.partner_count) == (7, 5, 0.0, 3)
 
 
+def test_a_partner_that_mostly_declines_is_skipped_and_a_declining_pivot_makes_no_pair():
+    """The small run's trivia failure: "The" (7) raises p over "I" (9), whose rollouts all say
+    "I'm not sure" (a decline the oracle fails). That pair would teach answering over declining."""
+    from phi4_assets.pts.memo import Estimate
+    from phi4_assets.pts.pairs import about_declining, decline_share, pair_for_pivot
+
+    the_over_i = Pivot(index=0, token=7, p_before=0.3, p_after=0.8)
+    # 7 answers and succeeds; 9 ("I") declines three times; 5 answers wrong twice.
+    at_prefix = Estimate(p=2 / 7, n=7, first_tokens=(7, 7, 9, 9, 9, 5, 5),
+                         outcomes=(True, True, False, False, False, False, False),
+                         declined=(False, False, True, True, True, False, False))
+    assert decline_share(at_prefix) == 3 / 7 and decline_share(at_prefix, 9) == 1.0
+    assert decline_share(at_prefix, 5) == 0.0 and decline_share(at_prefix, 4) is None
+    # Without the rule, 9 is the partner (rate 0, the more frequent): a pair about declining.
+    unchecked = pair_for_pivot(the_over_i, at_prefix, skip_declining=False)
+    assert (unchecked.chosen, unchecked.rejected, unchecked.rejected_declines) == (7, 9, 1.0)
+    assert about_declining(unchecked)
+    # With it, the partner is the worst token whose rollouts answer: a wrong answer's first token.
+    pair = pair_for_pivot(the_over_i, at_prefix)
+    assert (pair.chosen, pair.rejected, pair.chosen_declines, pair.rejected_declines) == (7, 5, 0.0, 0.0)
+    assert not about_declining(pair)
+    # Only a declining partner: no pair.
+    only_i = Estimate(p=0.4, n=5, first_tokens=(7, 7, 9, 9, 9), outcomes=(True, True, False, False, False),
+                      declined=(False, False, True, True, False))
+    assert pair_for_pivot(the_over_i, only_i) is None
+    assert about_declining(pair_for_pivot(the_over_i, only_i, skip_declining=False))
+
+    # A lowering pivot whose own token opens a decline: the estimate after it says so (3 of 4
+    # rollouts after "I" decline), even where no rollout at the prefix began with it.
+    i_down = Pivot(index=2, token=9, p_before=0.6, p_after=0.1)
+    answers = Estimate(p=0.6, n=5, first_tokens=(7, 7, 7, 5, 5), outcomes=(True, True, True, False, False),
+                       declined=(False,) * 5)
+    after_i = Estimate(p=0.0, n=4, first_tokens=(44, 44, 45, 46), outcomes=(False,) * 4,
+                       declined=(True, True, True, False))
+    pair = pair_for_pivot(i_down, answers, after=after_i)
+    assert (pair.chosen, pair.rejected, pair.rejected_declines) == (7, 9, 0.75) and about_declining(pair)
+    # Half is not most: kept.
+    after_half = Estimate(p=0.0, n=4, first_tokens=(44,) * 4, outcomes=(False,) * 4,
+                          declined=(True, True, False, False))
+    assert not about_declining(pair_for_pivot(i_down, answers, after=after_half))
+    # Estimates without decline marks (stored before they were kept) decide nothing.
+    unmarked = Estimate(p=0.6, n=5, first_tokens=(7, 7, 7, 5, 5), outcomes=(True, True, True, False, False))
+    pair = pair_for_pivot(i_down, unmarked)
+    assert (pair.chosen_declines, pair.rejected_declines) == (None, None) and not about_declining(pair)
+
+
+def test_the_estimator_marks_each_rollout_that_declines():
+    from phi4_assets.pts.estimator import PrefixEstimator
+    from phi4_assets.pts.sampler import Rollout
+
+    words = {1: "I'm", 2: "not", 3: "sure.", 4: "Paris", 5: "is", 6: "it."}
+
+    class Scripted:
+        max_new_tokens = 8
+        params = {"temperature": 0.7, "top_p": 1.0, "max_new_tokens": 8}
+
+        def rollouts(self, context, n, seed, max_new_tokens=None):
+            return [Rollout((1, 2, 3), 1, True), Rollout((4, 5, 6), 4, True), Rollout((1, 2, 3), 1, True)][:n]
+
+        def decode(self, ids):
+            return " ".join(words[i] for i in ids)
+
+    estimator = PrefixEstimator(Scripted(), lambda text: "Paris" in text, prompt_ids=[0], n=3, problem_id="p",
+                                model_version="mv")
+    got = estimator.estimate(())
+    assert got.outcomes == (False, True, False) and got.declined == (True, False, True)
+
+
 def test_memo_stores_and_returns_an_estimate_by_key(tmp_path):
     from phi4_assets.pts.memo import Estimate, EstimateMemo, estimate_key
 
@@ -157,6 +225,28 @@ def test_memo_stores_and_returns_an_estimate_by_key(tmp_path):
     assert memo.get(estimate_key("v1", "q1", (3, 4), 4, params)) == stored
     assert memo.get(estimate_key("v1", "q1", (3, 5), 4, params)) is None
     assert list(memo.load("v1", "q1", 4, params).values()) == [stored]
+    marked = Estimate(p=0.5, n=2, first_tokens=(7, 9), outcomes=(True, False), tokens=3, declined=(False, True))
+    memo.store("v1", "q1", (3, 5), params, marked)
+    assert memo.get(estimate_key("v1", "q1", (3, 5), 2, params)) == marked
+
+
+def test_a_memo_written_before_declines_were_kept_gains_the_column(tmp_path):
+    import duckdb
+
+    from phi4_assets.pts.memo import Estimate, EstimateMemo, estimate_key
+
+    path = tmp_path / "memo.duckdb"
+    with duckdb.connect(str(path)) as con:  # the table as it was, with one row
+        con.execute("CREATE TABLE pts_estimates (key VARCHAR PRIMARY KEY, model_version VARCHAR, problem_id VARCHAR, "
+                    "prefix_hash VARCHAR, prefix_len INTEGER, n INTEGER, params VARCHAR, p DOUBLE, successes INTEGER, "
+                    "first_tokens VARCHAR, outcomes VARCHAR, tokens INTEGER, created_at TIMESTAMP)")
+        con.execute("INSERT INTO pts_estimates VALUES ('old', 'v1', 'q1', 'h', 1, 2, '{}', 0.5, 1, '[7, 9]', "
+                    "'[true, false]', 3, now())")
+    memo = EstimateMemo(path)
+    assert memo.get("old") == Estimate(0.5, 2, (7, 9), (True, False), 3)  # no marks: ()
+    marked = Estimate(p=1.0, n=1, first_tokens=(7,), outcomes=(True,), declined=(False,))
+    memo.store("v1", "q1", (3,), {}, marked)
+    assert memo.get(estimate_key("v1", "q1", (3,), 1, {})) == marked
 
 
 def test_the_rollout_budget_is_per_response_not_per_prefix():

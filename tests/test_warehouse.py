@@ -46,7 +46,7 @@ def test_empty_prefix_lists_in_the_first_partition_then_real_ones(tmp_path):
     db = tmp_path / "w.duckdb"
     domains = dg.StaticPartitionsDefinition(["math", "mcq", "qa"])
     base = dict(response_id="r", response_text="t", token=5, token_text="x", prefix_text="", prefix_hash="h",
-                estimate_key="k", prompt_ids=[1, 2, 3], p_before=0.3, p_after=0.9, delta=0.6,
+                estimate_key="k", after_estimate_key="k2", prompt_ids=[1, 2, 3], p_before=0.3, p_after=0.9, delta=0.6,
                 rollouts_per_estimate=16, accepted=True, model_version="mv")
 
     @dg.asset(name="pivotal_tokens", partitions_def=domains,

@@ -20,7 +20,7 @@ from ..pts import oracles
 from ..pts.estimator import PrefixEstimator, estimate_many, estimate_roots
 from ..pts.figure import draw_search
 from ..pts.memo import prefix_hash
-from ..pts.pairs import opposite_effect, pair_for_pivot
+from ..pts.pairs import about_declining, opposite_effect, pair_for_pivot
 from ..pts.problems import domain_problems
 from ..pts.sampler import RolloutSampler, distinct_responses
 from ..pts.search import Pivot, search_many, two_proportion_significant
@@ -50,6 +50,7 @@ PIVOTAL_TOKENS = table_schema(
     index=("BIGINT", "the pivot's position in the response"), token="BIGINT", token_text="VARCHAR",
     prefix_ids=("INTEGER[]", "the response tokens before the pivot (empty for a pivot at 0)"), prefix_text="VARCHAR",
     prefix_hash="VARCHAR", estimate_key=("VARCHAR", "the PTS memo key of the estimate at the prefix"),
+    after_estimate_key=("VARCHAR", "the PTS memo key of the estimate at prefix + token"),
     prompt_ids="INTEGER[]", p_before="DOUBLE", p_after="DOUBLE", delta="DOUBLE", rollouts_per_estimate="BIGINT",
     accepted=("BOOLEAN", "kept by the significance guard"), model_version="VARCHAR")
 PTS_DPO_PAIRS = table_schema(
@@ -57,7 +58,9 @@ PTS_DPO_PAIRS = table_schema(
     prompt_token_ids="INTEGER[]", chosen="VARCHAR", rejected="VARCHAR", chosen_token_ids="INTEGER[]",
     rejected_token_ids="INTEGER[]", source=("VARCHAR", "pts:<domain> | hallucination | safety"),
     kind=("VARCHAR", "pts_up | pts_down (the pivot raises / lowers p), or the mixed-in pair's kind"),
-    pivot_id="VARCHAR", problem_id="VARCHAR", p_before="DOUBLE", p_after="DOUBLE", partner_rate="DOUBLE")
+    pivot_id="VARCHAR", problem_id="VARCHAR", p_before="DOUBLE", p_after="DOUBLE", partner_rate="DOUBLE",
+    chosen_declines=("DOUBLE", "share of the chosen token's rollouts that declined to answer"),
+    rejected_declines=("DOUBLE", "share of the rejected token's rollouts that declined to answer"))
 
 
 def _oracle(domain: str, problem: dict, allow_fallback: bool):
@@ -114,7 +117,7 @@ def pts_difficulty(context: dg.AssetExecutionContext, project: ProjectResource, 
         sampled_tokens=sampler.sampled_tokens, decoded_slots=sampler.slot_tokens))
 
 
-@dg.asset(**_by_domain(PIVOTAL_TOKENS), code_version="4")
+@dg.asset(**_by_domain(PIVOTAL_TOKENS), code_version="5")
 def pivotal_tokens(context: dg.AssetExecutionContext, project: ProjectResource, pts_memo: PtsMemoResource,
                    pts_difficulty: pd.DataFrame, sft_model: pd.DataFrame, math_problems: pd.DataFrame,
                    mcq_questions: pd.DataFrame, trivia_seeds: pd.DataFrame,
@@ -167,6 +170,7 @@ def pivotal_tokens(context: dg.AssetExecutionContext, project: ProjectResource, 
                              "token": pivot.token, "token_text": sampler.tokenizer.decode([pivot.token]),
                              "prefix_ids": _ints(prefix), "prefix_text": sampler.decode(prefix),
                              "prefix_hash": prefix_hash(tuple(prefix)), "estimate_key": estimator.key(prefix),
+                             "after_estimate_key": estimator.key(response.token_ids[:pivot.index + 1]),
                              "prompt_ids": _ints(prompt_ids),
                              "p_before": pivot.p_before, "p_after": pivot.p_after, "delta": pivot.delta,
                              "rollouts_per_estimate": n, "accepted": accepted, "model_version": policy.data_version})
@@ -197,14 +201,15 @@ def pivotal_tokens(context: dg.AssetExecutionContext, project: ProjectResource, 
     return dg.Output(frame, metadata=metadata)
 
 
-@dg.asset(group_name=GROUP, pool="duckdb", kinds={"duckdb"}, code_version="2",
+@dg.asset(group_name=GROUP, pool="duckdb", kinds={"duckdb"}, code_version="3",
           ins={"pivotal_tokens": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())},
           metadata=schema_metadata(PTS_DPO_PAIRS))
 def pts_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource, pts_memo: PtsMemoResource,
                   pivotal_tokens: pd.DataFrame, dpo1_mix_pairs: pd.DataFrame,
                   sft_model: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """prompt = chat-formatted question + prefix; chosen / rejected = single tokens from the rollouts
-    already sampled at that prefix (see ``phi4_assets.pts.pairs``); plus the "unknown + safety"
+    already sampled at that prefix (see ``phi4_assets.pts.pairs``), leaving out a pair one of whose
+    tokens mostly leads to a decline (``pairs.about_declining``); plus the "unknown + safety"
     pairs of ``dpo1_mix_pairs`` (from ``sft_model``) at ``pts_mix_share`` (at least ``mix_floor``; see
     ``phi4_assets.training.mix``)."""
     from transformers import AutoTokenizer
@@ -213,12 +218,23 @@ def pts_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource, p
     policy = ModelRef.from_frame(sft_model)
     tokenizer = AutoTokenizer.from_pretrained(policy.path)
     memo = pts_memo.memo()
-    rows, no_partner, repeated, seen = [], 0, 0, set()
+    rows, no_partner, repeated, declining, seen = [], 0, 0, 0, set()
     accepted = pivotal_tokens[pivotal_tokens["accepted"]] if len(pivotal_tokens) else pivotal_tokens
     for v in accepted.itertuples():
         estimate = memo.get(v.estimate_key)  # the rollouts at the pivot's prefix give the partner
-        pair = (pair_for_pivot(_pivot(v), estimate, settings.pts_min_partner_rollouts)
+        after = memo.get(v.after_estimate_key) if isinstance(getattr(v, "after_estimate_key", None), str) else None
+        pair = (pair_for_pivot(_pivot(v), estimate, settings.pts_min_partner_rollouts, after=after)
                 if estimate is not None else None)
+        # Answer-or-decline pairs are left out (pts.pairs): the pivot token mostly declines, or
+        # its only partner would have been one that does.
+        unchecked = pair or (pair_for_pivot(_pivot(v), estimate, settings.pts_min_partner_rollouts, after=after,
+                                            skip_declining=False) if estimate is not None else None)
+        if unchecked is not None and (pair is None or about_declining(pair)):
+            declining += 1
+            context.log.info(f"{v.id}: left out, about declining ({tokenizer.decode([unchecked.chosen])!r} over "
+                             f"{tokenizer.decode([unchecked.rejected])!r}; decline shares "
+                             f"{unchecked.chosen_declines} / {unchecked.rejected_declines})")
+            continue
         if pair is None:
             no_partner += 1
             continue
@@ -234,11 +250,12 @@ def pts_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource, p
                      "chosen_token_ids": [pair.chosen], "rejected_token_ids": [pair.rejected],
                      "source": f"pts:{v.domain}", "kind": "pts_up" if v.p_after > v.p_before else "pts_down",
                      "pivot_id": v.id, "problem_id": v.problem_id,
-                     "p_before": v.p_before, "p_after": v.p_after, "partner_rate": pair.partner_rate})
+                     "p_before": v.p_before, "p_after": v.p_after, "partner_rate": pair.partner_rate,
+                     "chosen_declines": pair.chosen_declines, "rejected_declines": pair.rejected_declines})
     n_pts = len(rows)
     mix = stage_mix(dpo1_mix_pairs, n_pts, settings.pts_mix_share, settings.mix_floor, settings.mix_balance)
     rows += [{"prompt_token_ids": None, "pivot_id": None, "p_before": None, "p_after": None, "partner_rate": None,
-              **m} for m in mix]
+              "chosen_declines": None, "rejected_declines": None, **m} for m in mix]
     frame = frame_of(rows, PTS_DPO_PAIRS)
     return dg.Output(frame, metadata=table_metadata(
         frame, ["source", "kind", "chosen", "rejected", "p_before", "p_after"],
@@ -246,7 +263,7 @@ def pts_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource, p
         pairs_by_kind=frame["kind"].value_counts().to_dict() or {"none": 0},
         pts_pairs=n_pts, mixed_in=len(mix), mix_balance=settings.mix_balance,
         mix_share=round(len(mix) / len(frame), 3) if len(frame) else 0.0,
-        pivots_without_partner=no_partner, repeated_pivots=repeated,
+        pivots_without_partner=no_partner, repeated_pivots=repeated, about_declining_left_out=declining,
         **column_lineage({"prompt_token_ids": [("pivotal_tokens", "prompt_ids"), ("pivotal_tokens", "prefix_ids")],
                           # The pivot token is one side; the other is a first token of the rollouts
                           # memoized under the pivot's estimate_key (the PTS memo, not a table).

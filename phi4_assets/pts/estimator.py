@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..core.refusal import declines
 from .memo import Estimate, EstimateMemo, estimate_key
 from .sampler import RolloutSampler
 
@@ -59,13 +60,15 @@ class PrefixEstimator:
         return tuple(prefix) in self.by_prefix or self.key(tuple(prefix)) in self.known
 
     def record(self, prefix: tuple[int, ...], rollouts) -> Estimate:
-        """The estimate at ``prefix`` from ``rollouts`` sampled there: graded by the oracle, kept
-        in memory and in the memo."""
+        """The estimate at ``prefix`` from ``rollouts`` sampled there: graded by the oracle (and
+        each rollout marked if it declines to answer), kept in memory and in the memo."""
         prefix = tuple(prefix)
-        outcomes = tuple(bool(self.oracle(self.sampler.decode(prefix + r.token_ids))) for r in rollouts)
+        texts = [self.sampler.decode(prefix + r.token_ids) for r in rollouts]
+        outcomes = tuple(bool(self.oracle(text)) for text in texts)
         result = Estimate(p=sum(outcomes) / len(outcomes), n=len(outcomes),
                           first_tokens=tuple(r.first_token for r in rollouts), outcomes=outcomes,
-                          tokens=sum(len(r.token_ids) for r in rollouts))
+                          tokens=sum(len(r.token_ids) for r in rollouts),
+                          declined=tuple(declines(text) for text in texts))
         self.rollouts += len(rollouts)
         if self.memo:
             self.memo.store(self.model_version, self.problem_id, prefix, self.params, result)

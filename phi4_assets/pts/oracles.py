@@ -11,8 +11,9 @@ from ..hallucination.rules import mentions_key
 from .sandbox import run_humaneval
 
 # Part of every memoized estimate's key: bump it when an oracle's verdicts change, so stored
-# outcomes judged by the old oracle are not reused.
-ORACLE_VERSION = "2"
+# outcomes judged by the old oracle are not reused. 3: each rollout is also marked if it declines
+# (``Estimate.declined``); estimates stored before it have no such marks.
+ORACLE_VERSION = "3"
 
 # A sign, an optional "$", then digits with commas only as thousands separators ("1,2,3" is three numbers).
 _NUMBER = r"[-+]?\$?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"

@@ -34,10 +34,11 @@ CALL = (TEACHER_CALLS,)
 MIXED = ("source", ("hallucination", "safety"))
 
 EDGES: tuple[Edge, ...] = (
-    # pts: pair -> pivot -> PTS estimate at its prefix (the rollouts) and the problem
+    # pts: pair -> pivot -> PTS estimates at its prefix and after its token (the rollouts) and the problem
     Edge("pts_dpo_pairs", "pivot_id", ("pivotal_tokens",)),
     Edge("pts_dpo_pairs", "id", ("dpo1_mix_pairs",), when=MIXED),  # the mixed-in pairs
     Edge("pivotal_tokens", "estimate_key", (PTS_ESTIMATES,), parent_key="key"),
+    Edge("pivotal_tokens", "after_estimate_key", (PTS_ESTIMATES,), parent_key="key"),  # the pivot token's rollouts
     Edge("pivotal_tokens", "problem_id", PTS_PROBLEMS),
     # judge: pair -> rating (two judge calls, both orders) -> candidates -> teacher call and prompt
     Edge("judge_dpo_pairs", "rating_id", ("judge_ratings",)),
