@@ -38,3 +38,23 @@ def evenly_spaced(path: str, n: int) -> list[dict]:
 
     rows = [json.loads(line) for line in (REPO / path).read_text().splitlines() if line]
     return [rows[i * len(rows) // n] for i in range(min(n, len(rows)))]
+
+
+def matmul_peak(dtype: str = "bfloat16", size: int = 2048, repeats: int = 7) -> float:
+    """The FLOP/s of one square ``size`` matmul in ``dtype`` at torch's current thread count (the
+    median of ``repeats`` after a warm-up): the practical peak a training step's matmuls can reach
+    on this CPU, to report the share of it a trainer uses."""
+    import statistics
+    import time
+
+    import torch
+
+    a = torch.randn(size, size).to(getattr(torch, dtype))
+    b = torch.randn(size, size).to(getattr(torch, dtype))
+    torch.matmul(a, b)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        torch.matmul(a, b)
+        times.append(time.perf_counter() - t0)
+    return 2 * size**3 / statistics.median(times)

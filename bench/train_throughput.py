@@ -15,6 +15,11 @@ small profile's DPO stages train 2-3 epochs: precomputed reference log-probs are
 the kept reference model runs at every step). ``--configs``: only the configs whose name
 contains one of the words (e.g. ``--configs "precomputed,kept"``).
 
+The share of the bf16 matmul peak: the training FLOP/s, taken as 6 x parameters x tokens/s
+(forward and backward matmuls; attention scores and DPO's reference pass not counted, so it is
+a lower bound for DPO), over one 2048 x 2048 bf16 matmul's FLOP/s measured in the same run at
+the same thread count (``common.matmul_peak``; the fp32 matmul's too, for scale).
+
 ``--data trivia``: short trivia answers (~45 tokens with the template, all about the same length).
 ``--data mixture``: completions with the lengths of the small profile's SFT mixture (45% chat
 replies of ~150 tokens, 40% hallucination rows of ~20, 15% safety replies of ~80), shuffled, so
@@ -45,7 +50,7 @@ from phi4_assets.sources.records import read_records  # noqa: E402
 from phi4_assets.training.common import ProgressCallback, TrainSettings  # noqa: E402
 from phi4_assets.training.dpo import build_dpo_trainer  # noqa: E402
 from phi4_assets.training.sft import conversational  # noqa: E402
-from common import base_model_dir  # noqa: E402  (bench/common.py)
+from common import base_model_dir, matmul_peak  # noqa: E402  (bench/common.py)
 
 def data(n: int):
     trivia = read_records(REPO / "data/seeds/trivia.jsonl", schemas.TRIVIA)[:n]
@@ -128,6 +133,19 @@ def run_dpo(model_dir, pairs, settings: TrainSettings, trl_defaults: bool, work:
             "precomputed_ref": bool(config.precompute_ref_log_probs)}
 
 
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def _parameters(model_dir) -> int:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    return sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).parameters())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=10)
@@ -166,6 +184,10 @@ def main() -> int:
     if args.configs:
         words = [w.strip() for w in args.configs.split(",") if w.strip()]
         configs = {name: spec for name, spec in configs.items() if any(w in name for w in words)}
+    peak = {dtype: matmul_peak(dtype) for dtype in ("bfloat16", "float32")}
+    print(f"matmul peak at {_threads()} threads: bf16 {peak['bfloat16'] / 1e9:.1f} GFLOP/s, "
+          f"fp32 {peak['float32'] / 1e9:.1f} GFLOP/s", flush=True)
+    params = _parameters(model_dir)
     results: dict[str, list[dict]] = {name: [] for name in configs}
     for repeat in range(args.repeats):
         for name, (kind, settings, trl_defaults) in configs.items():
@@ -177,13 +199,15 @@ def main() -> int:
     print(f"\nmodel {model_dir}; {args.data} data, {n_rows} rows; {args.steps} steps x batch {args.batch} "
           f"({args.epochs} epoch(s)); repeats {args.repeats}; "
           f"native bf16 on this CPU: {cpu_has_fast_bf16()}")
-    print(f"{'config':42s} {'median tok/s':>13s} {'median wall s':>14s}  settings")
+    print(f"{'config':42s} {'median tok/s':>13s} {'median wall s':>14s} {'bf16 peak':>10s}  settings")
     medians = {}
     for name, runs in results.items():
         medians[name] = statistics.median(r["tokens_per_s"] for r in runs)
         first = runs[0]
         flags = ", ".join(f"{k}={v}" for k, v in first.items() if isinstance(v, bool))
-        print(f"{name:42s} {medians[name]:13.1f} {statistics.median(r['wall_s'] for r in runs):14.1f}  {flags}")
+        share = 6 * params * medians[name] / peak["bfloat16"]
+        print(f"{name:42s} {medians[name]:13.1f} {statistics.median(r['wall_s'] for r in runs):14.1f} "
+              f"{share:9.1%}  {flags}")
     print("\nratios (ours / other, same run):")
     for kind, ours in (("sft", "sft: ours (bf16 auto, no grad ckpt)"), ("dpo", "dpo: ours (bf16 auto, precomputed ref)"),
                        ("dpo", "dpo: ours, length buckets")):
@@ -191,7 +215,8 @@ def main() -> int:
             if name.startswith(kind) and name != ours and ours in medians:
                 print(f"  {ours} vs {name}: {medians[ours] / medians[name]:.2f}x")
     if args.json:
-        Path(args.json).write_text(json.dumps({"medians": medians, "runs": results}, indent=2))
+        Path(args.json).write_text(json.dumps({"medians": medians, "runs": results, "matmul_peak": peak,
+                                               "parameters": params}, indent=2))
     return 0
 
 

@@ -130,18 +130,19 @@ class Profile:
     sft_max_decline_share: float = 0.5  # declines (refusals, bogus refusals) at most this share of the
     #                                     hallucination SFT rows (see sft.data.cap_declines)
     # Pivotal Token Search (report Fig. 4).
-    # Problems screened per domain (the first ones). Math past the first 12 gave no pair in a small
-    # run (BENCHMARKS.md, PTS yield); multiple choice and trivia give most pairs. These counts with
-    # two responses each gave 64 and 84 pairs in two fresh small runs, where stage 1 then undid
-    # SFT's declining (SimpleQA not attempted 31.8% -> 10.6%): 10 of 26 trivia pairs chose an
-    # answer's first word over "I" ("I'm not sure"). Pairs about whether to answer are now left
-    # out (pts.pairs.about_declining).
-    pts_problems: dict[str, int] = field(default_factory=lambda: {"math": 12, "mcq": 112, "qa": 48, "code": 2})
+    # Problems screened per domain (the first ones). Screening math 12, mcq 112, qa 48 with two
+    # responses each gives 60 or more PTS pairs, and DPO stage 1 on them undoes SFT's declining
+    # (BENCHMARKS.md, demos Q and R): SimpleQA not attempted 31.8% -> 10.6% with 84 pairs, and
+    # 44.7% -> 18.8% with 67 pairs even after pairs about whether to answer were left out
+    # (pts.pairs.about_declining), with no gain in math or multiple choice. So small keeps the
+    # counts its calibration was measured with (demos M and N: 9 and 4 PTS pairs).
+    pts_problems: dict[str, int] = field(default_factory=lambda: {"math": 12, "mcq": 12, "qa": 12, "code": 2})
     pts_rollouts: int = 12  # rollouts per p(success) estimate
     # Responses sampled per problem in the window; the distinct ones are searched (their prefixes'
     # estimates are shared: a prefix two responses have in common is estimated once). Two per
-    # problem gave more pairs per second than one (the screening is paid once).
-    pts_responses: int = 2
+    # problem gave more pairs per second than one (the screening is paid once); small keeps one
+    # for the reason above.
+    pts_responses: int = 1
     pts_max_new_tokens: dict[str, int] = field(default_factory=lambda: {"math": 48, "mcq": 12, "qa": 24,
                                                                         "code": 128})
     pts_temperature: float = 0.7
