@@ -51,33 +51,31 @@ def questions(n: int) -> list[dict]:
 
 
 class Recorder:
-    """The model as ``greedy_generate`` sees it, keeping each ``generate()`` call's prompt
-    width and output ids, so padding slots can be counted without touching the runner."""
+    """The model as ``greedy_generate`` sees it (``models.decode`` calls it once per step),
+    keeping the rows of each decode step (one new token a row), so decoded slots can be counted
+    without touching the runner."""
 
     def __init__(self, model):
         self._model = model
-        self.calls: list[tuple[int, torch.Tensor]] = []
+        self.step_rows: list[int] = []
 
     def __getattr__(self, name):
         return getattr(self._model, name)
 
-    def generate(self, **kwargs):
-        ids = self._model.generate(**kwargs)
-        self.calls.append((kwargs["input_ids"].shape[1], ids))
-        return ids
+    def __call__(self, *args, **kwargs):
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        if ids is not None and ids.shape[1] == 1:
+            self.step_rows.append(ids.shape[0])
+        return self._model(*args, **kwargs)
 
 
-def slot_counts(calls, stops: set[int]) -> dict:
-    """Decoded slots per batch = rows x steps; a row's slots after its stop token are padding."""
-    slots = padding = 0
-    for width, ids in calls:
-        new = ids[:, width:].tolist()
-        steps = len(new[0]) if new else 0
-        slots += len(new) * steps
-        for row in new:
-            cut = next((k for k, t in enumerate(row) if t in stops), None)
-            padding += 0 if cut is None else steps - cut - 1
-    return {"slots": slots, "padding_slots": padding}
+def slot_counts(recorder: Recorder, samples) -> dict:
+    """Decoded slots = rows summed over decode steps; padding = slots beyond each row's own tokens
+    (its response and its stop token): a row kept in its batch after it ended. The decode loop
+    drops ended rows, so this is near 0 (what is left: a prefill's first token is not a step)."""
+    slots = sum(recorder.step_rows)
+    own = sum(s.n_tokens + s.finished for s in samples)
+    return {"slots": slots, "padding_slots": max(0, slots - own)}
 
 
 def continuous_generate(model, tokenizer, prompts: list[str], max_new_tokens: int, stops: set[int]) -> list:
@@ -150,7 +148,7 @@ def main() -> int:
             wall = time.monotonic() - t0
             useful = sum(s.n_tokens for s in samples)
             run = {"wall_s": wall, "useful_tokens": useful, "tokens_per_s": useful / wall,
-                   "finished": sum(s.finished for s in samples), **slot_counts(recorder.calls, stops)}
+                   "finished": sum(s.finished for s in samples), **slot_counts(recorder, samples)}
             results[(dtype, batch)].append(run)
             texts[(dtype, batch)] = [s.text for s in samples]
             print(f"[{repeat + 1}/{args.repeats}] {dtype:8s} batch {batch:2d}: "
