@@ -173,6 +173,15 @@ def test_a_partner_that_mostly_declines_is_skipped_and_a_declining_pivot_makes_n
                       declined=(False, False, True, True, False))
     assert pair_for_pivot(the_over_i, only_i) is None
     assert about_declining(pair_for_pivot(the_over_i, only_i, skip_declining=False))
+    # What the pairs asset reads: the pair, or the one left out, or neither.
+    from phi4_assets.pts.pairs import choose_pair
+
+    assert choose_pair(the_over_i, at_prefix).pair.rejected == 5 and choose_pair(the_over_i, at_prefix).left_out is None
+    left = choose_pair(the_over_i, only_i)
+    assert left.pair is None and (left.left_out.chosen, left.left_out.rejected) == (7, 9)
+    no_partner = Estimate(p=1.0, n=2, first_tokens=(7, 7), outcomes=(True, True), declined=(False, False))
+    neither = choose_pair(the_over_i, no_partner)
+    assert (neither.pair, neither.left_out) == (None, None)
 
     # A lowering pivot whose own token opens a decline: the estimate after it says so (3 of 4
     # rollouts after "I" decline), even where no rollout at the prefix began with it.
@@ -228,6 +237,8 @@ def test_memo_stores_and_returns_an_estimate_by_key(tmp_path):
     marked = Estimate(p=0.5, n=2, first_tokens=(7, 9), outcomes=(True, False), tokens=3, declined=(False, True))
     memo.store("v1", "q1", (3, 5), params, marked)
     assert memo.get(estimate_key("v1", "q1", (3, 5), 2, params)) == marked
+    both = [estimate_key("v1", "q1", (3, 4), 4, params), estimate_key("v1", "q1", (3, 5), 2, params)]
+    assert memo.get_many(both + ["absent", None]) == dict(zip(both, [stored, marked]))
 
 
 def test_a_memo_written_before_declines_were_kept_gains_the_column(tmp_path):

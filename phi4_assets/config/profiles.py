@@ -135,7 +135,7 @@ class Profile:
     # (BENCHMARKS.md, demos Q and R): SimpleQA not attempted 31.8% -> 10.6% with 84 pairs, and
     # 44.7% -> 18.8% with 67 pairs even after pairs about whether to answer were left out
     # (pts.pairs.about_declining), with no gain in math or multiple choice. So small keeps the
-    # counts its calibration was measured with (demos M and N: 9 and 4 PTS pairs).
+    # counts its calibration was measured with (demos M, N and S; S had 9 PTS pairs).
     pts_problems: dict[str, int] = field(default_factory=lambda: {"math": 12, "mcq": 12, "qa": 12, "code": 2})
     pts_rollouts: int = 12  # rollouts per p(success) estimate
     # Responses sampled per problem in the window; the distinct ones are searched (their prefixes'

@@ -20,7 +20,7 @@ from ..pts import oracles
 from ..pts.estimator import PrefixEstimator, estimate_many, estimate_roots
 from ..pts.figure import draw_search
 from ..pts.memo import prefix_hash
-from ..pts.pairs import about_declining, opposite_effect, pair_for_pivot
+from ..pts.pairs import PairChoice, choose_pair, opposite_effect
 from ..pts.problems import domain_problems
 from ..pts.sampler import RolloutSampler, distinct_responses
 from ..pts.search import Pivot, search_many, two_proportion_significant
@@ -220,21 +220,21 @@ def pts_dpo_pairs(context: dg.AssetExecutionContext, project: ProjectResource, p
     memo = pts_memo.memo()
     rows, no_partner, repeated, declining, seen = [], 0, 0, 0, set()
     accepted = pivotal_tokens[pivotal_tokens["accepted"]] if len(pivotal_tokens) else pivotal_tokens
+    # The rollouts at each pivot's prefix (the partner) and after its token, read at once.
+    stored = memo.get_many([k for column in ("estimate_key", "after_estimate_key") for k in accepted[column]
+                            if isinstance(k, str)])
     for v in accepted.itertuples():
-        estimate = memo.get(v.estimate_key)  # the rollouts at the pivot's prefix give the partner
-        after = memo.get(v.after_estimate_key) if isinstance(getattr(v, "after_estimate_key", None), str) else None
-        pair = (pair_for_pivot(_pivot(v), estimate, settings.pts_min_partner_rollouts, after=after)
-                if estimate is not None else None)
-        # Answer-or-decline pairs are left out (pts.pairs): the pivot token mostly declines, or
-        # its only partner would have been one that does.
-        unchecked = pair or (pair_for_pivot(_pivot(v), estimate, settings.pts_min_partner_rollouts, after=after,
-                                            skip_declining=False) if estimate is not None else None)
-        if unchecked is not None and (pair is None or about_declining(pair)):
+        estimate = stored.get(v.estimate_key)
+        choice = (choose_pair(_pivot(v), estimate, settings.pts_min_partner_rollouts,
+                              after=stored.get(v.after_estimate_key)) if estimate is not None else PairChoice())
+        if choice.left_out is not None:  # about whether to answer (pts.pairs)
             declining += 1
-            context.log.info(f"{v.id}: left out, about declining ({tokenizer.decode([unchecked.chosen])!r} over "
-                             f"{tokenizer.decode([unchecked.rejected])!r}; decline shares "
-                             f"{unchecked.chosen_declines} / {unchecked.rejected_declines})")
+            out = choice.left_out
+            context.log.info(f"{v.id}: left out, about declining ({tokenizer.decode([out.chosen])!r} over "
+                             f"{tokenizer.decode([out.rejected])!r}; decline shares "
+                             f"{out.chosen_declines} / {out.rejected_declines})")
             continue
+        pair = choice.pair
         if pair is None:
             no_partner += 1
             continue

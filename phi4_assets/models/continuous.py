@@ -30,7 +30,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .decode import greedy_choice
+from .decode import greedy_choice, next_logits, prefill
 
 
 @dataclass(eq=False)
@@ -76,10 +76,8 @@ class RunningBatch:
         length = max(len(p) for p in prompts)
         ids = torch.tensor([[self.pad] * (length - len(p)) + p for p in prompts], device=device)
         mask = torch.tensor([[0] * (length - len(p)) + [1] * len(p) for p in prompts], device=device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
         cache = DynamicCache()
-        logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
-                            use_cache=True, logits_to_keep=1).logits[:, -1]
+        logits, positions = prefill(self.model, ids, mask, cache)
         if not self.rows:
             self.cache, self.mask, self.logits = cache, mask, logits
             self.next_position = positions[:, -1:] + 1
@@ -134,8 +132,7 @@ class RunningBatch:
             self.rows = [self.rows[j] for j in keep]
             self._trim()
         self.mask = torch.cat([self.mask, self.mask.new_ones(len(self.rows), 1)], dim=-1)
-        self.logits = self.model(input_ids=tokens[:, None], attention_mask=self.mask, position_ids=self.next_position,
-                                 past_key_values=self.cache, use_cache=True).logits[:, -1]
+        self.logits = next_logits(self.model, tokens, self.mask, self.next_position, self.cache)
         self.next_position = self.next_position + 1
         return ended
 

@@ -48,6 +48,21 @@ def greedy_choice(logits: torch.Tensor) -> torch.Tensor:
     return logits.argmax(dim=-1)
 
 
+def prefill(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, cache, cached: int = 0):
+    """Feed a left-padded batch's prompts after the ``cached`` positions the cache already holds;
+    (the last position's logits, every position's id: each row's own count of unmasked tokens)."""
+    positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+    logits = model(input_ids=input_ids[:, cached:], attention_mask=attention_mask, position_ids=positions[:, cached:],
+                   past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
+    return logits, positions
+
+
+def next_logits(model, tokens: torch.Tensor, attention_mask: torch.Tensor, positions: torch.Tensor, cache):
+    """One decode step: each row's new token (rows,) fed at its position; the next logits."""
+    return model(input_ids=tokens[:, None], attention_mask=attention_mask, position_ids=positions,
+                 past_key_values=cache, use_cache=True).logits[:, -1]
+
+
 @torch.inference_mode()
 def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, max_new_tokens: int | Sequence[int],
            stop_ids: Collection[int], choose: Callable[[torch.Tensor], torch.Tensor | tuple[torch.Tensor, torch.Tensor]]
@@ -86,9 +101,7 @@ def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, max_
     cache = past_key_values if past_key_values is not None else DynamicCache()
     cached = cache.get_seq_length()
     mask = attention_mask
-    positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
-    logits = model(input_ids=input_ids[:, cached:], attention_mask=mask, position_ids=positions[:, cached:],
-                   past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
+    logits, positions = prefill(model, input_ids, mask, cache, cached)
     if repeats > 1:
         cache.batch_repeat_interleave(repeats)
         logits, mask, positions = (t.repeat_interleave(repeats, dim=0) for t in (logits, mask, positions))
@@ -120,7 +133,6 @@ def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, max_
             mask, next_position, tokens = mask[index], next_position[index], tokens[index]
             live = [live[j] for j in keep]
         mask = torch.cat([mask, mask.new_ones(len(live), 1)], dim=-1)
-        logits = model(input_ids=tokens[:, None], attention_mask=mask, position_ids=next_position,
-                       past_key_values=cache, use_cache=True).logits[:, -1]
+        logits = next_logits(model, tokens, mask, next_position, cache)
         next_position = next_position + 1
     return [Decoded(t, f, tuple(c)) for t, f, c in zip(out, finished, scores)]

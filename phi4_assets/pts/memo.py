@@ -90,6 +90,19 @@ class EstimateMemo:
             con.close()
         return None if row is None else _estimate(row)
 
+    def get_many(self, keys) -> dict[str, Estimate]:
+        """The stored estimates among ``keys``, by key, read in one query."""
+        keys = sorted({k for k in keys if k})
+        if not keys or not self.path.exists():
+            return {}
+        con = self._connect()
+        try:
+            rows = con.execute(f"SELECT key, {_COLUMNS} FROM pts_estimates WHERE key IN (SELECT unnest(?))",
+                               [keys]).fetchall()
+        finally:
+            con.close()
+        return {r[0]: _estimate(r[1:]) for r in rows}
+
     def store(self, model_version: str, problem_id: str, prefix: tuple[int, ...], params: dict,
               estimate: Estimate) -> None:
         con = self._connect()

@@ -106,3 +106,19 @@ def pair_for_pivot(pivot: Pivot, at_prefix: Estimate, min_count: int = MIN_PARTN
 def about_declining(pair: TokenPair, majority: float = DECLINE_MAJORITY) -> bool:
     """Whether most of either side's rollouts decline: the pair is about whether to answer."""
     return any(_mostly_declines(share, majority) for share in (pair.chosen_declines, pair.rejected_declines))
+
+
+@dataclass(frozen=True)
+class PairChoice:
+    pair: TokenPair | None = None  # the pair to train on
+    left_out: TokenPair | None = None  # the pair there would be, left out as about declining
+
+
+def choose_pair(pivot: Pivot, at_prefix: Estimate, min_count: int = MIN_PARTNER_ROLLOUTS,
+                after: Estimate | None = None) -> PairChoice:
+    """The pivot's pair, or the pair left out as about declining (its pivot token mostly declines,
+    or its only partner would have been one that does), or neither (no partner)."""
+    pair = pair_for_pivot(pivot, at_prefix, min_count, after)
+    if pair is not None and not about_declining(pair):
+        return PairChoice(pair=pair)
+    return PairChoice(left_out=pair or pair_for_pivot(pivot, at_prefix, min_count, after, skip_declining=False))

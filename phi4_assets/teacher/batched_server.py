@@ -336,8 +336,7 @@ class Engine:
             # set arriving alone draws the same.
             jobs.sort(key=lambda j: (j.params.seed if j.params.seed is not None else -1, j.prompt_ids,
                                      j.params.max_tokens, j.params.temperature, j.params.top_p))
-            # The seeds in that order too: in arrival order, the same set mixed to another seed.
-            torch.manual_seed(_mixed_seed([j.params.seed for j in jobs if j.params.temperature > 0]))
+            torch.manual_seed(_mixed_seed(sorted(j.params.seed for j in sampled)))  # not in arrival order
         self.batches.append(len(jobs))
         self._finish(batch.join([j.prompt_ids for j in jobs], [j.params.max_tokens for j in jobs], jobs,
                                 [self._chooser(j.params) for j in jobs]))
